@@ -1,0 +1,1 @@
+"""The orchestration: search spaces, Ray Tune trials, MLflow tracking, promotion and the CLI."""

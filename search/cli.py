@@ -1,0 +1,39 @@
+"""``sensorium-search``: one entry point, one command group per module in ``search.commands``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from sensorium_models.errors import UserError
+
+COMMAND_GROUPS = [
+    "search.commands.data",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sensorium-search",
+        description="Hyperparameter search, ensembling and submissions for SENSORIUM mouse-V1 models.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_GROUPS:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UserError as err:
+        print(f"sensorium-search: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sensorium-search: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
