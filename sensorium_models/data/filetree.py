@@ -171,27 +171,31 @@ def _valid_frames(files: SessionFiles, name: str, array: np.ndarray) -> int:
     return length
 
 
+VIDEO_DIMS = {"videos": "(height, width, T)", "responses": "(neurons, T)", "behavior": "(channels, T)",
+              "pupil_center": "(channels, T)"}
+
+
 def _video_headers(files: SessionFiles, n: int, n_neurons: int) -> tuple[dict[str, tuple], int]:
-    """Per-modality trial shapes (from trial 0, time last) and the longest trial's frame count, read from
-    the .npy headers only."""
-    expected_features = {"responses": (n_neurons,)}
-    features: dict[str, tuple[int, ...]] = {}
+    """Per-modality trial shapes (time last, as long as the longest trial) and that length, read from the
+    .npy headers only, each file checked against trial 0 and the neuron count."""
+    features: dict[str, tuple[int, ...]] = {"responses": (n_neurons,)}
     longest = 0
     for i in range(n):
         frames = None
-        for modality in MODALITIES["video"]:
+        for modality, dims in VIDEO_DIMS.items():
             name = trial_file(modality, i)
             shape, dtype = files.header(name, "one file per trial")
-            features.setdefault(modality, shape[:-1])
-            want = expected_features.get(modality, features[modality])
-            if len(shape) < 2 or shape[:-1] != want:
+            if dtype.kind not in NUMERIC_KINDS:
+                raise UserError(f"{files.label(name)}: expected numbers, found dtype {dtype}")
+            if i == 0 and len(shape) != dims.count(",") + 1:
+                raise UserError(f"{files.label(name)}: expected shape {dims}, found {shape}")
+            want = features.setdefault(modality, shape[:-1])
+            if shape[:-1] != want:
                 why = f"one row per neuron in {UNIT_IDS_FILE}" if modality == "responses" else f"like {trial_file(modality, 0)}"
-                raise UserError(f"{files.label(name)}: expected shape {want + ('T',)} ({why}), found {shape}")
+                raise UserError(f"{files.label(name)}: expected shape ({', '.join(map(str, want))}, T) ({why}), "
+                                f"found {shape}")
             frames = shape[-1] if frames is None else min(frames, shape[-1])
         longest = max(longest, frames)
-    if len(features["videos"]) != 2:
-        raise UserError(f"{files.label(trial_file('videos', 0))}: expected (height, width, T), "
-                        f"found {features['videos'] + ('T',)}")
     return {m: f + (longest,) for m, f in features.items()}, longest
 
 
@@ -209,10 +213,7 @@ def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_fram
     }
     lengths = np.zeros(n, dtype=np.int64)
     for i in range(n):
-        trial = {}
-        for modality in MODALITIES["video"]:
-            name = trial_file(modality, i)
-            trial[modality] = _numeric(files, name, files.load(name, "one file per trial"))
+        trial = {m: files.load(trial_file(m, i), "one file per trial") for m in MODALITIES["video"]}
         unlabelled = TIER_ROLES[tiers[i]] in ("test", "skip") and bool(np.isnan(trial["responses"]).all())
         if unlabelled:
             del trial["responses"]  # hidden test responses: length from the other modalities, zeros stored

@@ -11,12 +11,12 @@ import zlib
 import numpy as np
 
 from ..errors import UserError
-from .session import TIER_ROLES, Session
+from .session import ROLES, TIER_ROLES, Session
 
 
 def tier_roles(tiers: np.ndarray) -> np.ndarray:
-    """The role of each trial as its tier label defines it."""
-    return np.array([TIER_ROLES[t] for t in tiers])
+    """The role of each trial as its tier label defines it (wide enough to hold any role)."""
+    return np.array([TIER_ROLES[t] for t in tiers], dtype=f"<U{max(map(len, ROLES))}")
 
 
 def resplit(session: Session, seed: int, validation_fraction: float | None = None) -> Session:

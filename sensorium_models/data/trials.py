@@ -35,7 +35,7 @@ def read_trial_meta(files: SessionFiles) -> TrialMeta:
     if tiers.ndim != 1 or len(tiers) == 0:
         raise UserError(f"{files.label(TIERS_FILE)}: expected a non-empty 1-D array of tier labels, "
                         f"found shape {tiers.shape}")
-    unknown = sorted(set(np.unique(tiers)) - set(TIER_ROLES))
+    unknown = sorted(set(map(str, np.unique(tiers))) - set(TIER_ROLES))
     if unknown:
         raise UserError(f"{files.label(TIERS_FILE)}: expected tier labels among {sorted(TIER_ROLES)}, "
                         f"found {unknown}")
