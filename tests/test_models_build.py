@@ -55,6 +55,8 @@ def test_unknown_or_bad_keys_are_user_errors_naming_the_key():
         build_model(sessions, {"history_taus": [1.0, "long"]}, seed=0)
     with pytest.raises(UserError, match="3 widths for 2 layers"):
         build_model(sessions, {"layers": 2, "hidden_channels": [4, 4, 4]}, seed=0)
+    with pytest.raises(UserError, match="stack must index one of the 2 layers"):
+        build_model(sessions, {**SMALL, "stack": 2}, seed=0)
     with pytest.raises(UserError, match="history_taus must all be > 0"):
         build_model(sessions, {"history_taus": [0.0]}, seed=0)
     assert isinstance(build_model(sessions, ModelConfig(**SMALL), seed=0), torch.nn.Module)

@@ -65,6 +65,8 @@ class ModelConfig(BaseModel):
     def _check(self) -> "ModelConfig":
         if isinstance(self.hidden_channels, list) and len(self.hidden_channels) != self.layers:
             raise ValueError(f"hidden_channels lists {len(self.hidden_channels)} widths for {self.layers} layers")
+        if self.stack is not None and not -self.layers <= self.stack < self.layers:
+            raise ValueError(f"stack must index one of the {self.layers} layers (or be null), found {self.stack}")
         if any(tau <= 0 for tau in self.history_taus):
             raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
         return self
@@ -84,5 +86,7 @@ def parse_model_config(model_cfg: ModelConfig | dict[str, Any]) -> ModelConfig:
         return ModelConfig.model_validate(model_cfg)
     except ValidationError as err:
         first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "<config>"
+        if not first["loc"]:  # a check across keys: its message names them and the values found
+            raise UserError(f"model config: {first['msg'].removeprefix('Value error, ')}") from None
+        key = ".".join(str(part) for part in first["loc"])
         raise UserError(f"model config: key {key!r}: {first['msg']} (found {first['input']!r})") from None
