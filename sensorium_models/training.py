@@ -27,7 +27,7 @@ from .errors import UserError, expect
 from .prediction import autocast, neuron_correlations, predict, predict_tensors, resolve_device
 from .train_state import EarlyStopping, load_checkpoint, save_checkpoint
 
-__all__ = ["NonFiniteLoss", "TrainResult", "TrainerConfig", "predict", "train"]
+__all__ = ["NonFiniteLoss", "TrainResult", "TrainerConfig", "burn_in", "eval_skip", "predict", "train", "trainer_config"]
 
 Report = Callable[[int, dict, Path], None]
 
@@ -68,6 +68,16 @@ def trainer_config(cfg: TrainerConfig | dict) -> TrainerConfig:
         raise UserError(f"trainer.{key}: {first['msg']} (got {first.get('input')!r})") from None
 
 
+def burn_in(model: nn.Module, cfg: TrainerConfig) -> int:
+    """Video frames left out of the loss: the config's, else the model's own ``burn_in``."""
+    return cfg.burn_in if cfg.burn_in is not None else int(getattr(model, "burn_in", 0))
+
+
+def eval_skip(model: nn.Module, cfg: TrainerConfig) -> int:
+    """Frames per trial the video validation score leaves out: ``eval_skip``, else the burn-in."""
+    return cfg.eval_skip if cfg.eval_skip is not None else burn_in(model, cfg)
+
+
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite: the configuration diverges (a search reports the trial failed)."""
 
@@ -104,16 +114,15 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
            "train: no session has validation trials (role 'validation'); early stopping needs some")
     expect(cfg.device != "cuda" or torch.cuda.is_available(), "trainer.device: 'cuda' asked for, none found")
     device = resolve_device(cfg.device)
-    burn_in = cfg.burn_in if cfg.burn_in is not None else int(getattr(model, "burn_in", 0))
+    frames_out = burn_in(model, cfg)
     clips = {}
     for s in sessions:
         if s.kind == "video" and len(s.indices("train")):
             clips[s.key] = min(cfg.clip_frames, int(np.min(s.lengths[s.indices("train")])))
-            expect(clips[s.key] > burn_in, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
-                   f"{s.key} leave nothing after a burn-in of {burn_in} frames")
+            expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
+                   f"{s.key} leave nothing after a burn-in of {frames_out} frames")
     tensors = {s.key: SessionTensors.from_session(s, device) for s in sessions}
-    skip = cfg.eval_skip if cfg.eval_skip is not None else burn_in
-    return _Setup(cfg, seed, device, sessions, tensors, burn_in, skip, clips)
+    return _Setup(cfg, seed, device, sessions, tensors, frames_out, eval_skip(model, cfg), clips)
 
 
 def _batch_loss(model: nn.Module, setup: _Setup, key: str, batch) -> torch.Tensor:
