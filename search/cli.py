@@ -9,6 +9,7 @@ from sensorium_models.errors import UserError
 
 COMMAND_GROUPS = [
     "search.commands.data",
+    "search.commands.submission",
 ]
 
 
