@@ -117,3 +117,17 @@ def test_a_few_steps_of_poisson_loss_fit_a_session():
         (loss + 1e-4 * model.regularizer("fit")).backward()
         optimiser.step()
     assert losses[-1] < losses[0] - 0.05
+
+
+def test_a_state_dict_restores_the_model_in_a_fresh_build(tmp_path):
+    sessions = fake_sessions()
+    trained = build_model(sessions, MODEL4_SMALL, seed=0)
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    torch.save(trained.state_dict(), tmp_path / "weights.pt")
+    fresh = build_model(sessions, MODEL4_SMALL, seed=1)
+    fresh.load_state_dict(torch.load(tmp_path / "weights.pt", weights_only=True))
+    batch = batch_of(sessions[1])
+    with torch.no_grad():
+        assert torch.equal(trained.eval()(batch), fresh.eval()(batch))
