@@ -53,6 +53,8 @@ def test_unknown_or_bad_keys_are_user_errors_naming_the_key():
         build_model(sessions, {"hiden_channels": 8}, seed=0)
     with pytest.raises(UserError, match="'history_taus.1'"):
         build_model(sessions, {"history_taus": [1.0, "long"]}, seed=0)
+    with pytest.raises(UserError, match="'hidden_channels.1': Input should be greater than 0"):
+        build_model(sessions, {"layers": 3, "hidden_channels": [4, 0, 4]}, seed=0)
     with pytest.raises(UserError, match="3 widths for 2 layers"):
         build_model(sessions, {"layers": 2, "hidden_channels": [4, 4, 4]}, seed=0)
     with pytest.raises(UserError, match="stack must index one of the 2 layers"):
