@@ -108,8 +108,12 @@ def load_spec(
     schemas: dict[str, type[BaseModel]],
     name: str | None = None,
     overrides: dict[str, Any] | None = None,
+    check_paths: bool = True,
 ) -> SearchSpec:
-    """Read and validate a search YAML; ``overrides`` replace keys of its ``search`` block."""
+    """Read and validate a search YAML; ``overrides`` replace keys of its ``search`` block.
+
+    ``check_paths=False`` skips the existence of data paths, to inspect a search whose data moved.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -117,11 +121,11 @@ def load_spec(
         raise UserError(f"{path}: no such search config") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
-    return parse_spec(raw, schemas, name or path.stem, str(path), overrides)
+    return parse_spec(raw, schemas, name or path.stem, str(path), overrides, check_paths)
 
 
 def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source: str,
-               overrides: dict[str, Any] | None = None) -> SearchSpec:
+               overrides: dict[str, Any] | None = None, check_paths: bool = True) -> SearchSpec:
     """Validate a search mapping (see :func:`load_spec`); every problem is a UserError naming the key."""
     where = f"{source}: " if source else ""
     if not isinstance(raw, dict):
@@ -145,7 +149,7 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
         except UserError as err:
             raise UserError(f"{where}{err}") from None
         searched.update({(block, *p): d for p, d in dists.items()})
-    _absolutise_data_paths(blocks["data"], searched, where)
+    _absolutise_data_paths(blocks["data"], searched, where, check_paths)
     for block in BLOCKS:
         _check_against_schema(block, blocks[block], searched, schemas[block], where)
     spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source)
@@ -187,7 +191,7 @@ def _check_against_schema(block: str, node: dict, searched: dict, schema: type[B
                 raise UserError(f"{where}{validation_message(err, block)}, a value of the searched range") from None
 
 
-def _absolutise_data_paths(data: dict, searched: dict, where: str) -> None:
+def _absolutise_data_paths(data: dict, searched: dict, where: str, check_paths: bool) -> None:
     """Make ``data.paths`` (and ``cache_dir``) absolute, since trials run elsewhere; paths must exist."""
 
     def resolve(value: Any, key: str, must_exist: bool) -> Any:
@@ -200,7 +204,7 @@ def _absolutise_data_paths(data: dict, searched: dict, where: str) -> None:
             raise UserError(f"{where}{key}: {path} does not exist")
         return str(path)
 
-    for name, must_exist in (("paths", True), ("cache_dir", False)):
+    for name, must_exist in (("paths", check_paths), ("cache_dir", False)):
         value = data.get(name)
         if isinstance(value, Distribution):
             options = tuple(resolve(o, f"data.{name}", must_exist) for o in value.args)
