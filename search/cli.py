@@ -13,6 +13,7 @@ COMMAND_GROUPS = [
     "search.commands.submission",
     "search.commands.search",
     "search.commands.ui",
+    "search.commands.promote",
 ]
 
 
