@@ -9,6 +9,8 @@ from sensorium_models.errors import UserError
 
 COMMAND_GROUPS = [
     "search.commands.data",
+    "search.commands.train",
+    "search.commands.submission",
 ]
 
 
