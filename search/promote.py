@@ -53,14 +53,13 @@ def top_candidates(record: SearchRecord, runs: Path, k: int) -> list[Candidate]:
 
 
 def scored_tiers(session) -> list[str]:
-    """The shipped validation tiers and the test tiers that carry responses (competition tests are zeroed)."""
-    tiers = []
-    for tier in sorted(set(session.tiers)):
-        trials = session.tier_indices(tier)
-        role = session.roles[trials[0]]
-        if role == "validation" or (role == "test" and np.any(session.responses[trials] != 0)):
-            tiers.append(tier)
-    return tiers
+    """The shipped validation tiers and the test tiers that carry responses (competition tests are zeroed).
+    Decided by the tier label, not the session's roles, which a re-split changes."""
+    from sensorium_models.data.session import TIER_ROLES
+
+    return [tier for tier in sorted(set(session.tiers))
+            if TIER_ROLES[tier] == "validation"
+            or (TIER_ROLES[tier] == "test" and np.any(session.responses[session.tier_indices(tier)] != 0))]
 
 
 def train_member(blocks: dict, seed: int, threads: int) -> dict:
@@ -77,12 +76,12 @@ def train_member(blocks: dict, seed: int, threads: int) -> dict:
     sessions = sessions_for({**blocks["data"], "resplit": True}, seed)
     model = build_model(sessions, blocks["model"], seed)
     result = train(model, sessions, blocks["trainer"], seed)
-    model.load_state_dict(result.state_dict)
+    model.load_state_dict(result.best_state)
     split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in sessions)).hexdigest()[:12]
     predictions = {s.key: {tier: predict(model, s, s.tier_indices(tier)) for tier in scored_tiers(s)}
                    for s in sessions}
     return {"seed": seed, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "validation_corr": float(result.score), "epochs": int(result.epochs), "split": split,
+            "validation_corr": float(result.best_val_corr), "epochs": int(result.epochs), "split": split,
             "skip": eval_skip(model, trainer_config(blocks["trainer"])), "predictions": predictions}
 
 

@@ -1,6 +1,7 @@
 """``sensorium-search promote NAME``: top-k trials → seeds → ensemble → MLflow registry → submission files."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -29,5 +30,7 @@ def _promote(args) -> int:
 
     if args.top_k < 1 or args.seeds < 1:
         raise UserError(f"--top-k and --seeds must be at least 1 (found {args.top_k}, {args.seeds})")
+    if re.fullmatch(r"[vV]\d+|latest", args.alias):
+        raise UserError(f"--alias {args.alias!r}: MLflow reserves 'latest' and v<number> aliases; pick another name")
     return promote(args.name, runs_dir(args.runs_dir), args.top_k, args.seeds, args.alias, args.out,
                    args.address, args.model_name)
