@@ -11,6 +11,9 @@ COMMAND_GROUPS = [
     "search.commands.data",
     "search.commands.train",
     "search.commands.submission",
+    "search.commands.search",
+    "search.commands.ui",
+    "search.commands.promote",
 ]
 
 
