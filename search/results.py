@@ -58,14 +58,17 @@ def trial_state(trial) -> str:
 def error_reason(trial) -> str:
     """The failed trial's exception as one line, e.g. ``NonFiniteLoss: loss is nan at epoch 3``.
 
-    The last line of Tune's text trace: the stored copy, else (while Tune runs, before it syncs) the
-    driver's. The pickled exception beside it is not loaded.
+    The last line of Tune's text trace: the driver's copy while Tune runs (the stored one lags until the
+    next sync), else the stored one. The pickled exception beside it is not loaded.
     """
-    text = trial.get_error()
-    if text is None and trial.error_file and os.path.exists(trial.error_file):
-        with open(trial.error_file) as f:
+    import ray
+
+    local = trial.error_file if ray.is_initialized() else None  # the driver's copy needs a Ray session
+    if local and os.path.exists(local):
+        with open(local) as f:
             text = f.read()
-    text = text or ""
+    else:
+        text = trial.get_error() or ""
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()]
     return lines[-1] if lines else "unknown error"
 
