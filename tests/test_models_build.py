@@ -53,6 +53,8 @@ def test_unknown_or_bad_keys_are_user_errors_naming_the_key():
         build_model(sessions, {"hiden_channels": 8}, seed=0)
     with pytest.raises(UserError, match="'history_taus.1'"):
         build_model(sessions, {"history_taus": [1.0, "long"]}, seed=0)
+    with pytest.raises(UserError, match="'hidden_channels.1': Input should be greater than 0"):
+        build_model(sessions, {"layers": 3, "hidden_channels": [4, 0, 4]}, seed=0)
     with pytest.raises(UserError, match="3 widths for 2 layers"):
         build_model(sessions, {"layers": 2, "hidden_channels": [4, 4, 4]}, seed=0)
     with pytest.raises(UserError, match="stack must index one of the 2 layers"):
@@ -117,3 +119,17 @@ def test_a_few_steps_of_poisson_loss_fit_a_session():
         (loss + 1e-4 * model.regularizer("fit")).backward()
         optimiser.step()
     assert losses[-1] < losses[0] - 0.05
+
+
+def test_a_state_dict_restores_the_model_in_a_fresh_build(tmp_path):
+    sessions = fake_sessions()
+    trained = build_model(sessions, MODEL4_SMALL, seed=0)
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    torch.save(trained.state_dict(), tmp_path / "weights.pt")
+    fresh = build_model(sessions, MODEL4_SMALL, seed=1)
+    fresh.load_state_dict(torch.load(tmp_path / "weights.pt", weights_only=True))
+    batch = batch_of(sessions[1])
+    with torch.no_grad():
+        assert torch.equal(trained.eval()(batch), fresh.eval()(batch))

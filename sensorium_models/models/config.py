@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from ..errors import UserError
 
@@ -19,7 +19,7 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # core (static: Stacked2dCore; video: factorised 3-D core)
-    hidden_channels: int | list[int] = Field(64, description="per layer, or one width for all layers")
+    hidden_channels: PositiveInt | list[PositiveInt] = Field(64, description="per layer, or one width for all layers")
     layers: int = Field(4, ge=1)
     input_kern: int = Field(9, ge=1)
     hidden_kern: int = Field(7, ge=1)
@@ -85,8 +85,9 @@ def parse_model_config(model_cfg: ModelConfig | dict[str, Any]) -> ModelConfig:
     try:
         return ModelConfig.model_validate(model_cfg)
     except ValidationError as err:
-        first = err.errors()[0]
+        first = max(err.errors(), key=lambda error: len(error["loc"]))  # of a union's tries, the deepest
         if not first["loc"]:  # a check across keys: its message names them and the values found
             raise UserError(f"model config: {first['msg'].removeprefix('Value error, ')}") from None
-        key = ".".join(str(part) for part in first["loc"])
+        # the field, then list positions; union member tags ("constrained-int", …) are not keys
+        key = ".".join(str(part) for i, part in enumerate(first["loc"]) if i == 0 or isinstance(part, int))
         raise UserError(f"model config: key {key!r}: {first['msg']} (found {first['input']!r})") from None
