@@ -1,4 +1,7 @@
-"""What became of each trial, read from Tune's trial objects (live in the driver, or restored from disk)."""
+"""What became of each trial, read from Tune's trial objects (live in the driver, or restored from disk).
+
+Imports no Ray at module level: callers set Ray's environment before Ray is first imported.
+"""
 from __future__ import annotations
 
 import math
@@ -7,28 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ray import tune
-
 from search.config import SearchSpec
 
 FINISHED, EARLY_STOPPED, FAILED = "FINISHED", "EARLY_STOPPED", "FAILED"
-STOPPED_EARLY = "stopped_early"  # result key the marker below adds to the result the scheduler stopped at
-
-
-class EarlyStopMarker(tune.Callback):
-    """Mark the result at which the scheduler stopped a trial before ``max_t``.
-
-    Tune ends a trial ASHA stopped and one that ran to its end the same way (TERMINATED, ``done``), so the
-    difference is written into the trial's last result, which Tune saves with the experiment.
-    Callbacks may edit a result in place; this one must come before those that read the state.
-    """
-
-    def __init__(self, max_t: int):
-        self.max_t = max_t
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        if result.get("done") and result.get("training_iteration", 0) < self.max_t:
-            result[STOPPED_EARLY] = True
+STOPPED_EARLY = "stopped_early"  # result key progress.EarlyStopMarker adds where the scheduler stopped a trial
 
 
 @dataclass
@@ -56,7 +41,7 @@ def trial_state(trial) -> str:
 
 
 def error_reason(trial) -> str:
-    """The failed trial's exception as one line, e.g. ``NonFiniteLoss: loss is nan at epoch 3``.
+    """The failed trial's exception as one line, e.g. ``RuntimeError: Kernel size can't be greater ...``.
 
     The last line of Tune's text trace: the driver's copy while Tune runs (the stored one lags until the
     next sync), else the stored one. The pickled exception beside it is not loaded.

@@ -79,6 +79,7 @@ def connect_ray(address: str | None) -> str:
 
     An already initialised Ray (a test's, a notebook's) is used as it is.
     """
+    ray_environment(address)  # in effect only if nothing imported ray yet
     import ray
 
     if not ray.is_initialized():
@@ -156,8 +157,7 @@ def _new_tuner(spec: SearchSpec, record: SearchRecord, storage: str):
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from search.progress import ProgressPrinter
-    from search.results import EarlyStopMarker
+    from search.progress import EarlyStopMarker, ProgressPrinter
     from search.tracking import MlflowTracker
     from search.trainable import trainable, trial_dirname
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import yaml
 
-from data_builders import static_parts, write
+from sensorium_models.data.synthetic import synthesize
 
 
 def tiny_session(folder: Path) -> Path:
-    """One 30-trial static session in the organisers' layout (images scale to 36x64 at load)."""
-    return write(static_parts(seed=0), folder, "static")
+    """The tiny synthetic static preset: one 240-trial, 40-neuron session (images 36x64 once scaled)."""
+    (session,) = synthesize(folder, "static", "tiny")
+    return session
 
 
 def tiny_space(data: Path, cache: Path, **search) -> dict:
@@ -21,7 +22,7 @@ def tiny_space(data: Path, cache: Path, **search) -> dict:
         "data": {"paths": [str(data)], "cache_dir": str(cache)},
         "model": {"hidden_channels": {"choice": [4, 8]}, "layers": {"int": [1, 2]}, "input_kern": 5,
                   "hidden_kern": 3, "gamma_input": {"loguniform": [0.1, 10.0]}, "grid_predictor": False},
-        "trainer": {"batch_size": 8, "lr_init": {"loguniform": [1e-3, 5e-2]}, "max_epochs": 4, "device": "cpu"},
+        "trainer": {"batch_size": 32, "lr_init": {"loguniform": [1e-3, 5e-2]}, "max_epochs": 4, "device": "cpu"},
         "search": {"metric": "val_corr", "num_samples": 6, "max_concurrent": 2, "seed": 0,
                    "asha": {"grace_period": 1, "max_t": 4, "reduction_factor": 2}, **search},
     }
