@@ -180,3 +180,13 @@ def test_cli_launch_rejects_a_bad_search_with_exit_2_before_starting(raw, tmp_pa
     assert rc == 2 and out == ""
     assert err.startswith("sensorium-search: error: ") and expected in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists()  # nothing was started or written
+
+
+@pytest.mark.parametrize("name", ["tiny", "static2022", "video2023"])
+def test_shipped_search_configs_validate_against_the_real_schemas(name):
+    from search.config import load_spec
+    from search.run import schemas
+
+    spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
+    assert spec.settings.metric == "val_corr" and len(spec.searched) >= 6
+    assert spec.param_space()["model"]["gamma_input"].lower > 0
