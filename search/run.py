@@ -130,7 +130,7 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a time, "
           f"{len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
     print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
-    return _fit(_new_tuner(spec, record, storage), spec, record)
+    return _fit(build_tuner(spec, record, storage), spec, record)
 
 
 def resume(name: str, runs: Path, address: str | None) -> int:
@@ -151,7 +151,11 @@ def resume(name: str, runs: Path, address: str | None) -> int:
     return _fit(tuner, spec, record)
 
 
-def _new_tuner(spec: SearchSpec, record: SearchRecord, storage: str):
+def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=()):
+    """The Tuner of a new search: OptunaSearch (TPE, seeded) + ASHA, MLflow and progress callbacks.
+
+    ``reuse_actors=False`` and extra ``callbacks`` exist for the overhead benchmark.
+    """
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -169,14 +173,14 @@ def _new_tuner(spec: SearchSpec, record: SearchRecord, storage: str):
         scheduler=ASHAScheduler(time_attr="training_iteration", max_t=settings.asha.max_t,
                                 grace_period=settings.asha.grace_period,
                                 reduction_factor=settings.asha.reduction_factor),
-        num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
+        num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
         trial_dirname_creator=trial_dirname,
     )
     run_config = tune.RunConfig(
         name=spec.name, storage_path=storage, verbose=0,
         callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
-                   ProgressPrinter(spec)],
+                   ProgressPrinter(spec), *callbacks],
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         # The best epoch's checkpoint is kept for promotion; Tune also keeps the latest, to resume from.
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=settings.metric,
