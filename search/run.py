@@ -84,10 +84,20 @@ def connect_ray(address: str | None) -> str:
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False if address is None else None,
+                 runtime_env=None if address is None else _project_runtime_env(),
                  log_to_driver=False, logging_level="WARNING")
     if address and address.startswith("ray://"):
         return address  # a Ray Client connection has no GCS address of its own
     return ray.get_runtime_context().gcs_address
+
+
+def _project_runtime_env() -> dict:
+    """Ship this checkout's two packages to the cluster's workers, which need not have them installed."""
+    import search
+    import sensorium_models
+
+    packages = [str(Path(p.__file__).parent) for p in (search, sensorium_models)]
+    return {"py_modules": packages, "excludes": ["__pycache__", "*.pyc"]}
 
 
 def local_nodes(gpus_needed: float) -> list[dict[str, float]]:
