@@ -4,13 +4,13 @@ Sessions are loaded once per worker process and kept for the next trial that ask
 config (Tune runs many trials in one worker with ``reuse_actors``), so a trial costs a model build, not a
 data load. A trial whose loss turns non-finite fails with the trainer's reason and is not retrained:
 the reason is left in the trial's folder on the experiment's storage, and the retry Tune makes for
-``max_failures`` finds it there and fails at once (NaN from a given configuration and seed is deterministic; a lost node is not).
+``max_failures`` finds it there and fails at once: NaN from a given configuration and seed is deterministic,
+whereas what retries are for (a lost node, a killed worker) is not.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-from pathlib import Path
 
 from ray import tune
 
