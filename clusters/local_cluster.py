@@ -162,15 +162,15 @@ class LocalCluster:
         self.state_path.unlink(missing_ok=True)
         return forced
 
-    def kill_worker(self, index: int) -> list[int]:
-        """SIGKILL worker ``index``'s processes at once, as if its machine died; return their PIDs."""
+    def kill_worker(self, index: int) -> list[ProcessRecord]:
+        """SIGKILL worker ``index``'s processes at once, as if its machine died; return what was killed."""
         expect(0 <= index < len(self.nodes) - 1, f"worker index: expected 0..{len(self.nodes) - 2}, found {index}")
         node = self.nodes[1 + index]
         node.records = processes.snapshot(self._live(node))
-        killed = processes.kill_now(node.records)
+        processes.kill_now(node.records)
         if node.launcher is not None:
             node.launcher.wait(timeout=processes.KILL_WAIT_S)
-        return killed
+        return node.records
 
     def pids(self) -> list[ProcessRecord]:
         """Every process the cluster runs now (Ray workers included), for checks that stop left nothing."""
@@ -250,7 +250,8 @@ class LocalCluster:
         raise RuntimeError(f"Ray node {node.ip} did not start (log {node.log}):\n{tail}")
 
     def _write_state(self) -> None:
-        state = {"address": self.address, "port": self.port, "dashboard_port": self.dashboard_port,
+        state = {"address": self.address, "port": self.port,
+                 "dashboard_port": self.dashboard_port if self.dashboard else None,
                  "dashboard_url": self.dashboard_url, "token_path": str(self.token_path),
                  "nodes": [node.to_dict() for node in self.nodes]}
         with atomic_path(self.state_path) as tmp:
