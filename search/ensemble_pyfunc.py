@@ -11,10 +11,10 @@ import mlflow
 
 
 class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
-    def load_context(self, context) -> None:
+    def load_context(self, context):
         self.folder = Path(context.artifacts["ensemble"])
 
-    def predict(self, context, model_input: dict, params=None) -> dict:
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would infer a schema
         from sensorium_models.data import load_sessions
         from search.registry import load_ensemble_folder
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -67,3 +68,21 @@ def test_unwritable_cache_dir_is_a_user_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(UserError, match="expected a writable cache folder"):
         load_sessions({"paths": [str(folder)], "cache_dir": str(blocker / "cache")})
+
+
+def test_parallel_opens_build_the_entry_once(tmp_path, monkeypatch):
+    folder = write(video_parts(), tmp_path, "video")
+    builds = []
+    real_read = cache.read_session
+
+    def counted(*args, **kwargs):
+        builds.append(1)
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "read_session", counted)
+    cfg = {"paths": [str(folder)], "cache_dir": str(tmp_path / "c")}
+    with ThreadPoolExecutor(4) as pool:
+        sessions = [s for (s,) in pool.map(lambda _: load_sessions(cfg), range(4))]
+    assert len(builds) == 1
+    for session in sessions[1:]:
+        np.testing.assert_array_equal(session.responses, sessions[0].responses)

@@ -11,6 +11,7 @@ import torch
 
 from data_builders import static_parts, video_parts, write
 from sensorium_models.data import DataConfig, load_sessions
+from sensorium_models.data.layout import trial_statistics
 from sensorium_models.data.normalize import Rescale
 from sensorium_models.errors import UserError
 
@@ -166,3 +167,29 @@ def test_rescale_matches_torch_bilinear_for_other_scales():
 def test_data_config_errors_name_the_key(cfg, key):
     with pytest.raises(UserError, match=f"data config key '{key}'"):
         load_sessions(cfg)
+
+
+def test_video_statistics_per_pixel_and_frame_or_per_channel(tmp_path):
+    parts = video_parts()
+    data, stats = parts["data"], parts["statistics"]
+    stats["videos"] = trial_statistics(data["videos"])  # (36, 64, T), the shape ViV1T reads from the organisers
+    stats["behavior"] = {k: v[:, 0] for k, v in stats["behavior"].items()}  # (2,): constant over time
+    session = load_one(write(parts, tmp_path, "video"), tmp_path / "cache")
+    for i in (0, 5):
+        length = parts["lengths"][i]
+        std = stats["videos"]["std"]
+        video = (data["videos"][i] - stats["videos"]["mean"]) / np.where(std > 0, std, 1)  # 0: frame of one trial
+        np.testing.assert_allclose(session.stimuli[i, :length], np.moveaxis(video[..., :length], -1, 0),
+                                   rtol=1e-5, atol=1e-5)
+        behavior = data["behavior"][i][:, :length] / stats["behavior"]["std"][:, None]
+        np.testing.assert_allclose(session.behavior[i, :length], behavior.T, rtol=1e-5)
+
+
+def test_zeroed_behaviour_of_a_competition_session_stays_zero(tmp_path):
+    parts = static_parts()
+    parts["data"]["behavior"] = [np.zeros(3, np.float32) for _ in range(30)]
+    parts["data"]["pupil_center"] = [np.zeros(2, np.float32) for _ in range(30)]
+    for modality in ("behavior", "pupil_center"):
+        parts["statistics"][modality] = trial_statistics(parts["data"][modality])  # std 0
+    session = load_one(write(parts, tmp_path, "static"), tmp_path / "cache")
+    assert not np.any(session.behavior) and not np.any(session.pupil_center)

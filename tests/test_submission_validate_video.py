@@ -43,22 +43,62 @@ def with_value(rows, value):
 
 
 A, B = video_sessions()
+OLD_MOUSE = "dynamic29156-11-10-Video-8744edeac3b4d1ce16b680916b5267ce"
+NON_FINITE = f"non-finite prediction (NaN, inf or null) (1 rows): mouse {MOUSE_A}, trial 3"
+
+
+def missing(mouse: str, count: int, trials: str) -> str:
+    return f"missing trials: {count} of the 2 live_test_main trials of {mouse} have no row (trial indices {trials})"
+
+
+def shape(mouse: str, trial: int, found: str, expected: str) -> str:
+    return f"wrong prediction shape (1 rows): mouse {mouse}, trial {trial}: {found}, expected {expected}"
+
+
+def shorten_first_list(lists):
+    return [values[:100] if i == 0 else values for i, values in enumerate(lists)]
+
+
 BROKEN_ROWS = {  # name: (how the valid rows are broken, the problems expected, in order)
-    "missing trial": (lambda r: r[:1] + r[2:], [f"missing trials: 1 of the 2 live_test_main trials of {MOUSE_A} have no row (trial indices 3)"]),
+    "missing trial": (lambda r: r[:1] + r[2:], [missing(MOUSE_A, 1, "3")]),
     "duplicated trial": (lambda r: r + r[3:], [f"duplicated trial (1 rows): mouse {MOUSE_B}, trial 3"]),
-    "trial from another tier": (lambda r: r + [row_for(A, 0)], [f"trial of another tier (1 rows): mouse {MOUSE_A}, trial 0 is in tier train"]),
-    "wrong neuron order": (lambda r: set_cell(r, 0, "neuron_ids", [1, 5, 9, 2]), [f"neuron ids in another order than the mouse's unit_ids (1 rows): mouse {MOUSE_A}, trial 2"]),
-    "wrong neuron id set": (lambda r: set_cell(r, 2, "neuron_ids", [40, 41, 43, 44]), [f"neuron ids are not the mouse's unit_ids (1 rows): mouse {MOUSE_B}, trial 2"]),
-    "frame missing": (lambda r: set_cell(r, 1, "prediction", [v[:-1] for v in r[1]["prediction"]]), [f"wrong prediction shape (1 rows): mouse {MOUSE_A}, trial 3: (4, 248), expected (4, 249)"]),
-    "neuron missing": (lambda r: set_cell(r, 3, "prediction", r[3]["prediction"][:3]), [f"wrong prediction shape (1 rows): mouse {MOUSE_B}, trial 3: (3, 249), expected (4, 249)"]),
-    "ragged lists": (lambda r: set_cell(r, 2, "prediction", [v[:100] if i == 0 else v for i, v in enumerate(r[2]["prediction"])]), [f"wrong prediction shape (1 rows): mouse {MOUSE_B}, trial 2: (4, '100..149'), expected (4, 149)"]),
-    "null prediction": (lambda r: set_cell(r, 0, "prediction", None), [f"null prediction (1 rows): mouse {MOUSE_A}, trial 2"]),
-    "NaN value": (lambda r: with_value(r, float("nan")), [f"non-finite prediction (NaN, inf or null) (1 rows): mouse {MOUSE_A}, trial 3"]),
-    "inf value": (lambda r: with_value(r, float("-inf")), [f"non-finite prediction (NaN, inf or null) (1 rows): mouse {MOUSE_A}, trial 3"]),
-    "null value": (lambda r: with_value(r, None), [f"non-finite prediction (NaN, inf or null) (1 rows): mouse {MOUSE_A}, trial 3"]),
-    "unknown mouse": (lambda r: r + [{**r[0], "mouse": "dynamic29156-11-10-Video-8744edeac3b4d1ce16b680916b5267ce"}], ["unknown mouse (no such video session in the data) (1 rows): mouse dynamic29156-11-10-Video-8744edeac3b4d1ce16b680916b5267ce, trial 2"]),
-    "trial index out of range": (lambda r: r + [{**r[0], "trial_indices": 8}], [f"trial index not in the mouse's session (1 rows): mouse {MOUSE_A}, trial 8"]),
-    "no rows": (lambda r: [], [f"missing trials: 2 of the 2 live_test_main trials of {m} have no row (trial indices {t})" for m, t in ((MOUSE_A, "2, 3"), (MOUSE_B, "2, 3"))]),
+    "trial from another tier": (
+        lambda r: r + [row_for(A, 0)], [f"trial of another tier (1 rows): mouse {MOUSE_A}, trial 0 is in tier train"]
+    ),
+    "wrong neuron order": (
+        lambda r: set_cell(r, 0, "neuron_ids", [1, 5, 9, 2]),
+        [f"neuron ids in another order than the mouse's unit_ids (1 rows): mouse {MOUSE_A}, trial 2"],
+    ),
+    "wrong neuron id set": (
+        lambda r: set_cell(r, 2, "neuron_ids", [40, 41, 43, 44]),
+        [f"neuron ids are not the mouse's unit_ids (1 rows): mouse {MOUSE_B}, trial 2"],
+    ),
+    "frame missing": (
+        lambda r: set_cell(r, 1, "prediction", [v[:-1] for v in r[1]["prediction"]]),
+        [shape(MOUSE_A, 3, "(4, 248)", "(4, 249)")],
+    ),
+    "neuron missing": (
+        lambda r: set_cell(r, 3, "prediction", r[3]["prediction"][:3]), [shape(MOUSE_B, 3, "(3, 249)", "(4, 249)")]
+    ),
+    "ragged lists": (
+        lambda r: set_cell(r, 2, "prediction", shorten_first_list(r[2]["prediction"])),
+        [shape(MOUSE_B, 2, "(4, '100..149')", "(4, 149)")],
+    ),
+    "null prediction": (
+        lambda r: set_cell(r, 0, "prediction", None), [f"null prediction (1 rows): mouse {MOUSE_A}, trial 2"]
+    ),
+    "NaN value": (lambda r: with_value(r, float("nan")), [NON_FINITE]),
+    "inf value": (lambda r: with_value(r, float("-inf")), [NON_FINITE]),
+    "null value": (lambda r: with_value(r, None), [NON_FINITE]),
+    "unknown mouse": (
+        lambda r: r + [{**r[0], "mouse": OLD_MOUSE}],
+        [f"unknown mouse (no such video session in the data) (1 rows): mouse {OLD_MOUSE}, trial 2"],
+    ),
+    "trial index out of range": (
+        lambda r: r + [{**r[0], "trial_indices": 8}],
+        [f"trial index not in the mouse's session (1 rows): mouse {MOUSE_A}, trial 8"],
+    ),
+    "no rows": (lambda r: [], [missing(MOUSE_A, 2, "2, 3"), missing(MOUSE_B, 2, "2, 3")]),
 }
 
 
@@ -77,17 +117,36 @@ def schema_with(name, kind):
     return pa.schema([pa.field(name, kind) if field.name == name else field for field in VIDEO_SCHEMA])
 
 
+COLUMNS = "; expected exactly ['mouse', 'trial_indices', 'prediction', 'neuron_ids']"
+
+
+def drop_neuron_ids(rows):
+    return [{k: v for k, v in r.items() if k != "neuron_ids"} for r in rows], VIDEO_SCHEMA.remove(3)
+
+
+def add_score(rows):
+    return [{**r, "score": 1.0} for r in rows], VIDEO_SCHEMA.append(pa.field("score", pa.float64()))
+
+
+def file_names_as_trials(rows):
+    return [{**r, "trial_indices": f"{r['trial_indices']}.npy"} for r in rows], schema_with("trial_indices", pa.string())
+
+
+def flat_prediction(rows):
+    return [{**r, "prediction": r["prediction"][0]} for r in rows], schema_with("prediction", pa.list_(pa.float32()))
+
+
+def neuron_ids_as_strings(rows):
+    rows = [{**r, "neuron_ids": [str(i) for i in r["neuron_ids"]]} for r in rows]
+    return rows, schema_with("neuron_ids", pa.list_(pa.string()))
+
+
 @pytest.mark.parametrize("change, expected", [
-    (lambda rows: ([{k: v for k, v in r.items() if k != "neuron_ids"} for r in rows], VIDEO_SCHEMA.remove(3)),
-     "missing column(s) ['neuron_ids']; expected exactly ['mouse', 'trial_indices', 'prediction', 'neuron_ids']"),
-    (lambda rows: ([{**r, "score": 1.0} for r in rows], VIDEO_SCHEMA.append(pa.field("score", pa.float64()))),
-     "unexpected column(s) ['score']; expected exactly ['mouse', 'trial_indices', 'prediction', 'neuron_ids']"),
-    (lambda rows: ([{**r, "trial_indices": f"{r['trial_indices']}.npy"} for r in rows], schema_with("trial_indices", pa.string())),
-     "column trial_indices has type string, expected an integer"),
-    (lambda rows: ([{**r, "prediction": r["prediction"][0]} for r in rows], schema_with("prediction", pa.list_(pa.float32()))),
-     "column prediction has type list<element: float>, expected a list of lists of floats"),
-    (lambda rows: ([{**r, "neuron_ids": [str(i) for i in r["neuron_ids"]]} for r in rows], schema_with("neuron_ids", pa.list_(pa.string()))),
-     "column neuron_ids has type list<element: string>, expected a list of integers"),
+    (drop_neuron_ids, "missing column(s) ['neuron_ids']" + COLUMNS),
+    (add_score, "unexpected column(s) ['score']" + COLUMNS),
+    (file_names_as_trials, "column trial_indices has type string, expected an integer"),
+    (flat_prediction, "column prediction has type list<element: float>, expected a list of lists of floats"),
+    (neuron_ids_as_strings, "column neuron_ids has type list<element: string>, expected a list of integers"),
 ])
 def test_wrong_columns_and_types_are_named(tmp_path, good_rows, change, expected):
     rows, schema = change(good_rows)
@@ -100,7 +159,9 @@ def test_final_rows_under_the_live_name_are_caught(tmp_path):
     final = write_video_submission(sessions, "final_test_main", video_prediction, tmp_path)
     renamed = final.rename(tmp_path / LIVE)
     problems = validate_submission(renamed, sessions)
-    assert problems[0] == f"file name {LIVE} is for tier live_test_main, but all its rows are trials of tier final_test_main"
+    assert problems[0] == (
+        f"file name {LIVE} is for tier live_test_main, but all its rows are trials of tier final_test_main"
+    )
     assert [p.split(":")[0] for p in problems[1:]] == ["missing trials", "missing trials"]
 
 

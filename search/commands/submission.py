@@ -1,4 +1,5 @@
-"""``sensorium-search submission validate FILE --data DIR``: would the organisers' server accept FILE?"""
+"""``sensorium-search submission validate|write``: check a file against its sessions, or regenerate every
+file from a registered ensemble."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument("--data", type=Path, required=True,
                           help="the session folder(s) the file is for: a session folder, its zip, or a folder of them")
     validate.set_defaults(func=_validate)
+
+    write = actions.add_parser("write", help="write (and validate) every submission file from a registered ensemble")
+    write.add_argument("--model", required=True, help="registered ensemble, e.g. models:/tiny-ensemble@champion")
+    write.add_argument("--data", type=Path, required=True, help="the competition session(s): folder, zip or parent")
+    write.add_argument("--out", type=Path, required=True, help="folder for the submission files")
+    write.add_argument("--mlflow-uri", help="tracking store or server (default sqlite:///<runs>/mlflow.db)")
+    write.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
+    write.set_defaults(func=_write)
 
 
 def report(file: Path, sessions: list) -> int:
@@ -52,3 +61,19 @@ def _validate(args: argparse.Namespace) -> int:
     from sensorium_models.data import load_sessions
 
     return report(args.file, load_sessions({"paths": [str(args.data)]}, seed=0))
+
+
+def _write(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from search.registry import download_ensemble, load_ensemble_folder
+    from search.run import runs_dir
+    from search.tracking import default_tracking_uri
+    from sensorium_models.data import load_sessions
+    from sensorium_models.submission import write_submissions
+
+    mlflow.set_tracking_uri(args.mlflow_uri or default_tracking_uri(runs_dir(args.runs_dir)))
+    ensemble, sessions = load_ensemble_folder(download_ensemble(args.model), load_sessions({"paths": [str(args.data)]}))
+    for path in write_submissions(ensemble, sessions, args.out):
+        print(f"OK: {path}")
+    return 0

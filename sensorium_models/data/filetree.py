@@ -8,6 +8,9 @@ so a session larger than RAM is fine and nothing is held twice). The names writt
 Video: a trial's length is the first frame that is NaN in every value, the minimum over modalities,
 cropped at ``max_frames``; frames past it are zero. NaN is allowed only as that trailing padding,
 except that a test/skip trial whose responses are all NaN counts as unlabelled (zeros).
+
+Of ``meta/statistics/<modality>/all`` only ``mean`` and ``std`` are read: the reference normaliser uses
+nothing else. Static behaviour and pupil values must be finite too (a NaN would poison every batch).
 """
 from __future__ import annotations
 
@@ -34,8 +37,8 @@ def detect_kind(files: SessionFiles) -> str:
     return found[0]
 
 
-def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) -> str:
-    """Write the session's arrays into the existing folder ``out``; return its kind."""
+def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) -> None:
+    """Write the session's arrays into the existing folder ``out``."""
     kind = detect_kind(files)
     meta = read_trial_meta(files)
     n = len(meta.tiers)
@@ -52,7 +55,6 @@ def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) 
     for name, array in small.items():
         if array is not None:
             np.save(out / f"{name}.npy", array, allow_pickle=False)
-    return kind
 
 
 class _Store:
@@ -226,7 +228,7 @@ def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_fram
     np.save(store.out / "lengths.npy", lengths)
     if response_std.ndim == 2 and response_std.shape[-1] > 1:
         return response_std.T  # (T, N): per neuron and frame
-    return np.broadcast_to(response_std.reshape(-1) if response_std.ndim else response_std, (n_neurons,))
+    return np.broadcast_to(response_std[..., 0] if response_std.ndim == 2 else response_std, (n_neurons,))
 
 
 def _video_trial_length(files: SessionFiles, i: int, trial: dict[str, np.ndarray], frames: int) -> int:

@@ -5,8 +5,10 @@
 - responses: ``x / std`` per neuron (2023: per neuron and frame), the std floored at 1 % of its mean
   (``threshold = 0.01 * nanmean(std)``; std ≤ threshold → divide by threshold). A neuron whose responses
   are constant has std 0 and is floored like any other; only non-finite or negative std is an error;
-- behaviour: ``x / std``, not centred; pupil centre: ``(x - mean) / std``. A channel with std 0 (the
-  2022 competition session ships behaviour zeroed) is left unscaled instead of becoming 0/0.
+- behaviour: ``x / std``, not centred; pupil centre: ``(x - mean) / std``.
+- Where a stimulus, behaviour or pupil std is 0 (the 2022 competition session ships behaviour zeroed; a
+  per-pixel-and-frame video std is 0 at a frame only one trial reaches) the value is left unscaled
+  instead of becoming 0/0; a stimulus std that is 0 everywhere is an error.
 
 Statistics are brought to the layout of one trial as stored (time last for video) by :func:`fit_statistic`,
 so every formula is the reference's broadcast. Static images are rescaled once, after normalisation, by
@@ -88,6 +90,11 @@ def floored_response_std(stored: np.ndarray, std: np.ndarray, label: str) -> np.
     return np.maximum(std, threshold)
 
 
+def unit_where_zero(std: np.ndarray) -> np.ndarray:
+    """Divide by 1 where the std is 0: that value is constant over trials, so it is only centred."""
+    return np.where(std > 0, std, 1.0)
+
+
 def build_standardizers(
     kind: str,
     statistic: Callable[[str, str], tuple[np.ndarray, str]],
@@ -110,7 +117,7 @@ def build_standardizers(
 
     stimulus = "images" if kind == "static" else "videos"
     stimulus_std = checked_std(stimulus)
-    if np.any(stimulus_std == 0):
+    if not np.any(stimulus_std > 0):
         raise UserError(f"{statistic(stimulus, 'std')[1]}: expected a std > 0 to z-score the {stimulus}, found 0")
     stored_std, std_label = statistic("responses", "std")
     response_std = floored_response_std(stored_std, checked_std("responses"), std_label)
@@ -118,10 +125,10 @@ def build_standardizers(
     pupil_std = checked_std("pupil_center")
     zero = np.zeros(())
     standardizers = {
-        stimulus: Standardizer(fitted(stimulus, "mean"), stimulus_std),
+        stimulus: Standardizer(fitted(stimulus, "mean"), unit_where_zero(stimulus_std)),
         "responses": Standardizer(zero, response_std),
-        "behavior": Standardizer(zero, np.where(behavior_std > 0, behavior_std, 1.0)),
-        "pupil_center": Standardizer(fitted("pupil_center", "mean"), np.where(pupil_std > 0, pupil_std, 1.0)),
+        "behavior": Standardizer(zero, unit_where_zero(behavior_std)),
+        "pupil_center": Standardizer(fitted("pupil_center", "mean"), unit_where_zero(pupil_std)),
     }
     return standardizers, response_std
 

@@ -59,11 +59,17 @@ class FolderFiles:
     def __init__(self, root: Path):
         self.path = root
         self.name = root.name
-        self._stats: dict[str, os.stat_result] = {}
-        for folder, _, names in os.walk(root):
-            for name in names:
-                full = os.path.join(folder, name)
-                self._stats[os.path.relpath(full, root).replace(os.sep, "/")] = os.stat(full)
+        self._stats: dict[str, tuple[int, int]] = {}
+        folders = [("", str(root))]
+        while folders:
+            prefix, folder = folders.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        folders.append((f"{prefix}{entry.name}/", entry.path))
+                    else:
+                        stat = entry.stat()
+                        self._stats[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns)
         self.names = frozenset(self._stats)
 
     def label(self, name: str) -> str:
@@ -78,11 +84,8 @@ class FolderFiles:
         return parse_header(self.label(name), lambda: open(self.path / name, "rb"))
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for name in sorted(self._stats):
-            stat = self._stats[name]
-            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()
+        listing = "".join(f"{name}\0{size}\0{mtime}\n" for name, (size, mtime) in sorted(self._stats.items()))
+        return hashlib.sha256(listing.encode()).hexdigest()
 
     def close(self) -> None:
         """Nothing held open; here so both sources are used alike."""

@@ -4,6 +4,7 @@
 per test tier over all video sessions (``write_video_submission``), the main-track pair zipped for
 upload (``write_main_track``). ``validate_submission`` checks either against the sessions.
 """
+from .for_predictor import write_submissions
 from .formats import MAIN_TRACK_ZIP, STATIC_FILES, VIDEO_FILES, tier_of_file
 from .validate import validate_submission
 from .write_static import write_static_submission
@@ -11,5 +12,5 @@ from .write_video import write_main_track, write_video_submission
 
 __all__ = [
     "MAIN_TRACK_ZIP", "STATIC_FILES", "VIDEO_FILES", "tier_of_file", "validate_submission",
-    "write_main_track", "write_static_submission", "write_video_submission",
+    "write_main_track", "write_static_submission", "write_submissions", "write_video_submission",
 ]

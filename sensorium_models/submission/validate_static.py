@@ -50,8 +50,8 @@ def _match_session(path: Path, static: list[Session], trial_values: set[str]) ->
 def _check_prediction(text: str, n_neurons: int, label: str, findings: Findings) -> None:
     values = parse_list(text, integer=False)
     if values is None:
-        kind = "non-finite prediction (nan/inf is no literal)" if _NON_FINITE.search(text) else "unparseable prediction list"
-        findings.row(kind, label)
+        non_finite = _NON_FINITE.search(text)
+        findings.row("non-finite prediction (nan/inf is no literal)" if non_finite else "unparseable prediction list", label)
     elif values.shape != (n_neurons,):
         findings.row(f"wrong prediction length (expected {n_neurons} neurons)", f"{label} has {len(values)}")
     elif not np.isfinite(values).all():
@@ -81,7 +81,8 @@ def validate_static(path: Path, tier: str, sessions: list[Session]) -> list[str]
     if problems:
         return problems
     column = {name: header.index(name) for name in STATIC_COLUMNS}
-    session = _match_session(path, static, {row[column["trial_indices"]] for row in rows if len(row) == len(STATIC_COLUMNS)})
+    trial_values = {row[column["trial_indices"]] for row in rows if len(row) == len(STATIC_COLUMNS)}
+    session = _match_session(path, static, trial_values)
     if session is None:
         return [f"no static session in the data has the trial indices of {path.name}"]
 

@@ -52,10 +52,10 @@ def _trial_predictions(
             for trial in trials:
                 yield session, int(trial), predictions(session, int(trial))
             continue
-        if session.name not in predictions and len(trials) == 0:
-            continue
         if session.name not in predictions:
-            raise UserError(f"no predictions for mouse {session.name} ({len(trials)} trials of tier {tier})")
+            if len(trials):
+                raise UserError(f"no predictions for mouse {session.name} ({len(trials)} trials of tier {tier})")
+            continue
         source = iter(predictions[session.name])
         for trial in trials:
             prediction = next(source, None)
