@@ -56,46 +56,54 @@ def start_search(cluster: LocalCluster, config: Path, runs: Path) -> subprocess.
                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def _trial_runs(runs: Path) -> tuple:
-    """The MLflow client of the search's store (sqlite under ``runs``) and its trial runs."""
+def _client(runs: Path):
     from mlflow import MlflowClient
 
-    client = MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+    return MlflowClient(f"sqlite:///{runs / 'mlflow.db'}")
+
+
+def _trial_runs(client) -> list:
     experiment = client.get_experiment_by_name("sensorium-search")
     if experiment is None:
-        return client, []
-    return client, client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=1000)
+        return []
+    return client.search_runs([experiment.experiment_id], "tags.role = 'trial'", max_results=1000)
+
+
+def _epochs(client, run) -> list[int]:
+    return sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
 
 
 def trial_tags(runs: Path) -> list[dict[str, str]]:
-    """The tags of every trial run the search wrote to MLflow."""
-    return [run.data.tags for run in _trial_runs(runs)[1]] if (runs / "mlflow.db").exists() else []
+    """The tags of every trial run the search wrote to MLflow (the sqlite store under ``runs``)."""
+    return [run.data.tags for run in _trial_runs(_client(runs))] if (runs / "mlflow.db").exists() else []
 
 
 def epochs_logged(runs: Path, trial_id: str) -> list[int]:
     """The epochs trial ``trial_id`` reported, sorted: a trial that restarted from scratch repeats some."""
-    client, found = _trial_runs(runs)
-    run = next(r for r in found if r.data.tags["trial_id"] == trial_id)
-    return sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
+    client = _client(runs)
+    return _epochs(client, next(r for r in _trial_runs(client) if r.data.tags["trial_id"] == trial_id))
 
 
-def wait_for_trial_on(runs: Path, node_ip: str, epochs: int, timeout_s: float = 180) -> dict[str, str]:
+def wait_for_trial_on(runs: Path, node_ip: str, epochs: int, search: subprocess.Popen,
+                      timeout_s: float = 120) -> dict[str, str]:
     """Block until a running trial has reported ``epochs`` epochs from ``node_ip`` to MLflow; return its tags.
 
-    Tune processes a trial's results in order, so once epoch k is in MLflow, epoch k-1's checkpoint is registered.
-
-    MLflow is read only once the search has printed its parent run: before that the driver may still be
-    creating the sqlite store, and a second client would race it through the schema migration.
+    Tune processes a trial's results in order, so once epoch k is in MLflow, epoch k-1's checkpoint is
+    registered. MLflow is read only once the search has printed its parent run: before that the driver may still
+    be creating the sqlite store, and a second client would race it through the schema migration. Fails at once
+    if the search ends or the trial finishes first (nothing would be left to interrupt).
     """
-    log, deadline = runs / "search.log", time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if "(parent run " not in log.read_text(errors="replace"):
-            time.sleep(0.5)
-            continue
-        for tags in trial_tags(runs):
-            on_node = tags.get("node_ip") == node_ip and tags.get("state") == "RUNNING"
-            if on_node and len(epochs_logged(runs, tags["trial_id"])) >= epochs:
+    log, deadline, client = runs / "search.log", time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline and search.poll() is None:
+        if client is None and "(parent run " in log.read_text(errors="replace"):
+            client = _client(runs)
+        for run in _trial_runs(client) if client else []:
+            tags = run.data.tags
+            if tags.get("node_ip") != node_ip:
+                continue
+            assert tags.get("state") == "RUNNING", f"trial {tags['trial_id']} ended on {node_ip} before the kill"
+            if len(_epochs(client, run)) >= epochs:
                 return tags
-        time.sleep(0.5)
-    raise TimeoutError(f"no trial reported {epochs} epochs from {node_ip} within {timeout_s}s; log:\n"
-                       + log.read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
+    raise AssertionError(f"no trial reported {epochs} epochs from {node_ip} (search exit code {search.poll()}); "
+                         "log:\n" + log.read_text(errors="replace")[-3000:])

@@ -21,11 +21,11 @@ BOTH_NODES = {HEAD_IP, worker_ip(0)}
 def cluster():
     """Head and one worker, 1 CPU each, with the dashboard; afterwards no process of it is alive."""
     with LocalCluster(workers=1, cpus_per_node=1, dashboard=True) as started:
-        records = started.pids()
+        records = started.running()
         try:
             yield started
         finally:
-            records += started.pids()
+            records += started.running()
     assert [r for r in records if processes.find(r)] == []
 
 
@@ -34,8 +34,8 @@ def run_job(cluster: LocalCluster, entrypoint: str, timeout_s: float = 240) -> t
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(cluster.dashboard_url, headers=cluster.auth_headers())
-    env = {k: v for k, v in driver_env(cluster).items() if k in ("PYTHONPATH", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH",
-                                                                 "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S")}
+    passed = ("PYTHONPATH", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S")
+    env = {k: v for k, v in driver_env(cluster).items() if k in passed}
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": env})
     deadline = time.monotonic() + timeout_s
     while (status := client.get_job_status(job_id)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED,
