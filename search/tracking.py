@@ -105,10 +105,11 @@ class MlflowTracker(tune.Callback):
         self.spec = spec
         self._client = None
         self._runs: dict[str, str] | None = None  # trial id → run id, loaded from MLflow on first use
+        self._nodes: dict[str, list[str]] = {}  # trial id → the nodes it reported from, in order
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment; the client and the cache are rebuilt on resume.
-        return {**self.__dict__, "_client": None, "_runs": None}
+        return {**self.__dict__, "_client": None, "_runs": None, "_nodes": {}}
 
     @property
     def client(self):
@@ -166,6 +167,11 @@ class MlflowTracker(tune.Callback):
         stamp = int(result.get("timestamp", time.time()) * 1000)
         metrics = [Metric(k, v, stamp, step) for k, v in reported_metrics(result).items()]
         self.client.log_batch(self.run_for(trial), metrics=metrics)
+        node, seen = result.get("node_ip"), self._nodes.setdefault(trial.trial_id, [])
+        if node and seen[-1:] != [node]:  # where the trial runs; a retry on another node adds that node
+            seen.append(node)
+            self.client.set_tag(self.run_for(trial), "node_ip", node)
+            self.client.set_tag(self.run_for(trial), "nodes", ",".join(seen))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         state = completed_state(trial)  # Tune has not marked it TERMINATED yet
