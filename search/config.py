@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
-from sensorium_models.errors import UserError
+from sensorium_models.errors import UserError, validation_message
 
 BLOCKS = ("data", "model", "trainer")
 
@@ -162,17 +162,6 @@ def _validated(schema: type[BaseModel], value: dict, prefix: str, where: str) ->
         return schema.model_validate(value)
     except ValidationError as err:
         raise UserError(where + validation_message(err, prefix)) from None
-
-
-def validation_message(err: ValidationError, prefix: str) -> str:
-    """One line naming the key of pydantic's first complaint (and how many more there are)."""
-    errors = err.errors()
-    first = errors[0]
-    key = ".".join([prefix, *map(str, first["loc"])])
-    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-    found = "" if first["type"] in ("extra_forbidden", "missing") else f" (found {first['input']!r})"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{key}: {msg}{found}{more}"
 
 
 def _check_against_schema(block: str, node: dict, searched: dict, schema: type[BaseModel], where: str) -> None:

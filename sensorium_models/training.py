@@ -18,12 +18,12 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from .data.batches import SessionTensors, cycle_sessions, epoch_generator, shuffled_batches
 from .data.session import Session
-from .errors import UserError, expect
+from .errors import UserError, expect, validated
 from .prediction import autocast, neuron_correlations, predict, predict_tensors, resolve_device
 from .train_state import EarlyStopping, load_checkpoint, save_checkpoint
 
@@ -58,14 +58,7 @@ class TrainerConfig(BaseModel):
 
 def trainer_config(cfg: TrainerConfig | dict) -> TrainerConfig:
     """Validate a plain dict; a bad key or value becomes a UserError naming it."""
-    if isinstance(cfg, TrainerConfig):
-        return cfg
-    try:
-        return TrainerConfig.model_validate(cfg)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "<block>"
-        raise UserError(f"trainer.{key}: {first['msg']} (got {first.get('input')!r})") from None
+    return validated(TrainerConfig, cfg, "trainer")
 
 
 def burn_in(model: nn.Module, cfg: TrainerConfig) -> int:

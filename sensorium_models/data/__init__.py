@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import UserError
+from ..errors import UserError, validated
 from .cache import cache_root, open_session
 from .session import Session
 from .sources import open_files, session_paths
@@ -39,14 +39,7 @@ class DataConfig(BaseModel):
 
 def as_data_config(data_cfg: DataConfig | dict[str, Any]) -> DataConfig:
     """Validate a plain dict; a schema error becomes a UserError naming the key."""
-    if isinstance(data_cfg, DataConfig):
-        return data_cfg
-    try:
-        return DataConfig.model_validate(data_cfg)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "data"
-        raise UserError(f"data config key '{key}': {first['msg']} (found {first.get('input')!r})") from None
+    return validated(DataConfig, data_cfg, "data")
 
 
 def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[Session]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from ..errors import UserError
+from ..errors import validated
 
 
 class ModelConfig(BaseModel):
@@ -80,14 +80,4 @@ class ModelConfig(BaseModel):
 
 def parse_model_config(model_cfg: ModelConfig | dict[str, Any]) -> ModelConfig:
     """A validated ``ModelConfig``; a bad key or value becomes a one-line ``UserError`` naming it."""
-    if isinstance(model_cfg, ModelConfig):
-        return model_cfg
-    try:
-        return ModelConfig.model_validate(model_cfg)
-    except ValidationError as err:
-        first = max(err.errors(), key=lambda error: len(error["loc"]))  # of a union's tries, the deepest
-        if not first["loc"]:  # a check across keys: its message names them and the values found
-            raise UserError(f"model config: {first['msg'].removeprefix('Value error, ')}") from None
-        # the field, then list positions; union member tags ("constrained-int", …) are not keys
-        key = ".".join(str(part) for i, part in enumerate(first["loc"]) if i == 0 or isinstance(part, int))
-        raise UserError(f"model config: key {key!r}: {first['msg']} (found {first['input']!r})") from None
+    return validated(ModelConfig, model_cfg, "model")
