@@ -39,7 +39,9 @@ ui-check: $(STAMP)
 	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
 	$(PY) tests/ui_check.py --out runs/ui-check/experiment.png
 
+# The reference pipeline (neuralpredictors 0.3.0) is bench-only; --no-deps keeps torch and numpy as pinned.
 bench: $(STAMP)
+	$(PY) -m pip install -q --no-deps -r bench/requirements.txt
 	$(PY) bench/run_all.py
 
 clean:

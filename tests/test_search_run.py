@@ -1,12 +1,14 @@
 """Searches end to end on real Ray (in-process, loopback), real Optuna and real MLflow (sqlite in tmp)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -146,6 +148,17 @@ def test_ui_serves_the_trial_runs_over_rest(finished_search):
         served = json.load(urllib.request.urlopen(request, timeout=30))["runs"]
         expected = {r.info.run_name for r in mlflow_runs(finished_search["runs"], "trial")}
         assert {r["info"]["run_name"] for r in served} == expected and len(expected) == 6
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the session it leads: the CLI and the mlflow server under it
+        proc.send_signal(signal.SIGTERM)  # the CLI alone: it must take its mlflow server down with it
         proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _serving(port) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _serving(port), "the MLflow server outlived `sensorium-search ui` after SIGTERM"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the session it leads
+
+
+def _serving(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

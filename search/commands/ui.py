@@ -6,6 +6,7 @@ processes and ~30 s), stopped with its children on Ctrl-C.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def _serve(args) -> int:
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     # The server's own chatter goes to stderr, so stdout carries just the address.
     proc = subprocess.Popen(server_command(store, args.port), env=env, stdout=sys.stderr)
+    # SIGTERM (kill PID, a job scheduler) must also stop the server: make it unwind through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         if not wait_healthy(url, proc, timeout_s=180):
             print(f"sensorium-search: error: the MLflow server did not come up on {url}", file=sys.stderr)
