@@ -190,3 +190,12 @@ def test_shipped_search_configs_validate_against_the_real_schemas(name):
     spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
     assert spec.settings.metric == "val_corr" and len(spec.searched) >= 6
     assert spec.param_space()["model"]["gamma_input"].lower > 0
+
+
+@pytest.mark.parametrize("name", ["demo_static", "demo_video"])
+def test_demo_search_configs_validate_and_search_something(name):
+    from search.config import load_spec
+    from search.run import schemas
+
+    spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
+    assert spec.searched and spec.settings.resources.gpus == 0 and spec.blocks["trainer"]["device"] == "cpu"
