@@ -1,0 +1,82 @@
+"""``sensorium-search data``: look inside sessions (``inspect``) and write synthetic ones (``synth``)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="inspect sessions, write synthetic ones")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    inspect = commands.add_parser("inspect", help="read sessions and summarise them (builds the cache)")
+    inspect.add_argument("path", help="a session folder, its .zip, or a folder holding sessions")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inspect.set_defaults(func=inspect_sessions)
+
+    synth = commands.add_parser("synth", help="write synthetic sessions in the organisers' layout")
+    synth.add_argument("--kind", choices=("static", "video"), required=True)
+    synth.add_argument("--out", required=True, help="folder to write the sessions (and ground_truth/) into")
+    synth.add_argument("--preset", choices=("tiny", "demo", "realistic"), default="tiny")
+    synth.add_argument("--sessions", type=int, default=None, help="number of sessions (default: the preset's)")
+    synth.add_argument("--trials", type=int, default=None, help="trials per session (default: the preset's)")
+    synth.add_argument("--neurons", type=int, default=None, help="neurons per session (default: the preset's)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=synthesize_sessions)
+
+
+def summarise(session) -> dict:
+    """What ``inspect`` reports about one session."""
+    import numpy as np
+
+    tiers, counts = np.unique(session.tiers, return_counts=True)
+    stimulus = "images" if session.kind == "static" else "videos"
+    return {
+        "name": session.name,
+        "key": session.key,
+        "path": str(session.path),
+        "kind": session.kind,
+        "trials": session.n_trials,
+        "trials_per_tier": {str(t): int(c) for t, c in zip(tiers, counts)},
+        "neurons": session.n_neurons,
+        "stimulus_shape": list(session.stimuli.shape[1:]),
+        "modalities": {stimulus: list(session.stimuli.shape[1:]),
+                       "responses": list(session.responses.shape[1:]),
+                       "behavior": list(session.behavior.shape[1:]),
+                       "pupil_center": list(session.pupil_center.shape[1:])},
+        "valid_frames": None if session.lengths is None else [int(session.lengths.min()), int(session.lengths.max())],
+        "image_ids": session.image_ids is not None,
+        "presentation_order": session.order is not None,
+    }
+
+
+def inspect_sessions(args: argparse.Namespace) -> int:
+    from sensorium_models.data import load_sessions
+
+    summaries = [summarise(session) for session in load_sessions({"paths": [args.path]})]
+    if args.json:
+        print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
+        return 0
+    for summary in summaries:
+        print(f"{summary['name']}  ({summary['kind']}, key {summary['key']})")
+        print(f"  path: {summary['path']}")
+        tiers = ", ".join(f"{tier} {count}" for tier, count in summary["trials_per_tier"].items())
+        print(f"  trials: {summary['trials']} ({tiers})")
+        print(f"  neurons: {summary['neurons']}")
+        for modality, shape in summary["modalities"].items():
+            print(f"  {modality}: per trial {tuple(shape)}")
+        if summary["valid_frames"]:
+            print("  valid frames per trial: {} to {}".format(*summary["valid_frames"]))
+        print(f"  image ids: {'yes' if summary['image_ids'] else 'no'}")
+        print(f"  presentation order: {'recovered' if summary['presentation_order'] else 'not recoverable'}")
+    return 0
+
+
+def synthesize_sessions(args: argparse.Namespace) -> int:
+    from sensorium_models.data.synthetic import synthesize
+
+    folders = synthesize(args.out, kind=args.kind, preset=args.preset, sessions=args.sessions,
+                         trials=args.trials, neurons=args.neurons, seed=args.seed)
+    for folder in folders:
+        print(folder)
+    return 0

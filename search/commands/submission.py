@@ -1,0 +1,79 @@
+"""``sensorium-search submission validate|write``: check a file against its sessions, or regenerate every
+file from a registered ensemble."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("submission", help="check submission files against the sessions they are for")
+    actions = group.add_subparsers(dest="submission_command", required=True, metavar="ACTION")
+    validate = actions.add_parser(
+        "validate",
+        help="check a 2022 CSV or 2023 parquet submission file",
+        description="Checks columns and types, that every test trial of the file's tier is present exactly "
+        "once and nothing else, neuron ids (the session's, in its order), per-row shapes and finite values. "
+        "Prints each problem and exits 1 if there is any.",
+    )
+    validate.add_argument("file", type=Path, help="e.g. submission_file_live_test.csv or "
+                          "predictions_live_main.parquet.brotli (the name decides the tier)")
+    validate.add_argument("--data", type=Path, required=True,
+                          help="the session folder(s) the file is for: a session folder, its zip, or a folder of them")
+    validate.set_defaults(func=_validate)
+
+    write = actions.add_parser("write", help="write (and validate) every submission file from a registered ensemble")
+    write.add_argument("--model", required=True, help="registered ensemble, e.g. models:/tiny-ensemble@champion")
+    write.add_argument("--data", type=Path, required=True, help="the competition session(s): folder, zip or parent")
+    write.add_argument("--out", type=Path, required=True, help="folder for the submission files")
+    write.add_argument("--mlflow-uri", help="tracking store or server (default sqlite:///<runs>/mlflow.db)")
+    write.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
+    write.set_defaults(func=_write)
+
+
+def report(file: Path, sessions: list) -> int:
+    """Print the file's problems (exit status 1) or one OK line with its row count and tier (status 0)."""
+    from sensorium_models.submission import tier_of_file, validate_submission
+
+    problems = validate_submission(file, sessions)
+    for problem in problems:
+        print(f"{file}: {problem}")
+    if problems:
+        return 1
+    print(f"OK: {file} ({_row_count(file)} rows, {tier_of_file(file)})")
+    return 0
+
+
+def _row_count(file: Path) -> int:
+    """Data rows of a submission file that has just been validated (so it parses)."""
+    if file.suffix == ".csv":
+        import csv
+
+        csv.field_size_limit(2**31 - 1)
+        with open(file, newline="") as handle:
+            return sum(1 for _ in csv.reader(handle)) - 1
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(file).metadata.num_rows
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sensorium_models.data import load_sessions
+
+    return report(args.file, load_sessions({"paths": [str(args.data)]}, seed=0))
+
+
+def _write(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from search.registry import download_ensemble, load_ensemble_folder
+    from search.run import runs_dir
+    from search.tracking import default_tracking_uri
+    from sensorium_models.data import load_sessions
+    from sensorium_models.submission import write_submissions
+
+    mlflow.set_tracking_uri(args.mlflow_uri or default_tracking_uri(runs_dir(args.runs_dir)))
+    ensemble, sessions = load_ensemble_folder(download_ensemble(args.model), load_sessions({"paths": [str(args.data)]}))
+    for path in write_submissions(ensemble, sessions, args.out):
+        print(f"OK: {path}")
+    return 0

@@ -1,0 +1,113 @@
+"""``sensorium-search train CONFIG.yaml``: train one configuration with the three contracts, no Ray or MLflow.
+
+The YAML holds a ``data:``, a ``model:`` and a ``trainer:`` block. The best weights, the config and the
+final scores are written to ``--out`` in one atomic step, so the folder is complete or absent.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from sensorium_models.atomic import atomic_path
+from sensorium_models.errors import UserError, expect
+
+BLOCKS = ("data", "model", "trainer")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train one configuration (data/model/trainer blocks) without Ray",
+        description="Train one model configuration, print its validation and test scores, and save the best "
+                    "weights with the config.")
+    parser.add_argument("config", type=Path, help="YAML file with data:, model: and trainer: blocks")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for model.pt, config.yaml and scores.json (default runs/train/<config>-seed<S>)")
+    parser.set_defaults(func=run_train)
+
+
+def read_train_config(path: Path) -> dict[str, dict]:
+    """The three blocks of a train YAML; a missing ``model``/``trainer`` block means their defaults."""
+    expect(path.is_file(), f"{path}: expected a YAML config file, found nothing there")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({err.__class__.__name__}: {err})") from None
+    expect(isinstance(raw, dict), f"{path}: expected a mapping with {', '.join(BLOCKS)} blocks, found {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(BLOCKS))
+    expect(not unknown, f"{path}: unknown top-level key(s) {unknown}; expected only {list(BLOCKS)}")
+    expect("data" in raw, f"{path}: expected a 'data:' block naming the sessions, found none")
+    blocks = {name: raw.get(name) or {} for name in BLOCKS}
+    for name, block in blocks.items():
+        expect(isinstance(block, dict), f"{path}: '{name}:' must be a mapping, found {type(block).__name__}")
+    return blocks
+
+
+def _labelled(session, trials) -> bool:
+    """Unlabelled test tiers ship dummy zero responses; those cannot be scored."""
+    return len(trials) > 0 and bool((session.responses[trials] != 0).any())
+
+
+def final_scores(model, sessions, skip: int, batch_size: int | None) -> list[dict]:
+    """Validation and every labelled test tier of each session, one row per (session, tier)."""
+    from sensorium_models.prediction import predict, score_predictions
+
+    rows = []
+    for session in sessions:
+        parts = [("validation", session.indices("validation"))]
+        parts += [(tier, session.tier_indices(tier)) for tier in sorted(set(session.tiers[session.roles == "test"]))]
+        for name, trials in parts:
+            if _labelled(session, trials):
+                predictions = predict(model, session, trials, batch_size=batch_size)
+                rows.append({"session": session.key, "tier": name, "trials": int(len(trials)),
+                             **score_predictions(session, trials, predictions, skip)})
+    return rows
+
+
+def _print_scores(rows: list[dict]) -> None:
+    metrics = [m for m in ("single_trial_corr", "corr_to_average", "feve", "challenge_corr")
+               if any(m in row for row in rows)]
+    print(f"{'session':<24} {'tier':<18} {'trials':>6} " + " ".join(f"{m:>17}" for m in metrics))
+    for row in rows:
+        values = " ".join(f"{row[m]:>17.4f}" if m in row else f"{'-':>17}" for m in metrics)
+        print(f"{row['session']:<24} {row['tier']:<18} {row['trials']:>6} {values}")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from sensorium_models.data import load_sessions
+    from sensorium_models.models import build_model
+    from sensorium_models.training import eval_skip, train, trainer_config
+
+    blocks = read_train_config(args.config)
+    trainer_cfg = trainer_config(blocks["trainer"])          # fail on a bad key before loading any data
+    out = args.out or Path("runs") / "train" / f"{args.config.stem}-seed{args.seed}"
+    sessions = load_sessions(blocks["data"], args.seed)
+    model = build_model(sessions, blocks["model"], args.seed)
+    print(f"{len(sessions)} session(s): " + ", ".join(f"{s.key} ({s.kind}, {s.n_trials} trials, "
+                                                       f"{s.n_neurons} neurons)" for s in sessions))
+    print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
+    with tqdm(total=trainer_cfg.max_epochs, unit="epoch", desc="train") as bar:
+        def report(epoch: int, metrics: dict, _checkpoint: Path) -> None:
+            bar.update(epoch - bar.n)
+            bar.set_postfix(val_corr=f"{metrics['val_corr']:.4f}", loss=f"{metrics['loss']:.4g}",
+                            lr=f"{metrics['lr']:.2g}")
+
+        result = train(model, sessions, trainer_cfg, args.seed, report=report)
+    print(f"best validation correlation {result.best_val_corr:.4f} after {result.epochs} epochs")
+    rows = final_scores(model, sessions, eval_skip(model, trainer_cfg), trainer_cfg.eval_batch_size)
+    _print_scores(rows)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        torch.save(result.best_state, tmp / "model.pt")
+        (tmp / "config.yaml").write_text(yaml.safe_dump(blocks, sort_keys=False))
+        summary = {"seed": args.seed, "best_val_corr": result.best_val_corr, "epochs": result.epochs,
+                   "scores": rows, "history": result.history}
+        (tmp / "scores.json").write_text(json.dumps(summary, indent=2))
+    print(f"saved {out}/model.pt, config.yaml, scores.json")
+    return 0

@@ -1,0 +1,255 @@
+"""A search YAML → a validated :class:`SearchSpec`, before anything starts.
+
+The file has ``data``, ``model`` and ``trainer`` blocks (fixed values or distributions, see
+``search.space``) and a ``search`` block (:class:`SearchSettings`). Every block is checked against its
+pydantic schema at the ends and middle of every range and at every choice, so unknown keys and values the
+trainer would reject fail here, with the key named, rather than inside a trial an hour later.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
+from sensorium_models.errors import UserError
+
+BLOCKS = ("data", "model", "trainer")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AshaSettings(_Strict):
+    """ASHA on ``training_iteration`` (one iteration = one reported epoch)."""
+
+    grace_period: int = Field(1, ge=1)
+    max_t: int = Field(ge=1)
+    reduction_factor: float = Field(2.0, gt=1)
+
+    @model_validator(mode="after")
+    def _grace_within_max(self) -> "AshaSettings":
+        if self.grace_period > self.max_t:
+            raise ValueError(f"grace_period {self.grace_period} exceeds max_t {self.max_t}")
+        return self
+
+
+class Resources(_Strict):
+    """What one trial reserves; GPUs may be a fraction (several trials share one GPU)."""
+
+    cpus: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+
+    @field_validator("gpus")
+    @classmethod
+    def _whole_above_one(cls, gpus: float) -> float:
+        if gpus > 1 and gpus != int(gpus):
+            raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
+        return gpus
+
+
+class SearchSettings(_Strict):
+    metric: str
+    mode: Literal["max", "min"] = "max"
+    num_samples: int = Field(ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    seed: int = 0                      # the searcher's and every trial's seed
+    max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
+    asha: AshaSettings
+    resources: Resources = Resources()
+    # Complete configurations (every searched key) the searcher tries first, in order.
+    start_with: list[dict] = []
+
+
+@dataclass
+class SearchSpec:
+    """A validated search: blocks with distributions in place, the settings, and the canonical YAML."""
+
+    name: str
+    settings: SearchSettings
+    blocks: dict[str, dict]
+    searched: dict[tuple, Distribution]   # (block, *path) → distribution
+    text: str                             # canonical YAML: what resume reloads and MLflow stores
+    source: str = ""
+    points: list[dict] = field(default_factory=list)
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+    def param_space(self) -> dict:
+        """The Tune search space: Tune domains where the YAML has distributions."""
+        return {b: substitute(self.blocks[b], lambda _, d: d.to_tune()) for b in BLOCKS}
+
+    def decode(self, config: dict) -> dict[str, dict]:
+        """A sampled trial config → plain ``data``/``model``/``trainer`` blocks."""
+        blocks = {b: copy.deepcopy(config[b]) for b in BLOCKS}
+        for path, dist in self.searched.items():
+            if dist.encoded:
+                set_path(blocks, path, json.loads(get_path(blocks, path)))
+        return blocks
+
+    def searched_values(self, config: dict) -> dict[str, Any]:
+        """``{"model.layers": 3, ...}``: the searched keys of a trial config, decoded."""
+        blocks = self.decode(config)
+        return {".".join(map(str, p)): get_path(blocks, p) for p in self.searched}
+
+
+def load_spec(
+    path: str | os.PathLike,
+    schemas: dict[str, type[BaseModel]],
+    name: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    check_paths: bool = True,
+) -> SearchSpec:
+    """Read and validate a search YAML; ``overrides`` replace keys of its ``search`` block.
+
+    ``check_paths=False`` skips the existence of data paths, to inspect a search whose data moved.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such search config") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    return parse_spec(raw, schemas, name or path.stem, str(path), overrides, check_paths)
+
+
+def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source: str,
+               overrides: dict[str, Any] | None = None, check_paths: bool = True) -> SearchSpec:
+    """Validate a search mapping (see :func:`load_spec`); every problem is a UserError naming the key."""
+    where = f"{source}: " if source else ""
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}expected a mapping with data, model, trainer and search blocks")
+    unknown = sorted(set(raw) - {*BLOCKS, "search"})
+    if unknown:
+        raise UserError(f"{where}{unknown[0]}: unknown block; expected data, model, trainer, search")
+    for block in ("data", "search"):
+        if not isinstance(raw.get(block), dict):
+            raise UserError(f"{where}{block}: missing block (a mapping is required)")
+    raw = copy.deepcopy(raw)
+    raw["search"].update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = _validated(SearchSettings, raw["search"], "search", where)
+    blocks, searched = {}, {}
+    for block in BLOCKS:
+        node = raw.get(block) or {}
+        if not isinstance(node, dict):
+            raise UserError(f"{where}{block}: expected a mapping, found {node!r}")
+        try:
+            blocks[block], dists = split_block(node, block)
+        except UserError as err:
+            raise UserError(f"{where}{err}") from None
+        searched.update({(block, *p): d for p, d in dists.items()})
+    _absolutise_data_paths(blocks["data"], searched, where, check_paths)
+    for block in BLOCKS:
+        _check_against_schema(block, blocks[block], searched, schemas[block], where)
+    spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source)
+    spec.points = [_start_point(spec, point, i, where) for i, point in enumerate(settings.start_with)]
+    return spec
+
+
+def _validated(schema: type[BaseModel], value: dict, prefix: str, where: str) -> BaseModel:
+    try:
+        return schema.model_validate(value)
+    except ValidationError as err:
+        raise UserError(where + validation_message(err, prefix)) from None
+
+
+def validation_message(err: ValidationError, prefix: str) -> str:
+    """One line naming the key of pydantic's first complaint (and how many more there are)."""
+    errors = err.errors()
+    first = errors[0]
+    key = ".".join([prefix, *map(str, first["loc"])])
+    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    found = "" if first["type"] in ("extra_forbidden", "missing") else f" (found {first['input']!r})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{key}: {msg}{found}{more}"
+
+
+def _check_against_schema(block: str, node: dict, searched: dict, schema: type[BaseModel], where: str) -> None:
+    """Validate the block at the first value of every distribution, then each value of each in turn."""
+    base = substitute(node, lambda _, d: d.representatives()[0])
+    _validated(schema, base, block, where)
+    for (b, *path), dist in searched.items():
+        if b != block:
+            continue
+        for value in dist.representatives()[1:]:
+            trial = copy.deepcopy(base)
+            set_path(trial, tuple(path), value)
+            try:
+                schema.model_validate(trial)
+            except ValidationError as err:
+                raise UserError(f"{where}{validation_message(err, block)}, a value of the searched range") from None
+
+
+def _absolutise_data_paths(data: dict, searched: dict, where: str, check_paths: bool) -> None:
+    """Make ``data.paths`` (and ``cache_dir``) absolute, since trials run elsewhere; paths must exist."""
+
+    def resolve(value: Any, key: str, must_exist: bool) -> Any:
+        if isinstance(value, list):
+            return [resolve(v, f"{key}[{i}]", must_exist) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "://" in value:
+            return value
+        path = Path(os.path.expandvars(os.path.expanduser(value))).absolute()
+        if must_exist and not path.exists():
+            raise UserError(f"{where}{key}: {path} does not exist")
+        return str(path)
+
+    for name, must_exist in (("paths", check_paths), ("cache_dir", False)):
+        value = data.get(name)
+        if isinstance(value, Distribution):
+            options = tuple(resolve(o, f"data.{name}", must_exist) for o in value.args)
+            data[name] = searched[("data", name)] = Distribution(value.kind, options)
+        elif value is not None:
+            data[name] = resolve(value, f"data.{name}", must_exist)
+
+
+def _canonical_yaml(blocks: dict, settings: SearchSettings) -> str:
+    """The spec as YAML, distributions written back in the DSL, data paths absolute."""
+    plain = {b: substitute(blocks[b], lambda _, d: {d.kind: list(d.args)}) for b in BLOCKS}
+    plain["search"] = settings.model_dump()
+    return yaml.safe_dump(plain, sort_keys=False)
+
+
+def _start_point(spec: SearchSpec, point: Any, index: int, where: str) -> dict:
+    """A ``start_with`` entry → the searcher's flat ``{"block/key": value}`` point."""
+    key = f"search.start_with[{index}]"
+    if not isinstance(point, dict):
+        raise UserError(f"{where}{key}: expected a mapping of searched keys, found {point!r}")
+    out = {}
+    for path, dist in spec.searched.items():
+        dotted = ".".join(map(str, path))
+        try:
+            value = get_path(point, path)
+        except (KeyError, TypeError):
+            raise UserError(f"{where}{key}: {dotted} is missing (every searched key needs a value)") from None
+        if not dist.contains(value):
+            raise UserError(f"{where}{key}: {dotted}={value!r} is outside its distribution {dist.kind} {list(dist.args)}")
+        out["/".join(map(str, path))] = dist.searcher_value(value)
+    extra = sorted(set(flatten(point)) - {".".join(map(str, p)) for p in spec.searched})
+    if extra:
+        raise UserError(f"{where}{key}: {extra[0]} is not a searched key")
+    return out
+
+
+def check_resources(resources: Resources, nodes: list[dict[str, float]], where: str = "") -> None:
+    """UserError unless at least one node offers a trial's CPUs and GPUs."""
+    need = {"CPU": resources.cpus, "GPU": resources.gpus}
+    if any(all(node.get(k, 0.0) >= v for k, v in need.items() if v) for node in nodes):
+        return
+    best = {k: max((n.get(k, 0.0) for n in nodes), default=0.0) for k in need}
+    short = "cpus" if best["CPU"] < resources.cpus else "gpus"
+    offered = best["CPU"] if short == "cpus" else best["GPU"]
+    raise UserError(
+        f"{where}search.resources.{short}: a trial asks for {getattr(resources, short):g} but no node offers "
+        f"more than {offered:g} ({len(nodes)} node(s))"
+    )

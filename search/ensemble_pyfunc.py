@@ -1,0 +1,30 @@
+"""The MLflow pyfunc of a registered ensemble, logged from code so that loading it unpickles nothing.
+
+``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict({"paths": [...]})`` returns, for every session
+in the data that the ensemble knows, the ensemble's predictions for each of its test tiers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+
+
+class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        self.folder = Path(context.artifacts["ensemble"])
+
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would infer a schema
+        from sensorium_models.data import load_sessions
+        from search.registry import load_ensemble_folder
+
+        sessions = load_sessions({"paths": list(model_input["paths"])})
+        ensemble, matched = load_ensemble_folder(self.folder, sessions)
+        return {
+            session.name: {tier: ensemble.predict(session, session.tier_indices(tier))
+                           for tier in sorted(set(session.tiers[session.roles == "test"]))}
+            for session in matched
+        }
+
+
+mlflow.models.set_model(EnsemblePyfunc())

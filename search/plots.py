@@ -1,0 +1,67 @@
+"""Optuna's own plots of a finished search, drawn from Tune's trials rather than the searcher's private study.
+
+Rebuilding an Optuna study from the trials works the same after a resume, for ``search status`` and
+for a searcher Tune restored from disk, and scores each trial by its best epoch.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from search.config import SearchSpec
+from search.results import FAILED, TrialRow
+from search.space import flatten
+
+PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
+
+
+def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
+    """An in-memory Optuna study with one completed trial per scored Tune trial, in creation order."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    distributions = OptunaSearch.convert_search_space(spec.param_space())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if spec.settings.mode == "max" else "minimize",
+                                study_name=spec.name)
+    for row in rows:
+        if row.best is None or row.state == FAILED:
+            continue
+        searched = flatten(row.config, sep="/")
+        params = {k: searched[k] for k in distributions}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=row.best,
+                                                  user_attrs={"trial_id": row.trial_id}))
+    return study
+
+
+def write_plots(rows: list[TrialRow], spec: SearchSpec, folder: Path) -> dict[str, dict[str, str]]:
+    """Write each plot as PNG into ``folder``: ``{"written": {plot: path}, "skipped": {plot: why}}``.
+
+    Importances need at least two scored trials with different parameters; a plot that cannot be drawn is
+    reported, not raised, so one odd search never loses the others.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    study = study_from_rows(rows, spec)
+    written, skipped = {}, {}
+    for name in PLOTS:
+        if len(study.trials) < 2:
+            skipped[name] = f"{len(study.trials)} scored trial(s); a plot needs 2"
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
+                ax = getattr(optuna_plots, f"plot_{name}")(study)
+            figure = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            figure.set_size_inches(10, 6)
+            path = folder / f"{name}.png"
+            figure.savefig(path, dpi=90, bbox_inches="tight")
+            plt.close(figure)
+            written[name] = str(path)
+        except (ValueError, RuntimeError) as err:
+            skipped[name] = f"{type(err).__name__}: {err}"
+    return {"written": written, "skipped": skipped}

@@ -1,0 +1,129 @@
+"""What became of each trial, read from Tune's trial objects (live in the driver, or restored from disk)."""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray import tune
+
+from search.config import SearchSpec
+
+FINISHED, EARLY_STOPPED, FAILED = "FINISHED", "EARLY_STOPPED", "FAILED"
+STOPPED_EARLY = "stopped_early"  # result key the marker below adds to the result the scheduler stopped at
+
+
+class EarlyStopMarker(tune.Callback):
+    """Mark the result at which the scheduler stopped a trial before ``max_t``.
+
+    Tune ends a trial ASHA stopped and one that ran to its end the same way (TERMINATED, ``done``), so the
+    difference is written into the trial's last result, which Tune saves with the experiment.
+    Callbacks may edit a result in place; this one must come before those that read the state.
+    """
+
+    def __init__(self, max_t: int):
+        self.max_t = max_t
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get("done") and result.get("training_iteration", 0) < self.max_t:
+            result[STOPPED_EARLY] = True
+
+
+@dataclass
+class TrialRow:
+    trial_id: str
+    state: str                # FINISHED, EARLY_STOPPED, FAILED, or Tune's RUNNING / PENDING / PAUSED
+    epochs: int
+    best: float | None        # the best value of the search metric over the trial's epochs
+    params: dict[str, Any]    # the searched keys, decoded
+    config: dict = field(repr=False, default_factory=dict)  # the trial's config as Tune holds it
+    error: str = ""
+
+
+def completed_state(trial) -> str:
+    """How a trial that Tune completed (not errored) ended: by itself, or stopped early by the scheduler."""
+    return EARLY_STOPPED if trial.last_result.get(STOPPED_EARLY) else FINISHED
+
+
+def trial_state(trial) -> str:
+    if trial.status == "TERMINATED":
+        return completed_state(trial)
+    if trial.status == "ERROR":
+        return FAILED
+    return trial.status
+
+
+def error_reason(trial) -> str:
+    """The failed trial's exception as one line, e.g. ``NonFiniteLoss: loss is nan at epoch 3``.
+
+    The last line of Tune's text trace: the stored copy, else (while Tune runs, before it syncs) the
+    driver's. The pickled exception beside it is not loaded.
+    """
+    text = trial.get_error()
+    if text is None and trial.error_file and os.path.exists(trial.error_file):
+        with open(trial.error_file) as f:
+            text = f.read()
+    text = text or ""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def trial_rows(trials, spec: SearchSpec) -> list[TrialRow]:
+    metric, mode = spec.settings.metric, spec.settings.mode
+    rows = []
+    for trial in trials:
+        best = trial.metric_analysis.get(metric, {}).get(mode)
+        best = float(best) if best is not None and math.isfinite(best) else None
+        state = trial_state(trial)
+        rows.append(TrialRow(
+            trial_id=trial.trial_id,
+            state=state,
+            epochs=int(trial.last_result.get("training_iteration", 0)),
+            best=best,
+            params=spec.searched_values(trial.config),
+            config=trial.config,
+            error=error_reason(trial) if state == FAILED else "",
+        ))
+    return rows
+
+
+def best_row(rows: list[TrialRow], mode: str) -> TrialRow | None:
+    """The trial with the best metric at any epoch, failed trials excluded."""
+    scored = [r for r in rows if r.best is not None and r.state != FAILED]
+    if not scored:
+        return None
+    return (max if mode == "max" else min)(scored, key=lambda r: r.best)
+
+
+def format_table(rows: list[TrialRow], spec: SearchSpec) -> str:
+    """A plain-text table: best trials first, failed ones last with their reason."""
+    sign = -1 if spec.settings.mode == "max" else 1
+    ordered = sorted(rows, key=lambda r: (r.best is None, sign * (r.best or 0.0)))
+    keys = [".".join(map(str, p)) for p in spec.searched]
+    header = ["trial", "state", "epochs", f"best {spec.settings.metric}", *keys]
+    body = [[r.trial_id, r.state, str(r.epochs), "-" if r.best is None else f"{r.best:.4f}",
+             *(short_value(r.params[k]) for k in keys)] for r in ordered]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *body]]
+    lines += [f"{r.trial_id}: {r.error}" for r in ordered if r.error]
+    return "\n".join(lines)
+
+
+def short_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def summary_line(rows: list[TrialRow], spec: SearchSpec) -> str:
+    """``3 running, 2 finished, 1 stopped early, 0 failed, 4 pending; best val_corr 0.31 (abc123)``."""
+    count = {s: sum(r.state == s for r in rows) for s in ("RUNNING", FINISHED, EARLY_STOPPED, FAILED)}
+    pending = spec.settings.num_samples - sum(count.values())
+    text = (f"{count['RUNNING']} running, {count[FINISHED]} finished, {count[EARLY_STOPPED]} stopped early, "
+            f"{count[FAILED]} failed, {max(pending, 0)} to go")
+    best = best_row(rows, spec.settings.mode)
+    if best is not None:
+        text += f"; best {spec.settings.metric} {best.best:.4f} ({best.trial_id})"
+    return text

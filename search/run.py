@@ -1,0 +1,196 @@
+"""Launch, resume and inspect a search: Ray (in-process on loopback, or a cluster), the Tuner, the record.
+
+A search is known by its name. Launch writes ``<runs>/searches/<name>/`` (the validated YAML and where
+its Tune experiment and MLflow runs live), so resume, status and best need nothing but the name.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from search.config import SearchSpec, check_resources, load_spec
+from sensorium_models.atomic import atomic_path
+from sensorium_models.errors import UserError
+
+RUNS_ENV = "SENSORIUM_RUNS_DIR"
+
+
+def runs_dir(arg: str | None) -> Path:
+    """``--runs-dir``, else ``$SENSORIUM_RUNS_DIR``, else ``./runs``; always absolute (trials run elsewhere)."""
+    return Path(arg or os.environ.get(RUNS_ENV) or "runs").absolute()
+
+
+def schemas() -> dict:
+    """The pydantic schemas of the three config blocks, as the contracts define them."""
+    from sensorium_models.data import DataConfig
+    from sensorium_models.models import ModelConfig
+    from sensorium_models.training import TrainerConfig
+
+    return {"data": DataConfig, "model": ModelConfig, "trainer": TrainerConfig}
+
+
+@dataclass
+class SearchRecord:
+    """Where a search's pieces live; written once at launch."""
+
+    name: str
+    experiment_path: str   # Tune's experiment folder (storage_path/name), local or a URI
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+
+    @staticmethod
+    def folder(runs: Path, name: str) -> Path:
+        return runs / "searches" / name
+
+    def write(self, runs: Path, spec: SearchSpec) -> None:
+        with atomic_path(self.folder(runs, self.name)) as tmp:
+            tmp.mkdir()
+            (tmp / "search.yaml").write_text(spec.text)
+            (tmp / "record.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def read(cls, runs: Path, name: str) -> "SearchRecord":
+        path = cls.folder(runs, name) / "record.json"
+        if not path.exists():
+            known = sorted(p.name for p in (runs / "searches").glob("*/") if (p / "record.json").exists())
+            raise UserError(f"search {name!r}: no record at {path} (searches under {runs}: {', '.join(known) or 'none'})")
+        return cls(**json.loads(path.read_text()))
+
+    def spec(self, runs: Path, check_paths: bool = True) -> SearchSpec:
+        return load_spec(self.folder(runs, self.name) / "search.yaml", schemas(), self.name, check_paths=check_paths)
+
+
+def connect_ray(address: str | None) -> str:
+    """Start Ray in-process on loopback (no address) or join a cluster; returns the address for the record."""
+    import ray
+
+    if not ray.is_initialized():
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        if address is None:
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node on 127.0.0.1, listening there only
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        else:
+            if address != "auto":
+                os.environ.setdefault("RAY_AUTH_MODE", "token")  # token-auth clusters reject explicit addresses otherwise
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    return ray.get_runtime_context().gcs_address if address is None else address
+
+
+def local_nodes(gpus_needed: float) -> list[dict[str, float]]:
+    """What an in-process Ray will offer, known before starting it (torch is imported only to count GPUs)."""
+    gpus = 0
+    if gpus_needed:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return [{"CPU": float(len(os.sched_getaffinity(0))), "GPU": float(gpus)}]
+
+
+def cluster_nodes() -> list[dict[str, float]]:
+    import ray
+
+    return [node["Resources"] for node in ray.nodes() if node["Alive"]]
+
+
+def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
+    from search.tracking import default_tracking_uri, open_experiment, start_search_run
+
+    if SearchRecord.folder(runs, spec.name).exists():
+        raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
+    storage = storage or str(runs / "ray_results")
+    storage = storage if "://" in storage else str(Path(storage).absolute())
+    experiment_path = f"{storage.rstrip('/')}/{spec.name}"
+    if "://" not in storage and Path(experiment_path).exists():
+        raise UserError(f"--storage: {experiment_path} exists already; pick another --name or --storage")
+    if address is None:
+        check_resources(spec.settings.resources, local_nodes(spec.settings.resources.gpus))
+    tracking_uri = tracking_uri or default_tracking_uri(runs)
+    experiment_id = open_experiment(tracking_uri, runs)
+    ray_address = connect_ray(address)
+    if address is not None:
+        check_resources(spec.settings.resources, cluster_nodes())
+    parent = start_search_run(tracking_uri, experiment_id, spec, ray_address)
+    record = SearchRecord(spec.name, experiment_path, tracking_uri, experiment_id, parent)
+    record.write(runs, spec)
+    print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a time, "
+          f"{len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
+    print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
+    return _fit(_new_tuner(spec, record, storage), spec, record)
+
+
+def resume(name: str, runs: Path, address: str | None) -> int:
+    from ray import tune
+
+    from search.tracking import start_search_run
+    from search.trainable import trainable
+
+    record = SearchRecord.read(runs, name)
+    spec = record.spec(runs)
+    if not tune.Tuner.can_restore(record.experiment_path):
+        raise UserError(f"search {name!r}: no Tune experiment state at {record.experiment_path}")
+    ray_address = connect_ray(address)
+    start_search_run(record.tracking_uri, record.experiment_id, spec, ray_address)
+    print(f"search {name}: resuming from {record.experiment_path}; Ray {ray_address}", flush=True)
+    tuner = tune.Tuner.restore(record.experiment_path, trainable=trainable(spec), resume_errored=True)
+    return _fit(tuner, spec, record)
+
+
+def _new_tuner(spec: SearchSpec, record: SearchRecord, storage: str):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from search.progress import ProgressPrinter
+    from search.tracking import MlflowTracker
+    from search.trainable import trainable
+
+    settings = spec.settings
+    tune_config = tune.TuneConfig(
+        metric=settings.metric, mode=settings.mode,
+        search_alg=OptunaSearch(points_to_evaluate=spec.points or None, seed=settings.seed),
+        scheduler=ASHAScheduler(time_attr="training_iteration", max_t=settings.asha.max_t,
+                                grace_period=settings.asha.grace_period,
+                                reduction_factor=settings.asha.reduction_factor),
+        num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
+    )
+    run_config = tune.RunConfig(
+        name=spec.name, storage_path=storage, verbose=0,
+        callbacks=[MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
+                   ProgressPrinter(spec)],
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        # The best epoch's checkpoint is kept for promotion; Tune also keeps the latest, to resume from.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=settings.metric,
+                                                checkpoint_score_order=settings.mode),
+    )
+    return tune.Tuner(trainable(spec), param_space=spec.param_space(), tune_config=tune_config, run_config=run_config)
+
+
+def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
+    """Run to the end; the parent run ends FINISHED, or KILLED when Tune was interrupted with trials left."""
+    from search.results import summary_line, trial_rows
+    from search.tracking import end_search_run
+
+    status = "KILLED"
+    try:
+        tuner.fit()
+        trials = load_trials(record)  # Trial objects: Tune's Results lack the early-stopped/finished state
+        unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+        status = "KILLED" if unfinished else "FINISHED"
+    finally:
+        end_search_run(record.tracking_uri, record.parent_run_id, status)
+    print(f"search {spec.name} {'interrupted' if unfinished else 'done'}: {summary_line(trial_rows(trials, spec), spec)}")
+    if unfinished:
+        print(f"  continue with: sensorium-search search resume {spec.name}")
+        return 130
+    print(f"  best configuration: sensorium-search search best {spec.name}")
+    return 0
+
+
+def load_trials(record: SearchRecord) -> list:
+    """The trials of a search as Tune saved them (works while it runs, after it ended, or was killed)."""
+    from ray.tune import ExperimentAnalysis
+
+    return ExperimentAnalysis(record.experiment_path).trials

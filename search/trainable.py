@@ -1,0 +1,66 @@
+"""The function Ray Tune runs for one trial: the three contracts, reporting every epoch with a checkpoint.
+
+Sessions are loaded once per worker process and kept for the next trial that asks for the same data
+config (Tune runs many trials in one worker with ``reuse_actors``), so a trial costs a model build, not a
+data load. A trial whose loss turns non-finite fails with the trainer's reason and is not retrained:
+the reason is left in the trial's folder, and the retry Tune makes for ``max_failures`` finds it and
+fails at once (NaN from a given configuration and seed is deterministic; a lost node is not).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from ray import tune
+
+from search.config import SearchSpec
+
+NONFINITE_MARKER = "nonfinite_loss.txt"
+_sessions: dict[str, list] = {}  # at most one entry: the data config this worker loaded last
+
+
+def sessions_for(data_cfg: dict, seed: int) -> list:
+    """The sessions of ``data_cfg``, read once per worker process and data config."""
+    from sensorium_models.data import load_sessions
+
+    key = json.dumps([data_cfg, seed], sort_keys=True)
+    if key not in _sessions:
+        _sessions.clear()  # free the previous data before loading other data
+        _sessions[key] = load_sessions(data_cfg, seed)
+    return _sessions[key]
+
+
+def run_trial(config: dict, spec: SearchSpec) -> None:
+    """One trial: load (or reuse) sessions, build the model, train it, resuming from Tune's checkpoint."""
+    import torch
+
+    from sensorium_models.models import build_model
+    from sensorium_models.training import NonFiniteLoss, train
+
+    marker = Path(tune.get_context().get_trial_dir()) / NONFINITE_MARKER
+    if marker.exists():
+        raise NonFiniteLoss(f"{marker.read_text()} (found by an earlier attempt; not retrained)")
+    torch.set_num_threads(max(1, int(spec.settings.resources.cpus)))
+    blocks = spec.decode(config)
+    seed = spec.settings.seed
+    sessions = sessions_for(blocks["data"], seed)
+    model = build_model(sessions, blocks["model"], seed)
+
+    def report(epoch: int, metrics: dict, checkpoint_dir: str) -> None:
+        tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+
+    checkpoint = tune.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as resume_from:
+        try:
+            train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from)
+        except NonFiniteLoss as err:
+            marker.write_text(str(err))
+            raise
+
+
+def trainable(spec: SearchSpec):
+    """``run_trial`` with the spec bound and the trial's resources attached, as the Tuner wants it."""
+    resources = spec.settings.resources
+    return tune.with_resources(tune.with_parameters(run_trial, spec=spec),
+                               {"cpu": resources.cpus, "gpu": resources.gpus})

@@ -1,0 +1,72 @@
+"""Sessions for training: ``load_sessions(data_cfg, seed)``, the data contract of the project.
+
+``DataConfig`` is the ``data`` block of a config; every field may be searched over.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import UserError
+from .cache import cache_root, open_session
+from .session import Session
+from .sources import open_files, session_paths
+from .splits import resplit
+
+__all__ = ["DataConfig", "Session", "load_sessions"]
+
+
+class DataConfig(BaseModel):
+    """Which sessions to read and how to shape them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(min_length=1, description="session folders, their .zip files, or folders holding sessions")
+    scale: float = Field(0.25, gt=0, le=1, description="static image down-scale, done once at load (144x256 -> 36x64)")
+    max_frames: int = Field(300, ge=1, description="video trials are cropped to this many frames")
+    resplit: bool = Field(False, description="redraw train/validation with the seed (test tiers untouched)")
+    validation_fraction: float | None = Field(None, gt=0, lt=1, description="of train+validation; default: as shipped")
+    cache_dir: str | None = Field(None, description="default $XDG_CACHE_HOME/sensorium-search")
+
+    @model_validator(mode="after")
+    def _fraction_needs_resplit(self) -> "DataConfig":
+        if self.validation_fraction is not None and not self.resplit:
+            raise ValueError("validation_fraction only applies with resplit: true")
+        return self
+
+
+def as_data_config(data_cfg: DataConfig | dict[str, Any]) -> DataConfig:
+    """Validate a plain dict; a schema error becomes a UserError naming the key."""
+    if isinstance(data_cfg, DataConfig):
+        return data_cfg
+    try:
+        return DataConfig.model_validate(data_cfg)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "data"
+        raise UserError(f"data config key '{key}': {first['msg']} (found {first.get('input')!r})") from None
+
+
+def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[Session]:
+    """Every session the config's paths name, normalised, cached, with roles (re-split if asked)."""
+    cfg = as_data_config(data_cfg)
+    root = cache_root(cfg.cache_dir)
+    sessions: list[Session] = []
+    for entry in cfg.paths:
+        for path in session_paths(os.fspath(entry)):
+            files = open_files(path)
+            try:
+                sessions.append(open_session(files, root, cfg.scale, cfg.max_frames))
+            finally:
+                files.close()
+    seen: dict[str, Session] = {}
+    for session in sessions:
+        if session.key in seen:
+            raise UserError(f"{session.path}: expected each session once, found key {session.key} also at "
+                            f"{seen[session.key].path}")
+        seen[session.key] = session
+    if cfg.resplit:
+        sessions = [resplit(session, seed, cfg.validation_fraction) for session in sessions]
+    return sessions

@@ -1,0 +1,163 @@
+"""The reference normalisation (neuralpredictors ``NeuroNormalizer``, stats source ``all``) and the image rescale.
+
+- stimuli (images/videos): ``(x - mean) / std`` with the stored statistics (a scalar in 2022; whatever
+  broadcasts against one trial, e.g. per pixel and frame, is applied the same way);
+- responses: ``x / std`` per neuron (2023: per neuron and frame), the std floored at 1 % of its mean
+  (``threshold = 0.01 * nanmean(std)``; std ≤ threshold → divide by threshold). A neuron whose responses
+  are constant has std 0 and is floored like any other; only non-finite or negative std is an error;
+- behaviour: ``x / std``, not centred; pupil centre: ``(x - mean) / std``.
+- Where a stimulus, behaviour or pupil std is 0 (the 2022 competition session ships behaviour zeroed; a
+  per-pixel-and-frame video std is 0 at a frame only one trial reaches) the value is left unscaled
+  instead of becoming 0/0; a stimulus std that is 0 everywhere is an error.
+
+Statistics are brought to the layout of one trial as stored (time last for video) by :func:`fit_statistic`,
+so every formula is the reference's broadcast. Static images are rescaled once, after normalisation, by
+bilinear interpolation without antialiasing (= skimage ``rescale(order=1, anti_aliasing=False)`` and torch
+``F.interpolate(mode="bilinear", align_corners=False)`` for down-scaling).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UserError
+
+FLOOR_FRACTION = 0.01
+
+
+@dataclass
+class Standardizer:
+    """``x -> (x - offset) / divisor``; both broadcast against one trial as stored on disk."""
+
+    offset: np.ndarray
+    divisor: np.ndarray
+
+    def __call__(self, x: np.ndarray, frames: int | None = None) -> np.ndarray:
+        """Normalise one trial; ``frames`` (video) is how many leading frames ``x`` holds."""
+        offset, divisor = self.offset, self.divisor
+        if frames is not None:
+            offset = offset[..., :frames] if offset.ndim else offset
+            divisor = divisor[..., :frames] if divisor.ndim else divisor
+        return (x - offset) / divisor
+
+
+def fit_statistic(stat: np.ndarray, trial_shape: tuple[int, ...], frames: int | None, label: str) -> np.ndarray:
+    """A stored statistic in the layout of one trial: scalar, broadcastable (static), or for video
+    ``(features)`` → constant over time, ``(features, T ≥ frames)`` → per frame, cropped to ``frames``."""
+    stat = np.asarray(stat, dtype=np.float64)
+    if stat.size == 1:
+        fitted = stat.reshape(())
+    elif frames is None:
+        fits = stat.ndim <= len(trial_shape) and _broadcasts(stat.shape, trial_shape)
+        fitted = stat if fits else None
+        expected = f"a scalar or a shape broadcasting to {trial_shape}"
+    else:
+        features = trial_shape[:-1]
+        if stat.shape == features:
+            fitted = stat[..., None]
+        elif stat.shape[:-1] == features and stat.shape[-1] >= frames:
+            fitted = stat[..., :frames]
+        else:
+            fitted = None
+        dims = ", ".join(map(str, features))
+        expected = f"a scalar, shape ({dims},) or ({dims}, T) with T >= {frames}"
+    if fitted is None:
+        raise UserError(f"{label}: expected {expected}, found shape {stat.shape}")
+    if not np.all(np.isfinite(fitted)):
+        raise UserError(f"{label}: expected finite numbers, found {_first_bad(fitted)}")
+    return fitted
+
+
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def _first_bad(values: np.ndarray) -> str:
+    bad = values[~np.isfinite(values)]
+    return "NaN" if np.isnan(bad).any() else "inf"
+
+
+def floored_response_std(stored: np.ndarray, std: np.ndarray, label: str) -> np.ndarray:
+    """The std responses are divided by: ``std`` floored at 1 % of the mean of the ``stored`` std."""
+    threshold = FLOOR_FRACTION * np.nanmean(np.asarray(stored, dtype=np.float64))
+    if not threshold > 0:
+        raise UserError(f"{label}: expected some neuron with std > 0, found all 0 (responses cannot be scaled)")
+    return np.maximum(std, threshold)
+
+
+def unit_where_zero(std: np.ndarray) -> np.ndarray:
+    """Divide by 1 where the std is 0: that value is constant over trials, so it is only centred."""
+    return np.where(std > 0, std, 1.0)
+
+
+def build_standardizers(
+    kind: str,
+    statistic: Callable[[str, str], tuple[np.ndarray, str]],
+    trial_shapes: dict[str, tuple[int, ...]],
+    frames: int | None,
+) -> tuple[dict[str, Standardizer], np.ndarray]:
+    """Standardizers per modality and the floored response std, from ``statistic(modality, stat)``,
+    which returns the stored array and its file label."""
+
+    def fitted(modality: str, name: str) -> np.ndarray:
+        stored, label = statistic(modality, name)
+        return fit_statistic(stored, trial_shapes[modality], frames, label)
+
+    def checked_std(modality: str) -> np.ndarray:
+        std = fitted(modality, "std")
+        if np.any(std < 0):
+            raise UserError(f"{statistic(modality, 'std')[1]}: expected standard deviations >= 0, "
+                            f"found {float(std.min())}")
+        return std
+
+    stimulus = "images" if kind == "static" else "videos"
+    stimulus_std = checked_std(stimulus)
+    if not np.any(stimulus_std > 0):
+        raise UserError(f"{statistic(stimulus, 'std')[1]}: expected a std > 0 to z-score the {stimulus}, found 0")
+    stored_std, std_label = statistic("responses", "std")
+    response_std = floored_response_std(stored_std, checked_std("responses"), std_label)
+    behavior_std = checked_std("behavior")
+    pupil_std = checked_std("pupil_center")
+    zero = np.zeros(())
+    standardizers = {
+        stimulus: Standardizer(fitted(stimulus, "mean"), unit_where_zero(stimulus_std)),
+        "responses": Standardizer(zero, response_std),
+        "behavior": Standardizer(zero, unit_where_zero(behavior_std)),
+        "pupil_center": Standardizer(fitted("pupil_center", "mean"), unit_where_zero(pupil_std)),
+    }
+    return standardizers, response_std
+
+
+def scaled_size(n: int, scale: float) -> int:
+    """Output length of a rescale, as skimage computes it."""
+    return max(1, int(np.round(n * scale)))
+
+
+def linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each output pixel: the two input pixels and the weight of the second, sampling at pixel
+    centres (``align_corners=False``)."""
+    source = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    low = np.floor(source).astype(np.intp)
+    high = np.minimum(low + 1, n_in - 1)
+    return low, high, (source - low).astype(np.float32)
+
+
+class Rescale:
+    """Bilinear rescale of the last two axes by ``scale`` (≤ 1): two taps per output pixel and axis."""
+
+    def __init__(self, height: int, width: int, scale: float):
+        self.rows = linear_taps(height, scaled_size(height, scale))
+        self.cols = linear_taps(width, scaled_size(width, scale))
+        self.shape = (len(self.rows[0]), len(self.cols[0]))
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = np.asarray(images, dtype=np.float32)
+        low, high, weight = self.rows
+        x = x[..., low, :] * (1 - weight)[:, None] + x[..., high, :] * weight[:, None]
+        low, high, weight = self.cols
+        return x[..., low] * (1 - weight) + x[..., high] * weight

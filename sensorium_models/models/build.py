@@ -1,0 +1,72 @@
+"""``build_model(sessions, model_cfg, seed)``: the model contract, from sessions and a ``ModelConfig``."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.session import Session
+from ..errors import UserError
+from .config import ModelConfig, parse_model_config
+from .cores import Stacked2dCore
+from .encoder import Encoder
+from .modulators import HistoryFilter, PreviousTrialState, SmoothGain, history_features, state_features
+from .readouts import GaussianReadout, GridPredictor
+from .shifters import MLPShifter
+from .trials import mean_response, presentation_ranks
+from .video import Factorised3dCore, VideoEncoder
+
+
+def _session_kind(sessions: list[Session]) -> str:
+    """"static" or "video", after checking the sessions can share one core."""
+    if not sessions:
+        raise UserError("build_model: no sessions given")
+    keys = [session.key for session in sessions]
+    if len(set(keys)) < len(keys):
+        raise UserError(f"build_model: session keys must be unique, found {keys}")
+    kinds = {session.kind for session in sessions}
+    if len(kinds) > 1:
+        found = ", ".join(f"{s.key}={s.kind}" for s in sessions)
+        raise UserError(f"build_model: all sessions must be of one kind (static or video), found {found}")
+    widths = {session.behavior.shape[-1] for session in sessions}
+    if len(widths) > 1:
+        raise UserError(f"build_model: sessions disagree on the number of behaviour variables: {sorted(widths)}")
+    return kinds.pop()
+
+
+def _readout(cfg: ModelConfig, session: Session, in_channels: int) -> GaussianReadout:
+    predictor = (GridPredictor(cfg.grid_predictor_hidden_layers, cfg.grid_predictor_hidden_features,
+                               cfg.grid_predictor_nonlinearity) if cfg.grid_predictor else None)
+    bias = mean_response(session) if cfg.readout_bias_from_mean else np.zeros(session.n_neurons)
+    return GaussianReadout(in_channels, session.coords, bias, cfg.gauss_type, cfg.init_sigma, cfg.init_mu_range,
+                           predictor, cfg.gamma_readout)
+
+
+def build_model(sessions: list[Session], model_cfg: ModelConfig | dict[str, Any], seed: int) -> Encoder:
+    """The model for these sessions: one shared core, per-session readout/shifter/modulators.
+
+    The same sessions, config and seed give the same initial weights; the global RNG is left untouched.
+    """
+    cfg = parse_model_config(model_cfg)
+    kind = _session_kind(sessions)
+    in_channels = 1 + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        core = (Factorised3dCore if kind == "video" else Stacked2dCore)(in_channels, cfg)
+        readouts, shifters, history, state, gain = {}, {}, {}, {}, {}
+        for session in sessions:
+            key = session.key
+            readouts[key] = _readout(cfg, session, core.out_channels)
+            if cfg.shifter:
+                shifters[key] = MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
+            if cfg.history:
+                history[key] = HistoryFilter(history_features(session, cfg.history_taus), cfg.history_l1)
+            if cfg.state:
+                state[key] = PreviousTrialState(state_features(session, cfg.state_inputs), session.n_neurons,
+                                                cfg.state_l1)
+            if cfg.gain:
+                gain[key] = SmoothGain(presentation_ranks(session, "smooth gain"), session.n_neurons,
+                                       cfg.gain_kernel_std, cfg.gain_diff_reg, cfg.gain_coupling_l1)
+        encoder = VideoEncoder if kind == "video" else Encoder
+        return encoder(core, readouts, shifters, history, state, gain, cfg.behavior_channels)

@@ -1,0 +1,93 @@
+"""``ModelConfig``: every architectural and regularisation knob of the static and the video model.
+
+Defaults are the SENSORIUM 2022 "SOTA" baseline (``configs/model/sota2022.yaml`` spells them out); the
+other shipped configs override them. Every knob a search may tune is a field here, and unknown keys are
+rejected, so a search space cannot silently tune nothing.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from ..errors import UserError
+
+
+class ModelConfig(BaseModel):
+    """Every architectural and regularisation knob of the static and the video model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # core (static: Stacked2dCore; video: factorised 3-D core)
+    hidden_channels: PositiveInt | list[PositiveInt] = Field(64, description="per layer, or one width for all layers")
+    layers: int = Field(4, ge=1)
+    input_kern: int = Field(9, ge=1)
+    hidden_kern: int = Field(7, ge=1)
+    depth_separable: bool = Field(True, description="static only: 1x1 → depthwise kxk → 1x1 hidden convs")
+    stack: int | None = Field(-1, description="static only: slice start of the layers read out; None = all")
+    linear: bool = Field(False, description="no ELU inside the core (the LN baseline)")
+    pad_input: bool = False
+    pad_hidden: bool = Field(True, description="'same' spatial padding in hidden layers")
+    momentum: float = Field(0.9, gt=0, le=1, description="batch-norm momentum (PyTorch convention)")
+    gamma_input: float = Field(6.3831, ge=0, description="Laplace-L2 smoothness of the first spatial filters")
+    temporal_kern: int = Field(11, ge=1, description="video only: first layer's temporal kernel")
+    hidden_temporal_kern: int = Field(5, ge=1, description="video only")
+    gamma_input_temporal: float = Field(0.01, ge=0, description="video only: temporal Laplace-L2")
+    # readout
+    gauss_type: Literal["full", "iso"] = "full"
+    init_sigma: float = Field(0.1, ge=0)
+    init_mu_range: float = Field(0.3, ge=0, description="free positions only (grid_predictor false)")
+    gamma_readout: float = Field(0.0076, ge=0, description="L1 on the readout features")
+    readout_bias_from_mean: bool = Field(False, description="init the bias to the mean training response")
+    grid_predictor: bool = Field(True, description="positions from cortical coordinates through an MLP")
+    grid_predictor_hidden_layers: int = Field(1, ge=0)
+    grid_predictor_hidden_features: int = Field(30, ge=1)
+    grid_predictor_nonlinearity: Literal["elu", "relu"] = "elu"
+    # eye position and behaviour
+    shifter: bool = False
+    shifter_hidden_channels: int = Field(5, ge=1)
+    shifter_layers: int = Field(3, ge=1)
+    behavior_channels: bool = Field(False, description="behaviour as constant extra input channels")
+    # Model 4 modulators
+    history: bool = False
+    history_taus: list[float] = Field([1.0, 2.0, 5.0, 10.0, 30.0], min_length=1,
+                                      description="time constants, in trials, of the response history")
+    history_l1: float = Field(0.3, ge=0)
+    state: bool = False
+    state_inputs: list[Literal["behavior", "response"]] = Field(["behavior", "response"], min_length=1)
+    state_l1: float = Field(0.3, ge=0)
+    gain: bool = False
+    gain_kernel_std: float = Field(30.0, gt=0, description="trials")
+    gain_diff_reg: float = Field(100.0, ge=0)
+    gain_coupling_l1: float = Field(0.3, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        if isinstance(self.hidden_channels, list) and len(self.hidden_channels) != self.layers:
+            raise ValueError(f"hidden_channels lists {len(self.hidden_channels)} widths for {self.layers} layers")
+        if self.stack is not None and not -self.layers <= self.stack < self.layers:
+            raise ValueError(f"stack must index one of the {self.layers} layers (or be null), found {self.stack}")
+        if any(tau <= 0 for tau in self.history_taus):
+            raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
+        return self
+
+    def channels(self) -> list[int]:
+        """Hidden channels per layer."""
+        if isinstance(self.hidden_channels, int):
+            return [self.hidden_channels] * self.layers
+        return list(self.hidden_channels)
+
+
+def parse_model_config(model_cfg: ModelConfig | dict[str, Any]) -> ModelConfig:
+    """A validated ``ModelConfig``; a bad key or value becomes a one-line ``UserError`` naming it."""
+    if isinstance(model_cfg, ModelConfig):
+        return model_cfg
+    try:
+        return ModelConfig.model_validate(model_cfg)
+    except ValidationError as err:
+        first = max(err.errors(), key=lambda error: len(error["loc"]))  # of a union's tries, the deepest
+        if not first["loc"]:  # a check across keys: its message names them and the values found
+            raise UserError(f"model config: {first['msg'].removeprefix('Value error, ')}") from None
+        # the field, then list positions; union member tags ("constrained-int", …) are not keys
+        key = ".".join(str(part) for i, part in enumerate(first["loc"]) if i == 0 or isinstance(part, int))
+        raise UserError(f"model config: key {key!r}: {first['msg']} (found {first['input']!r})") from None

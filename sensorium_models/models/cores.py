@@ -1,0 +1,73 @@
+"""The shared 2-D convolutional core of the SENSORIUM 2022 baselines (neuralpredictors' ``Stacked2dCore``).
+
+Layer 0 is a plain k×k convolution; hidden layers are k×k convolutions or depth-separable ones
+(1×1 → depthwise k×k → 1×1). Every layer is conv → BatchNorm → ELU (no ELU when ``linear``). Convolutions
+carry no bias because batch norm supplies one. The first layer's filters are kept smooth by the
+Laplace-L2 regulariser.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+LAPLACE_3X3 = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def laplace_l2norm(weight: torch.Tensor) -> torch.Tensor:
+    """sum(lap(w)^2) / sum(w^2) over all k×k kernels of a conv weight (…, kh, kw), zero-padded by 1.
+
+    Scale-free: it penalises rough filters, not large ones (neuralpredictors' ``LaplaceL2norm``).
+    """
+    kernels = weight.reshape(-1, 1, *weight.shape[-2:])
+    laplacian = F.conv2d(kernels, LAPLACE_3X3.to(kernels)[None, None], padding=1)
+    return laplacian.pow(2).sum() / kernels.pow(2).sum()
+
+
+class DepthSeparableConv2d(nn.Sequential):
+    """1×1 (channel mixing) → depthwise k×k (spatial, one filter per channel) → 1×1; far fewer weights."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, padding: int):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.Conv2d(out_channels, out_channels, kernel, padding=padding, groups=out_channels, bias=False),
+            nn.Conv2d(out_channels, out_channels, 1, bias=False),
+        )
+
+
+class Stacked2dCore(nn.Module):
+    """Images (B, C, h, w) → feature maps (B, out_channels, h', w') shared by every session's readout."""
+
+    def __init__(self, in_channels: int, cfg: ModelConfig):
+        super().__init__()
+        self.gamma_input = cfg.gamma_input
+        channels, kern = cfg.channels(), cfg.hidden_kern
+        blocks = []
+        for i, out_channels in enumerate(channels):
+            if i == 0:
+                conv = nn.Conv2d(in_channels, out_channels, cfg.input_kern,
+                                 padding=cfg.input_kern // 2 if cfg.pad_input else 0, bias=False)
+            else:
+                previous, padding = channels[i - 1], kern // 2 if cfg.pad_hidden else 0
+                conv = (DepthSeparableConv2d(previous, out_channels, kern, padding) if cfg.depth_separable
+                        else nn.Conv2d(previous, out_channels, kern, padding=padding, bias=False))
+            block = nn.Sequential(conv, nn.BatchNorm2d(out_channels, momentum=cfg.momentum))
+            if not cfg.linear:
+                block.append(nn.ELU())
+            blocks.append(block)
+        self.blocks = nn.ModuleList(blocks)
+        # ``stack`` picks the layers whose outputs are concatenated, as a slice start: -1 = the last only.
+        self.stacked = list(range(len(channels)))[cfg.stack:]
+        self.out_channels = sum(channels[i] for i in self.stacked)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        return torch.cat([outputs[i] for i in self.stacked], dim=1)
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma_input * laplace_l2norm(self.blocks[0][0].weight)

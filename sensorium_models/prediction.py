@@ -1,0 +1,101 @@
+"""Predictions of a trained model over whole trials, and the scores computed from them.
+
+Static predictions are (trials, neurons); video predictions are one (length_i, neurons) array per trial,
+time first like ``Session.responses[i, :lengths[i]]``, so they feed ``metrics`` and the submission writers.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from .data.batches import SessionTensors, sequential_batches
+from .data.session import Session
+
+DEFAULT_BATCH_SIZE = {"static": 256, "video": 8}
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """``"auto"`` (or None) picks CUDA when present, else the CPU."""
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``amp`` is set; a no-op elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def predict_tensors(model: nn.Module, tensors: SessionTensors, trials: np.ndarray,
+                    batch_size: int | None = None, amp: bool = False) -> np.ndarray | list[np.ndarray]:
+    """Predict ``trials`` of a session already on the device, in eval mode (restored afterwards)."""
+    trials = np.asarray(trials, dtype=np.int64)
+    batch_size = batch_size or DEFAULT_BATCH_SIZE[tensors.kind]
+    was_training = model.training
+    model.eval()
+    outputs: dict[int, np.ndarray] = {}
+    try:
+        for index in sequential_batches(np.unique(trials), batch_size, tensors.lengths):
+            with autocast(tensors.device, amp):
+                out = model(tensors.batch(index))
+            outputs.update(zip(index.trials.tolist(), out.float().cpu().numpy()))
+    finally:
+        model.train(was_training)
+    if tensors.kind == "video":
+        return [outputs[t] for t in trials.tolist()]
+    n_neurons = tensors.responses.shape[-1]
+    return np.stack([outputs[t] for t in trials.tolist()]) if len(trials) else np.zeros((0, n_neurons), np.float32)
+
+
+def predict(model: nn.Module, session: Session, trials: np.ndarray, device: str | torch.device | None = None,
+            batch_size: int | None = None, amp: bool = False) -> np.ndarray | list[np.ndarray]:
+    """Predictions for ``trials`` of ``session`` (static: (len(trials), N); video: a list of (length_i, N)).
+
+    ``device`` defaults to where the model's parameters are.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    tensors = SessionTensors.from_session(session, resolve_device(device))
+    return predict_tensors(model, tensors, trials, batch_size, amp)
+
+
+def trial_responses(session: Session, trials: np.ndarray) -> np.ndarray | list[np.ndarray]:
+    """The recorded responses of ``trials`` in the shape ``predict`` returns."""
+    if session.kind == "video":
+        return [np.asarray(session.responses[t, :session.lengths[t]]) for t in trials]
+    return np.asarray(session.responses[np.asarray(trials)])
+
+
+def neuron_correlations(session: Session, trials: np.ndarray, predictions, skip: int = 0) -> np.ndarray:
+    """The per-neuron validation score: single-trial correlation (static) or, for video, the challenge
+    correlation with the first ``skip`` frames of each trial left out."""
+    responses = trial_responses(session, trials)
+    if session.kind == "video":
+        return metrics.challenge_correlation(responses, predictions, skip=skip)
+    return metrics.single_trial_correlation(responses, predictions)
+
+
+def score_predictions(session: Session, trials: np.ndarray, predictions, skip: int = 0) -> dict[str, float]:
+    """Neuron-averaged scores of predictions for ``trials``: video gets the challenge correlation; static
+    the single-trial correlation, plus correlation to average and FEVE where images repeat."""
+    trials = np.asarray(trials)
+    if session.kind == "video":
+        return {"challenge_corr": float(neuron_correlations(session, trials, predictions, skip).mean())}
+    scores = {"single_trial_corr": float(neuron_correlations(session, trials, predictions).mean())}
+    if session.image_ids is not None:
+        image_ids = np.asarray(session.image_ids)[trials]
+        if len(np.unique(image_ids)) < len(image_ids):
+            responses = trial_responses(session, trials)
+            scores["corr_to_average"] = float(
+                metrics.correlation_to_average(responses, predictions, image_ids).mean())
+            explained = metrics.feve(responses, predictions, image_ids)
+            if explained.size:
+                scores["feve"] = float(explained.mean())
+    return scores

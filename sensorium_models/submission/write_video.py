@@ -1,0 +1,136 @@
+"""SENSORIUM 2023 submission parquet files, streamed one trial at a time.
+
+Each row is one trial: ``mouse`` (the session's folder name), ``trial_indices`` (the file number),
+``prediction`` (N lists of the scored frames, in ``unit_ids`` order) and ``neuron_ids``. The starter kit
+builds these rows with ``.tolist()`` into a DataFrame, which costs ~40 bytes per value and minutes per
+file; here each row's Arrow list arrays wrap one float32 copy of the trial's predictions, and a
+ParquetWriter appends it as a row group, so memory stays about one trial whatever the file size.
+"""
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..atomic import atomic_path
+from ..data.session import Session
+from ..errors import UserError
+from .formats import (
+    MAIN_TRACK_TIERS, MAIN_TRACK_ZIP, VIDEO_COLUMNS, VIDEO_FILES, check_tier, scored_frames, sessions_of_kind,
+)
+
+VIDEO_SCHEMA = pa.schema([
+    (VIDEO_COLUMNS[0], pa.string()),
+    (VIDEO_COLUMNS[1], pa.int64()),
+    (VIDEO_COLUMNS[2], pa.list_(pa.list_(pa.float32()))),
+    (VIDEO_COLUMNS[3], pa.list_(pa.int64())),
+])
+# Brotli's level barely changes the size of float predictions (<0.1 %) but level 8, pyarrow's default,
+# compresses ~6x slower than level 1 (bench/results/submission_write.md).
+BROTLI_LEVEL = 1
+
+# Predictions of one trial, (frames, neurons) time-first like Session.responses: either a function of
+# (session, trial index), or per session name an iterable in the order of session.tier_indices(tier).
+PredictionSource = Callable[[Session, int], np.ndarray] | Mapping[str, Iterable[np.ndarray]]
+
+
+def _trial_predictions(
+    sessions: list[Session], tier: str, predictions: PredictionSource
+) -> Iterator[tuple[Session, int, np.ndarray]]:
+    """(session, trial, prediction) for every trial of ``tier``, sessions in the order given."""
+    if not callable(predictions):
+        unknown = sorted(set(predictions) - {session.name for session in sessions})
+        if unknown:
+            raise UserError(f"predictions given for unknown mice {unknown}")
+    for session in sessions:
+        trials = session.tier_indices(tier)
+        if callable(predictions):
+            for trial in trials:
+                yield session, int(trial), predictions(session, int(trial))
+            continue
+        if session.name not in predictions:
+            if len(trials):
+                raise UserError(f"no predictions for mouse {session.name} ({len(trials)} trials of tier {tier})")
+            continue
+        source = iter(predictions[session.name])
+        for trial in trials:
+            prediction = next(source, None)
+            if prediction is None:
+                raise UserError(f"mouse {session.name}: fewer predictions than its {len(trials)} {tier} trials")
+            yield session, int(trial), prediction
+        if next(source, None) is not None:
+            raise UserError(f"mouse {session.name}: more predictions than its {len(trials)} {tier} trials")
+
+
+def _list_array(values: pa.Array, length: int) -> pa.ListArray:
+    """Split ``values`` into consecutive lists of ``length`` items, without copying them."""
+    offsets = np.arange(0, len(values) + 1, length, dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def video_row(session: Session, trial: int, prediction: np.ndarray) -> pa.RecordBatch:
+    """One submission row: the trial's scored frames transposed to (neurons, frames), as float32."""
+    prediction = np.asarray(prediction)
+    frames = scored_frames(session, trial)
+    where = f"mouse {session.name}, trial {trial}"
+    if prediction.ndim != 2 or prediction.shape[1] != session.n_neurons or prediction.shape[0] < frames.stop:
+        raise UserError(
+            f"{where}: prediction has shape {prediction.shape}, expected (frames >= {frames.stop}, "
+            f"{session.n_neurons}) time-first"
+        )
+    block = np.ascontiguousarray(prediction[frames].T, dtype=np.float32)
+    if not np.isfinite(block).all():
+        raise UserError(f"{where}: prediction holds NaN or infinite values")
+    n_neurons, n_frames = block.shape
+    rows = _list_array(_list_array(pa.array(block.reshape(-1)), n_frames), n_neurons)
+    neuron_ids = _list_array(pa.array(np.asarray(session.unit_ids, dtype=np.int64)), n_neurons)
+    return pa.RecordBatch.from_arrays(
+        [pa.array([session.name]), pa.array([trial], pa.int64()), rows, neuron_ids], schema=VIDEO_SCHEMA
+    )
+
+
+def write_video_submission(
+    sessions: list[Session],
+    tier: str,
+    predictions: PredictionSource,
+    folder: str | Path,
+    compression_level: int = BROTLI_LEVEL,
+) -> Path:
+    """Write the parquet file of one test tier (e.g. ``live_test_main``) for every video session holding it.
+
+    Predictions are pulled one trial at a time (see ``PredictionSource``) and written as one row group
+    each, to a temporary name renamed on success. Returns the path written.
+    """
+    video = sessions_of_kind(sessions, "video")
+    if not any(len(check_tier(session, tier, VIDEO_FILES)) for session in video):
+        raise UserError(f"no video session has trials in tier {tier!r}")
+    target = Path(folder) / VIDEO_FILES[tier]
+    with atomic_path(target) as tmp:
+        with pq.ParquetWriter(
+            tmp, VIDEO_SCHEMA, compression="brotli", compression_level=compression_level,
+            use_dictionary=["mouse", "neuron_ids"], write_statistics=["mouse", "trial_indices"],
+        ) as writer:
+            for session, trial, prediction in _trial_predictions(video, tier, predictions):
+                writer.write_batch(video_row(session, trial, prediction))
+    return target
+
+
+def zip_files(paths: list[Path], target: str | Path) -> Path:
+    """Zip ``paths`` at the archive root, stored uncompressed (parquet is already brotli), atomically."""
+    target = Path(target)
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in paths:
+            archive.write(path, arcname=Path(path).name)
+    return target
+
+
+def write_main_track(
+    sessions: list[Session], predictions: Callable[[Session, int], np.ndarray], folder: str | Path
+) -> list[Path]:
+    """The live and final main-track parquet files and ``submission_main.zip`` holding both, for upload."""
+    files = [write_video_submission(sessions, tier, predictions, folder) for tier in MAIN_TRACK_TIERS]
+    return [*files, zip_files(files, Path(folder) / MAIN_TRACK_ZIP)]

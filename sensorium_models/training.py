@@ -1,0 +1,223 @@
+"""``train(model, sessions, trainer_cfg, seed, report=None, checkpoint=None)``: the sensorium trainer.
+
+As the reference ``standard_trainer``: Poisson loss summed over the batch, scaled by
+sqrt(n_trials / batch_size), plus ``model.regularizer(key)``; sessions cycled LongCycler-style with one
+optimiser step per cycle (gradients accumulated over sessions); validation correlation every epoch driving
+ReduceLROnPlateau and an early stopper that restores the best weights at each plateau and ends after
+``lr_decay_steps`` plateaus or ``max_epochs``. Video: random clips for training, the first ``burn_in``
+frames left out of the loss, challenge correlation over whole validation trials.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
+
+from .data.batches import SessionTensors, cycle_sessions, epoch_generator, shuffled_batches
+from .data.session import Session
+from .errors import UserError, expect
+from .prediction import autocast, neuron_correlations, predict, predict_tensors, resolve_device
+from .train_state import EarlyStopping, load_checkpoint, save_checkpoint
+
+__all__ = ["NonFiniteLoss", "TrainResult", "TrainerConfig", "burn_in", "eval_skip", "predict", "train", "trainer_config"]
+
+Report = Callable[[int, dict, Path], None]
+
+
+class TrainerConfig(BaseModel):
+    """Every knob of the trainer (defaults: the reference notebooks); unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(128, gt=0)
+    eval_batch_size: int | None = Field(None, gt=0, description="None: 256 static, 8 video trials")
+    lr_init: float = Field(0.009, gt=0)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    weight_decay: float = Field(0.0, ge=0)
+    max_epochs: int = Field(200, gt=0)
+    patience: int = Field(5, gt=0, description="epochs without a `tolerance` gain that end a plateau")
+    lr_decay_steps: int = Field(4, gt=0, description="plateaus (LR decays) before stopping")
+    lr_decay_factor: float = Field(0.3, gt=0, lt=1)
+    min_lr: float = Field(1e-4, ge=0)
+    tolerance: float = Field(1e-6, ge=0)
+    scale_loss: bool = True
+    clip_frames: int = Field(80, gt=0, description="video training clip length (capped at the shortest trial)")
+    burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
+    eval_skip: int | None = Field(None, ge=0, description="frames the video validation skips; None: burn_in")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(False, description="bf16 autocast on CUDA")
+
+
+def trainer_config(cfg: TrainerConfig | dict) -> TrainerConfig:
+    """Validate a plain dict; a bad key or value becomes a UserError naming it."""
+    if isinstance(cfg, TrainerConfig):
+        return cfg
+    try:
+        return TrainerConfig.model_validate(cfg)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "<block>"
+        raise UserError(f"trainer.{key}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def burn_in(model: nn.Module, cfg: TrainerConfig) -> int:
+    """Video frames left out of the loss: the config's, else the model's own ``burn_in``."""
+    return cfg.burn_in if cfg.burn_in is not None else int(getattr(model, "burn_in", 0))
+
+
+def eval_skip(model: nn.Module, cfg: TrainerConfig) -> int:
+    """Frames per trial the video validation score leaves out: ``eval_skip``, else the burn-in."""
+    return cfg.eval_skip if cfg.eval_skip is not None else burn_in(model, cfg)
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite: the configuration diverges (a search reports the trial failed)."""
+
+    def __init__(self, epoch: int, session: str, value: float):
+        super().__init__(f"loss is {value} in epoch {epoch} on session {session}")
+        self.epoch, self.session, self.value = epoch, session, value
+
+
+@dataclass
+class TrainResult:
+    best_val_corr: float
+    epochs: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class _Setup:
+    """What the epochs share: the config resolved against the model and sessions."""
+
+    cfg: TrainerConfig
+    seed: int
+    device: torch.device
+    sessions: list[Session]
+    tensors: dict[str, SessionTensors]
+    burn_in: int
+    eval_skip: int
+    clips: dict[str, int]          # video training clip length per session
+
+
+def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: int) -> _Setup:
+    expect(len(sessions) > 0, "train: no sessions to train on")
+    expect(any(len(s.indices("validation")) for s in sessions),
+           "train: no session has validation trials (role 'validation'); early stopping needs some")
+    expect(cfg.device != "cuda" or torch.cuda.is_available(), "trainer.device: 'cuda' asked for, none found")
+    device = resolve_device(cfg.device)
+    frames_out = burn_in(model, cfg)
+    clips = {}
+    for s in sessions:
+        if s.kind == "video" and len(s.indices("train")):
+            clips[s.key] = min(cfg.clip_frames, int(np.min(s.lengths[s.indices("train")])))
+            expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
+                   f"{s.key} leave nothing after a burn-in of {frames_out} frames")
+    tensors = {s.key: SessionTensors.from_session(s, device) for s in sessions}
+    return _Setup(cfg, seed, device, sessions, tensors, frames_out, eval_skip(model, cfg), clips)
+
+
+def _batch_loss(model: nn.Module, setup: _Setup, key: str, batch) -> torch.Tensor:
+    with autocast(setup.device, setup.cfg.amp):
+        output = model(batch)
+    output, target = output.float(), batch.responses
+    if output.shape != target.shape:
+        raise ValueError(f"model output {tuple(output.shape)} != responses {tuple(target.shape)} ({key})")
+    if batch.frames is not None:
+        output, target = output[:, setup.burn_in:], target[:, setup.burn_in:]
+    poisson = (output - target * torch.log(output + 1e-12)).sum()
+    scale = math.sqrt(setup.tensors[key].n_trials / len(batch.trials)) if setup.cfg.scale_loss else 1.0
+    return scale * poisson + model.regularizer(key)
+
+
+def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimizer, epoch: int) -> float:
+    """One pass of LongCycler cycles, one optimiser step each; returns the mean batch loss."""
+    batches = {}
+    for number, session in enumerate(setup.sessions):
+        generator = epoch_generator(setup.seed, epoch, number)
+        batches[session.key] = shuffled_batches(
+            session.indices("train"), setup.cfg.batch_size, generator,
+            session.lengths if session.kind == "video" else None, setup.clips.get(session.key))
+    model.train()
+    total, count = 0.0, 0
+    for cycle in cycle_sessions(batches):
+        optimizer.zero_grad(set_to_none=True)
+        losses = []
+        for key, index in cycle:
+            loss = _batch_loss(model, setup, key, setup.tensors[key].batch(index))
+            loss.backward()
+            losses.append(loss.detach())
+        values = torch.stack(losses).cpu()
+        finite = torch.isfinite(values)
+        if not finite.all():
+            bad = int(torch.nonzero(~finite)[0])
+            raise NonFiniteLoss(epoch, cycle[bad][0], float(values[bad]))
+        optimizer.step()
+        total, count = total + float(values.sum()), count + len(values)
+    return total / max(count, 1)
+
+
+def _validation_score(model: nn.Module, setup: _Setup) -> float:
+    """Mean over all neurons of all sessions of the per-neuron validation correlation."""
+    per_neuron = []
+    for session in setup.sessions:
+        trials = session.indices("validation")
+        if len(trials):
+            predictions = predict_tensors(model, setup.tensors[session.key], trials,
+                                          setup.cfg.eval_batch_size, setup.cfg.amp)
+            per_neuron.append(neuron_correlations(session, trials, predictions, setup.eval_skip))
+    return float(np.concatenate(per_neuron).mean())
+
+
+def _optimizer(model: nn.Module, cfg: TrainerConfig) -> torch.optim.Optimizer:
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(model.parameters(), lr=cfg.lr_init, weight_decay=cfg.weight_decay)
+
+
+def train(model: nn.Module, sessions: list[Session], trainer_cfg: TrainerConfig | dict, seed: int,
+          report: Report | None = None, checkpoint: str | Path | None = None) -> TrainResult:
+    """Train ``model`` in place on the sessions' train trials; it ends holding the best weights.
+
+    ``report(epoch, metrics, checkpoint_dir)`` is called after every epoch with a freshly written
+    checkpoint folder (deleted when ``report`` returns: copy what you keep). ``checkpoint`` resumes from
+    such a folder and continues exactly as the uninterrupted run would have.
+    """
+    cfg = trainer_config(trainer_cfg)
+    setup = _setup(model, sessions, cfg, seed)
+    torch.manual_seed(seed)
+    model.to(setup.device)
+    optimizer = _optimizer(model, cfg)
+    # The scheduler's patience is one less than the stopper's: torch decays after `patience + 1` bad
+    # epochs, so both act on the same epoch and the restored best weights continue at the lower rate.
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=cfg.lr_decay_factor, patience=cfg.patience - 1,
+        threshold=cfg.tolerance, threshold_mode="abs", min_lr=cfg.min_lr)
+    if checkpoint is not None:
+        stopper = load_checkpoint(Path(checkpoint), model, optimizer, scheduler, seed, setup.device)
+    else:
+        stopper = EarlyStopping(best_score=_validation_score(model, setup), best_state=model.state_dict())
+    while not stopper.finished(cfg.max_epochs, cfg.lr_decay_steps):
+        started = time.perf_counter()
+        epoch = stopper.epoch + 1
+        loss = _train_epoch(model, setup, optimizer, epoch)
+        score = _validation_score(model, setup)
+        scheduler.step(score)
+        stopper.update(epoch, score, model, cfg.patience, cfg.tolerance)
+        metrics = {"epoch": epoch, "val_corr": score, "best_val_corr": stopper.best_score, "loss": loss,
+                   "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - started}
+        stopper.history.append(metrics)
+        if report is not None:
+            with tempfile.TemporaryDirectory(prefix="sensorium-ckpt-") as folder:
+                save_checkpoint(Path(folder), model, optimizer, scheduler, stopper, seed)
+                report(epoch, dict(metrics), Path(folder))
+    model.load_state_dict(stopper.best_state)
+    return TrainResult(stopper.best_score, stopper.epoch, list(stopper.history),
+                       {k: v.detach().cpu().clone() for k, v in stopper.best_state.items()})

@@ -1,0 +1,33 @@
+"""``sensorium-search data inspect``: what it reports, as text and as JSON."""
+from __future__ import annotations
+
+import json
+
+from data_builders import static_parts, video_parts, write
+from search.cli import main
+
+
+def test_inspect_json_reports_tiers_shapes_and_order(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = write(static_parts(), tmp_path, "static", key="26872-17-20")
+    assert main(["data", "inspect", str(folder), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["kind"] == "static" and summary["key"] == "26872-17-20"
+    assert summary["trials_per_tier"] == {"final_test": 2, "test": 4, "train": 20, "validation": 4}
+    assert summary["neurons"] == 7
+    assert summary["stimulus_shape"] == [1, 36, 64]
+    assert summary["modalities"] == {"images": [1, 36, 64], "responses": [7], "behavior": [3], "pupil_center": [2]}
+    assert summary["presentation_order"] is True and summary["valid_frames"] is None
+
+
+def test_inspect_text_lists_every_session_of_a_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    write(static_parts(), tmp_path / "sessions", "static")
+    write(video_parts(), tmp_path / "sessions", "video")
+    assert main(["data", "inspect", str(tmp_path / "sessions")]) == 0
+    out = capsys.readouterr().out
+    assert "(video, key dynamic11111-1-1-Video-" in out and "(static, key 11111-1-1)" in out
+    assert "trials: 12 (final_test_bonus 1, final_test_main 1, live_test_main 1, none 1, oracle 2, train 6)" in out
+    assert "videos: per trial (40, 36, 64)" in out and "valid frames per trial: 25 to 40" in out
+    assert out.count("presentation order: not recoverable") == 1
+    assert out.count("presentation order: recovered") == 1

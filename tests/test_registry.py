@@ -1,0 +1,68 @@
+"""Ensembles: the mean of members, saved and rebuilt from weights, registered in MLflow under an alias."""
+from __future__ import annotations
+
+import dataclasses
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from models_fakes import SMALL, fake_sessions
+from search.registry import Member, download_ensemble, load_ensemble_folder, register_ensemble, save_ensemble
+from sensorium_models.ensemble import Ensemble, mean_predictions
+from sensorium_models.errors import UserError
+from sensorium_models.models import build_model
+from sensorium_models.prediction import predict
+
+
+def _members(sessions, seeds=(1, 2)):
+    config = {"data": {"paths": ["unused"]}, "model": SMALL, "trainer": {"max_epochs": 1}}
+    return [Member(config, seed, build_model(sessions, SMALL, seed).state_dict()) for seed in seeds]
+
+
+def test_mean_predictions_static_and_video():
+    a, b = np.ones((2, 3), np.float32), np.full((2, 3), 3.0, np.float32)
+    np.testing.assert_allclose(mean_predictions([a, b]), np.full((2, 3), 2.0))
+    video = mean_predictions([[a, a[:1]], [b, b[:1]]])
+    assert [v.shape for v in video] == [(2, 3), (1, 3)] and np.allclose(video[1], 2.0)
+
+
+def test_saved_ensemble_rebuilds_and_predicts_the_mean_of_its_members(tmp_path):
+    sessions = fake_sessions()
+    members = _members(sessions)
+    folder = save_ensemble(tmp_path / "ensemble", members, sessions, {"search": "t"})
+    ensemble, matched = load_ensemble_folder(folder, sessions)
+    assert [s.key for s in matched] == [s.key for s in sessions]
+    trials = sessions[0].indices("test")
+    singles = []
+    for member in members:
+        model = build_model(sessions, SMALL, member.seed)
+        singles.append(predict(model.eval(), sessions[0], trials))
+    np.testing.assert_allclose(ensemble.predict(sessions[0], trials), np.mean(singles, axis=0), rtol=1e-5)
+    assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 2
+
+
+def test_ensemble_refuses_data_with_other_neurons(tmp_path):
+    sessions = fake_sessions()
+    folder = save_ensemble(tmp_path / "ensemble", _members(sessions, seeds=(1,)), sessions, {})
+    changed = [dataclasses.replace(sessions[0], unit_ids=sessions[0].unit_ids + 100), sessions[1]]
+    with pytest.raises(UserError, match="neuron ids differ"):
+        load_ensemble_folder(folder, changed)
+    with pytest.raises(UserError, match="does not hold"):
+        load_ensemble_folder(folder, sessions[1:])
+
+
+@pytest.mark.slow
+def test_registered_version_resolves_through_its_alias(tmp_path):
+    sessions = fake_sessions()
+    folder = save_ensemble(tmp_path / "ensemble", _members(sessions, seeds=(3,)), sessions, {})
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = mlflow.create_experiment("promotion", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = MlflowClient().create_run(experiment).info.run_id
+    version = register_ensemble(folder, "sensorium-test", "champion", run_id)
+    assert str(MlflowClient().get_model_version_by_alias("sensorium-test", "champion").version) == version
+    ensemble, _ = load_ensemble_folder(download_ensemble("models:/sensorium-test@champion"), sessions)
+    assert len(ensemble.members) == 1
+    with pytest.raises(UserError, match="models:/sensorium-test@nope"):
+        download_ensemble("models:/sensorium-test@nope")

@@ -1,0 +1,163 @@
+"""Search-space YAML validation and conversion, against small stand-in pydantic schemas."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from search.config import Resources, check_resources, load_spec, parse_spec
+from sensorium_models.errors import UserError
+
+
+class Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paths: list[str]
+    scale: float = 0.25
+
+
+class Core(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channels: int = Field(8, ge=1)
+    kernel: int = 5
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    core: Core = Core()
+    layers: int = Field(2, ge=1)
+    history_taus: list[float] = []
+
+
+class Trainer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = 16
+
+
+SCHEMAS = {"data": Data, "model": Model, "trainer": Trainer}
+
+
+@pytest.fixture
+def raw(tmp_path):
+    (tmp_path / "session").mkdir()
+    return {
+        "data": {"paths": [str(tmp_path / "session")]},
+        "model": {
+            "core": {"channels": {"int": [4, 16]}, "kernel": {"choice": [3, 5, 7]}},
+            "layers": 2,
+            "history_taus": {"choice": [[], [2.0, 8.0]]},
+        },
+        "trainer": {"lr": {"loguniform": [1e-4, 1e-1]}, "batch_size": 32},
+        "search": {"metric": "val_corr", "num_samples": 6, "asha": {"max_t": 4}},
+    }
+
+
+def error_of(raw, **kw) -> str:
+    with pytest.raises(UserError) as info:
+        parse_spec(raw, SCHEMAS, "demo", "demo.yaml", **kw)
+    return str(info.value)
+
+
+def test_valid_spec_lists_searched_keys_and_builds_tune_space(raw):
+    from ray import tune
+
+    spec = parse_spec(raw, SCHEMAS, "demo", "demo.yaml", overrides={"num_samples": 9})
+    assert spec.settings.num_samples == 9
+    assert sorted(".".join(p) for p in spec.searched) == [
+        "model.core.channels", "model.core.kernel", "model.history_taus", "trainer.lr"]
+    space = spec.param_space()
+    assert isinstance(space["trainer"]["lr"], tune.search.sample.Float)
+    assert space["model"]["core"]["channels"].upper == 17  # inclusive int range → Tune's exclusive bound
+    assert space["model"]["history_taus"].categories == ["[]", "[2.0, 8.0]"]
+    assert space["trainer"]["batch_size"] == 32
+
+
+def test_decode_turns_encoded_choices_back_into_lists(raw):
+    spec = parse_spec(raw, SCHEMAS, "demo", "")
+    sampled = copy.deepcopy(spec.param_space())
+    sampled["model"]["core"] = {"channels": 5, "kernel": 3}
+    sampled["model"]["history_taus"] = "[2.0, 8.0]"
+    sampled["trainer"]["lr"] = 0.01
+    blocks = spec.decode(sampled)
+    assert blocks["model"]["history_taus"] == [2.0, 8.0]
+    assert spec.searched_values(sampled)["model.history_taus"] == [2.0, 8.0]
+    Model.model_validate(blocks["model"])
+
+
+def test_spec_hash_is_stable_and_canonical_yaml_reloads(raw, tmp_path):
+    first = parse_spec(raw, SCHEMAS, "demo", "")
+    (tmp_path / "again.yaml").write_text(first.text)
+    again = load_spec(tmp_path / "again.yaml", SCHEMAS)
+    assert again.config_hash == first.config_hash
+    assert again.name == "again"
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda r: r["model"].update(depth=3), "model.depth: unknown key"),
+    (lambda r: r["model"]["core"].update(stride={"int": [1, 2]}), "model.core.stride: unknown key"),
+    (lambda r: r.update(optimiser={}), "optimiser: unknown block"),
+    (lambda r: r["trainer"].update(lr={"loguniform": [0.1, 1e-3]}), "trainer.lr: loguniform range [0.1, 0.001] is inverted"),
+    (lambda r: r["trainer"].update(lr={"uniform": [0.1, 0.1]}), "trainer.lr: uniform range [0.1, 0.1] is empty"),
+    (lambda r: r["trainer"].update(lr={"loguniform": [0, 0.1]}), "trainer.lr: loguniform range [0, 0.1] must be above 0"),
+    (lambda r: r["trainer"].update(lr={"choice": []}), "trainer.lr: choice needs a non-empty list"),
+    (lambda r: r["trainer"].update(lr={"logunifrom": [1e-4, 1e-2]}), "did you mean 'loguniform'"),
+    (lambda r: r["trainer"].update(batch_size={"int": [8.5, 64]}), "trainer.batch_size: int needs two integers"),
+    (lambda r: r["trainer"].update(batch_size={"uniform": [8, 64]}), "trainer.batch_size: Input should be a valid integer"),
+    (lambda r: r["model"]["core"].update(channels={"choice": [0, 8]}), "model.core.channels: Input should be greater than or equal to 1"),
+    (lambda r: r["data"].update(paths=["/nonexistent/session"]), "data.paths[0]: /nonexistent/session does not exist"),
+    (lambda r: r["data"].update(paths={"choice": [["/nope/a"]]}), "data.paths[0]: /nope/a does not exist"),
+    (lambda r: r["search"]["asha"].update(grace_period=9), "grace_period 9 exceeds max_t 4"),
+    (lambda r: r["search"].update(resources={"gpus": 1.5}), "search.resources.gpus: Value error, more than one GPU"),
+    (lambda r: r["search"].update(mode="maximise"), "search.mode: Input should be 'max' or 'min'"),
+    (lambda r: r["search"].pop("metric"), "search.metric: Field required"),
+    (lambda r: r.pop("data"), "data: missing block"),
+])
+def test_each_mistake_is_one_error_naming_the_key(raw, edit, expected):
+    edit(raw)
+    message = error_of(raw)
+    assert expected in message
+    assert message.startswith("demo.yaml: ")
+    assert "\n" not in message
+
+
+def test_relative_data_paths_become_absolute(raw, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw["data"]["paths"] = {"choice": [["session"], ["./session"]]}
+    spec = parse_spec(raw, SCHEMAS, "demo", "")
+    assert spec.searched[("data", "paths")].args == ([str(tmp_path / "session")],) * 2
+
+
+def test_start_with_points_are_flat_encoded_and_complete(raw):
+    point = {"model": {"core": {"channels": 4, "kernel": 7}, "history_taus": [2.0, 8.0]}, "trainer": {"lr": 0.05}}
+    raw["search"]["start_with"] = [point]
+    spec = parse_spec(raw, SCHEMAS, "demo", "")
+    assert spec.points == [{"model/core/channels": 4, "model/core/kernel": 7,
+                            "model/history_taus": "[2.0, 8.0]", "trainer/lr": 0.05}]
+    del point["trainer"]
+    assert "search.start_with[0]: trainer.lr is missing" in error_of(raw)
+    point["trainer"] = {"lr": 5.0}
+    assert "trainer.lr=5.0 is outside its distribution" in error_of(raw)
+    point["trainer"] = {"lr": 0.05, "batch_size": 8}
+    assert "search.start_with[0]: trainer.batch_size is not a searched key" in error_of(raw)
+
+
+def test_resources_must_fit_some_node():
+    nodes = [{"CPU": 2.0}, {"CPU": 8.0, "GPU": 1.0}]
+    check_resources(Resources(cpus=4, gpus=0.5), nodes)
+    with pytest.raises(UserError, match=r"search.resources.gpus: a trial asks for 2 but no node offers more than 1"):
+        check_resources(Resources(cpus=1, gpus=2), nodes)
+    with pytest.raises(UserError, match=r"search.resources.cpus: a trial asks for 16 .* more than 8"):
+        check_resources(Resources(cpus=16), nodes)
+
+
+def test_load_spec_reports_bad_yaml_and_missing_file(tmp_path):
+    (tmp_path / "bad.yaml").write_text("data: [unclosed\n")
+    with pytest.raises(UserError, match="bad.yaml: not valid YAML"):
+        load_spec(tmp_path / "bad.yaml", SCHEMAS)
+    with pytest.raises(UserError, match="no such search config"):
+        load_spec(tmp_path / "missing.yaml", SCHEMAS)
+    (tmp_path / "list.yaml").write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(UserError, match="expected a mapping"):
+        load_spec(tmp_path / "list.yaml", SCHEMAS)
