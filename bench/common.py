@@ -53,8 +53,14 @@ def header(title: str, packages: tuple[str, ...] = DEFAULT_PACKAGES) -> str:
         f"- Machine: {cpu_model()}, {usable} usable cores of {os.cpu_count()}, torch threads "
         f"{torch.get_num_threads()}, GPU: {gpu_name()}",
         f"- Python {platform.python_version()}; {versions}",
+        f"- Load average at start (1/5/15 min): {load_average()} (the CPU is shared with other jobs)",
         "",
     ])
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, to show how busy a shared machine was."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def table(columns: list[str], rows: list[list]) -> str:
