@@ -27,9 +27,9 @@ SIZES = {
     "load_sessions": ["--trials", "1500", "--neurons", "2000"],
     "submission_write": ["--trials", "60", "--fraction-trials", "10", "--neurons", "2000"],
     "train_speed": ["--trials", "240", "--neurons", "1000", "--epochs", "3"],
-    "search_efficiency": ["--samples", "12", "--epochs", "6"],
-    "ground_truth": [],
-    "model_evidence": ["--epochs", "6"],
+    "search_efficiency": ["--trials", "400", "--samples", "8", "--epochs", "4"],
+    "ground_truth": ["--trials", "600", "--epochs", "6", "--grace", "3", "--promote"],
+    "model_evidence": ["--epochs", "4"],
 }
 ORDER = list(SIZES)  # the listed ones first, in this order; then any other script, by name
 

@@ -29,6 +29,7 @@ DATA = ROOT / "bench" / "data" / "search_efficiency"
 STRATEGIES = {"TPE + ASHA": ("tpe", "asha"), "random, no early stopping": ("random", "fifo")}
 FRACTION = 0.99
 GOAL = 0.33
+TPE_STARTUP = 10  # optuna.samplers.TPESampler's n_startup_trials default, which OptunaSearch keeps
 
 
 def space(session: Path, cache: Path, samples: int, epochs: int) -> dict:
@@ -114,6 +115,9 @@ def render(args, runs: dict, session_line: str) -> str:
            else "."),
         "- Random search trials end only at max epochs (or by the trainer's own plateau stopping, which needs "
         "more epochs than these); ASHA stops the rest early.",
+        f"- Optuna's TPE draws its first {TPE_STARTUP} suggestions at random (its default n_startup_trials)"
+        + (f", so with {args.samples} trials per search TPE never models the space here: the difference is "
+           "ASHA's early stopping." if args.samples <= TPE_STARTUP else "."),
         f"- Reproduce: `{command_line()}`",
         "",
     ]
