@@ -9,7 +9,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 export TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S=0
 export PYTHONUNBUFFERED=1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench ui-check clean
 
 install: $(STAMP)
 
@@ -30,6 +30,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# Browser check of `sensorium-search ui`: a tiny search, then headless Chromium (Debian's package, installed
+# here if missing: ~30 s) must show every trial run on the experiment page; the screenshot lands in runs/ui-check/.
+ui-check: $(STAMP)
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q --no-install-recommends chromium || \
+	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
+	$(PY) tests/ui_check.py --out runs/ui-check/experiment.png
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

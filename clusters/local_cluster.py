@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,8 +93,9 @@ class LocalCluster:
         self.dashboard = dashboard
         self.dashboard_port = dashboard_port
         self.port = port
-        self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="sensorium-ray-", dir="/tmp"))
-        self.base_dir = self.base_dir.absolute()
+        # A folder made here is removed by stop(); one given by the caller keeps its logs.
+        self._made_dir = base_dir is None
+        self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="sensorium-ray-", dir="/tmp")).absolute()
         expect(len(str(self.base_dir)) <= MAX_DIR_CHARS,
                f"cluster folder {self.base_dir}: expected at most {MAX_DIR_CHARS} characters (Ray's socket "
                f"paths live under it), found {len(str(self.base_dir))}")
@@ -152,7 +154,10 @@ class LocalCluster:
         return self
 
     def stop(self) -> list[int]:
-        """End every process the cluster started, by PID; return those that needed SIGKILL."""
+        """End every process the cluster started, by PID; return those that needed SIGKILL.
+
+        The folder is removed too if this object made it, unless a node failed to start (its log says why).
+        """
         records = [r for node in self.nodes for r in node.records]
         launchers = {node.launcher_pid for node in self.nodes if node.launcher_pid}
         forced = processes.stop_cluster(records, launchers, self.stop_timeout_s)
@@ -160,19 +165,21 @@ class LocalCluster:
             if node.launcher is not None:
                 node.launcher.wait(timeout=processes.KILL_WAIT_S)  # collect the exit status we own
         self.state_path.unlink(missing_ok=True)
+        if self._made_dir and all(READY_LINE in _text(node.log) for node in self.nodes):
+            shutil.rmtree(self.base_dir, ignore_errors=True)
         return forced
 
-    def kill_worker(self, index: int) -> list[int]:
-        """SIGKILL worker ``index``'s processes at once, as if its machine died; return their PIDs."""
+    def kill_worker(self, index: int) -> list[ProcessRecord]:
+        """SIGKILL worker ``index``'s processes at once, as if its machine died; return what was killed."""
         expect(0 <= index < len(self.nodes) - 1, f"worker index: expected 0..{len(self.nodes) - 2}, found {index}")
         node = self.nodes[1 + index]
         node.records = processes.snapshot(self._live(node))
-        killed = processes.kill_now(node.records)
+        processes.kill_now(node.records)
         if node.launcher is not None:
             node.launcher.wait(timeout=processes.KILL_WAIT_S)
-        return killed
+        return node.records
 
-    def pids(self) -> list[ProcessRecord]:
+    def running(self) -> list[ProcessRecord]:
         """Every process the cluster runs now (Ray workers included), for checks that stop left nothing."""
         return processes.snapshot([p for node in self.nodes for p in self._live(node)])
 
@@ -241,20 +248,25 @@ class LocalCluster:
     def _wait_ready(self, node: Node) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
-            if READY_LINE in node.log.read_text(errors="replace"):
+            if READY_LINE in _text(node.log):
                 return
             if node.launcher.poll() is not None:
                 break
             time.sleep(0.2)
-        tail = "\n".join(node.log.read_text(errors="replace").splitlines()[-15:])
+        tail = "\n".join(_text(node.log).splitlines()[-15:])
         raise RuntimeError(f"Ray node {node.ip} did not start (log {node.log}):\n{tail}")
 
     def _write_state(self) -> None:
-        state = {"address": self.address, "port": self.port, "dashboard_port": self.dashboard_port,
+        state = {"address": self.address, "port": self.port,
+                 "dashboard_port": self.dashboard_port if self.dashboard else None,
                  "dashboard_url": self.dashboard_url, "token_path": str(self.token_path),
                  "nodes": [node.to_dict() for node in self.nodes]}
         with atomic_path(self.state_path) as tmp:
             tmp.write_text(json.dumps(state, indent=2))
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def instructions(cluster: LocalCluster) -> str:
@@ -271,8 +283,8 @@ def instructions(cluster: LocalCluster) -> str:
     ]
     if cluster.dashboard:
         lines += [f"Dashboard and Jobs API: {cluster.dashboard_url}",
-                  f"  ray job submit --address {cluster.dashboard_url} --working-dir . -- "
-                  "sensorium-search search launch configs/search/demo.yaml --address auto"]
+                  f"  ray job submit --address {cluster.dashboard_url} --working-dir . -- sensorium-search search "
+                  f"launch configs/search/static2022.yaml --address auto --runs-dir {Path.cwd() / 'runs'}"]
     lines.append(f"Stop (by PID, nothing else on this machine): python -m clusters.local_cluster stop "
                  f"--dir {cluster.base_dir}")
     return "\n".join(lines)

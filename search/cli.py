@@ -15,6 +15,7 @@ COMMAND_GROUPS = [
     "search.commands.search",
     "search.commands.ui",
     "search.commands.promote",
+    "search.commands.demo",
 ]
 
 

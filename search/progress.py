@@ -1,4 +1,5 @@
-"""A few lines per trial and a periodic summary on stdout, in place of Tune's wide status tables."""
+"""Driver-side callbacks that follow trials as they run: the early-stop marker, and a few lines per trial
+with a periodic summary on stdout in place of Tune's wide status tables."""
 from __future__ import annotations
 
 import time
@@ -6,7 +7,23 @@ import time
 from ray import tune
 
 from search.config import SearchSpec
-from search.results import FAILED, completed_state, error_reason, short_value, summary_line, trial_rows
+from search.results import FAILED, STOPPED_EARLY, completed_state, error_reason, short_value, summary_line, trial_rows
+
+
+class EarlyStopMarker(tune.Callback):
+    """Mark the result at which the scheduler stopped a trial before ``max_t``.
+
+    Tune ends a trial ASHA stopped and one that ran to its end the same way (TERMINATED, ``done``), so the
+    difference is written into the trial's last result, which Tune saves with the experiment.
+    Callbacks may edit a result in place; this one must come before those that read the state.
+    """
+
+    def __init__(self, max_t: int):
+        self.max_t = max_t
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if result.get("done") and result.get("training_iteration", 0) < self.max_t:
+            result[STOPPED_EARLY] = True
 
 
 class ProgressPrinter(tune.Callback):

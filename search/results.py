@@ -1,4 +1,7 @@
-"""What became of each trial, read from Tune's trial objects (live in the driver, or restored from disk)."""
+"""What became of each trial, read from Tune's trial objects (live in the driver, or restored from disk).
+
+Imports no Ray at module level: callers set Ray's environment before Ray is first imported.
+"""
 from __future__ import annotations
 
 import math
@@ -7,28 +10,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ray import tune
-
 from search.config import SearchSpec
 
 FINISHED, EARLY_STOPPED, FAILED = "FINISHED", "EARLY_STOPPED", "FAILED"
-STOPPED_EARLY = "stopped_early"  # result key the marker below adds to the result the scheduler stopped at
-
-
-class EarlyStopMarker(tune.Callback):
-    """Mark the result at which the scheduler stopped a trial before ``max_t``.
-
-    Tune ends a trial ASHA stopped and one that ran to its end the same way (TERMINATED, ``done``), so the
-    difference is written into the trial's last result, which Tune saves with the experiment.
-    Callbacks may edit a result in place; this one must come before those that read the state.
-    """
-
-    def __init__(self, max_t: int):
-        self.max_t = max_t
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        if result.get("done") and result.get("training_iteration", 0) < self.max_t:
-            result[STOPPED_EARLY] = True
+STOPPED_EARLY = "stopped_early"  # result key progress.EarlyStopMarker adds where the scheduler stopped a trial
 
 
 @dataclass
@@ -56,16 +41,19 @@ def trial_state(trial) -> str:
 
 
 def error_reason(trial) -> str:
-    """The failed trial's exception as one line, e.g. ``NonFiniteLoss: loss is nan at epoch 3``.
+    """The failed trial's exception as one line, e.g. ``RuntimeError: Kernel size can't be greater ...``.
 
-    The last line of Tune's text trace: the stored copy, else (while Tune runs, before it syncs) the
-    driver's. The pickled exception beside it is not loaded.
+    The last line of Tune's text trace: the driver's copy while Tune runs (the stored one lags until the
+    next sync), else the stored one. The pickled exception beside it is not loaded.
     """
-    text = trial.get_error()
-    if text is None and trial.error_file and os.path.exists(trial.error_file):
-        with open(trial.error_file) as f:
+    import ray
+
+    local = trial.error_file if ray.is_initialized() else None  # the driver's copy needs a Ray session
+    if local and os.path.exists(local):
+        with open(local) as f:
             text = f.read()
-    text = text or ""
+    else:
+        text = trial.get_error() or ""
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines() if line.strip()]
     return lines[-1] if lines else "unknown error"
 

@@ -63,20 +63,41 @@ class SearchRecord:
         return load_spec(self.folder(runs, self.name) / "search.yaml", schemas(), self.name, check_paths=check_paths)
 
 
+def ray_environment(address: str | None) -> None:
+    """Environment Ray reads when it is imported, so this runs before anything imports ray."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Per-epoch checkpoints snapshot the experiment often; Tune warns about it on every trial otherwise.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if address is None:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node on 127.0.0.1, listening there only
+    elif address != "auto":
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # token-auth clusters reject explicit addresses otherwise
+
+
 def connect_ray(address: str | None) -> str:
-    """Start Ray in-process on loopback (no address) or join a cluster; returns the address for the record."""
+    """Start Ray in-process on loopback (no address) or join a cluster; returns the address for the record.
+
+    An already initialised Ray (a test's, a notebook's) is used as it is.
+    """
+    ray_environment(address)  # in effect only if nothing imported ray yet
     import ray
 
     if not ray.is_initialized():
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-        if address is None:
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node on 127.0.0.1, listening there only
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-        else:
-            if address != "auto":
-                os.environ.setdefault("RAY_AUTH_MODE", "token")  # token-auth clusters reject explicit addresses otherwise
-            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
-    return ray.get_runtime_context().gcs_address if address is None else address
+        ray.init(address=address, include_dashboard=False if address is None else None,
+                 runtime_env=None if address is None else _project_runtime_env(),
+                 log_to_driver=False, logging_level="WARNING")
+    if address and address.startswith("ray://"):
+        return address  # a Ray Client connection has no GCS address of its own
+    return ray.get_runtime_context().gcs_address
+
+
+def _project_runtime_env() -> dict:
+    """Ship this checkout's two packages to the cluster's workers, which need not have them installed."""
+    import search
+    import sensorium_models
+
+    packages = [str(Path(p.__file__).parent) for p in (search, sensorium_models)]
+    return {"py_modules": packages, "excludes": ["__pycache__", "*.pyc"]}
 
 
 def local_nodes(gpus_needed: float) -> list[dict[str, float]]:
@@ -96,6 +117,7 @@ def cluster_nodes() -> list[dict[str, float]]:
 
 
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
+    ray_environment(address)
     from search.tracking import default_tracking_uri, open_experiment, start_search_run
 
     if SearchRecord.folder(runs, spec.name).exists():
@@ -118,10 +140,11 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a time, "
           f"{len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
     print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
-    return _fit(_new_tuner(spec, record, storage), spec, record)
+    return _fit(build_tuner(spec, record, storage), spec, record)
 
 
 def resume(name: str, runs: Path, address: str | None) -> int:
+    ray_environment(address)
     from ray import tune
 
     from search.tracking import start_search_run
@@ -138,28 +161,36 @@ def resume(name: str, runs: Path, address: str | None) -> int:
     return _fit(tuner, spec, record)
 
 
-def _new_tuner(spec: SearchSpec, record: SearchRecord, storage: str):
+def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=()):
+    """The Tuner of a new search: OptunaSearch (TPE, seeded) + ASHA, MLflow and progress callbacks.
+
+    ``reuse_actors=False`` and extra ``callbacks`` exist for the overhead benchmark.
+    """
+    import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from search.progress import ProgressPrinter
+    from search.progress import EarlyStopMarker, ProgressPrinter
     from search.tracking import MlflowTracker
-    from search.trainable import trainable
+    from search.trainable import trainable, trial_dirname
 
     settings = spec.settings
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_config = tune.TuneConfig(
         metric=settings.metric, mode=settings.mode,
         search_alg=OptunaSearch(points_to_evaluate=spec.points or None, seed=settings.seed),
         scheduler=ASHAScheduler(time_attr="training_iteration", max_t=settings.asha.max_t,
                                 grace_period=settings.asha.grace_period,
                                 reduction_factor=settings.asha.reduction_factor),
-        num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=True,
+        num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
+        trial_dirname_creator=trial_dirname,
     )
     run_config = tune.RunConfig(
         name=spec.name, storage_path=storage, verbose=0,
-        callbacks=[MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
-                   ProgressPrinter(spec)],
+        callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
+                   MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
+                   ProgressPrinter(spec), *callbacks],
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         # The best epoch's checkpoint is kept for promotion; Tune also keeps the latest, to resume from.
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=settings.metric,
@@ -191,6 +222,13 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
 
 def load_trials(record: SearchRecord) -> list:
     """The trials of a search as Tune saved them (works while it runs, after it ended, or was killed)."""
+    import logging
+
     from ray.tune import ExperimentAnalysis
 
-    return ExperimentAnalysis(record.experiment_path).trials
+    # It warns for every trial that has not reported yet; the table shows those as pending.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    try:
+        return ExperimentAnalysis(record.experiment_path).trials
+    except ValueError:  # Tune writes its first snapshot when the first trial starts
+        raise UserError(f"search {record.name!r}: no Tune experiment state at {record.experiment_path} yet") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 from ray import tune
 
 from search.config import SearchSpec
-from search.results import EARLY_STOPPED, FAILED, best_row, completed_state, error_reason, trial_rows
+from search.results import EARLY_STOPPED, FAILED, FINISHED, best_row, completed_state, error_reason, trial_rows
 from search.space import flatten
 
 EXPERIMENT = "sensorium-search"
@@ -83,6 +83,12 @@ def _git_commit() -> str:
     return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
 
 
+def reported_metrics(result: dict) -> dict[str, float]:
+    """The numbers a trial reported, without the bookkeeping Tune adds to every result."""
+    return {k: float(v) for k, v in result.items()
+            if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def _params(values: dict) -> list:
     from mlflow.entities import Param
 
@@ -99,10 +105,11 @@ class MlflowTracker(tune.Callback):
         self.spec = spec
         self._client = None
         self._runs: dict[str, str] | None = None  # trial id → run id, loaded from MLflow on first use
+        self._nodes: dict[str, list[str]] = {}  # trial id → the nodes it reported from, in order
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment; the client and the cache are rebuilt on resume.
-        return {**self.__dict__, "_client": None, "_runs": None}
+        return {**self.__dict__, "_client": None, "_runs": None, "_nodes": {}}
 
     @property
     def client(self):
@@ -123,10 +130,15 @@ class MlflowTracker(tune.Callback):
             if not token:
                 return runs
 
-    def run_for(self, trial) -> str:
+    @property
+    def runs_by_trial(self) -> dict[str, str]:
+        """Trial id → run id of the runs this search already has (a resumed search has some)."""
         if self._runs is None:
             self._runs = {r.data.tags["trial_id"]: r.info.run_id for r in self.child_runs() if "trial_id" in r.data.tags}
-        if trial.trial_id not in self._runs:
+        return self._runs
+
+    def run_for(self, trial) -> str:
+        if trial.trial_id not in self.runs_by_trial:
             run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{trial.trial_id}", tags={
                 PARENT_TAG: self.parent_run_id, "role": "trial", "trial_id": trial.trial_id,
                 "search_name": self.spec.name, "config_hash": self.spec.config_hash, "state": "PENDING",
@@ -153,9 +165,13 @@ class MlflowTracker(tune.Callback):
 
         step = int(result.get("training_iteration", 0))
         stamp = int(result.get("timestamp", time.time()) * 1000)
-        metrics = [Metric(k, float(v), stamp, step) for k, v in result.items()
-                   if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        metrics = [Metric(k, v, stamp, step) for k, v in reported_metrics(result).items()]
         self.client.log_batch(self.run_for(trial), metrics=metrics)
+        node, seen = result.get("node_ip"), self._nodes.setdefault(trial.trial_id, [])
+        if node and seen[-1:] != [node]:  # where the trial runs; a retry on another node adds that node
+            seen.append(node)
+            self.client.set_tag(self.run_for(trial), "node_ip", node)
+            self.client.set_tag(self.run_for(trial), "nodes", ",".join(seen))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         state = completed_state(trial)  # Tune has not marked it TERMINATED yet
@@ -182,26 +198,23 @@ class MlflowTracker(tune.Callback):
         from search.plots import write_plots
 
         rows = trial_rows(trials, self.spec)
-        counts = {s: sum(r.state == s for r in rows) for s in ("FINISHED", EARLY_STOPPED, FAILED)}
+        counts = {s: sum(r.state == s for r in rows) for s in (FINISHED, EARLY_STOPPED, FAILED)}
         for state, count in counts.items():
             self.client.log_metric(self.parent_run_id, f"trials_{state.lower()}", count)
         best = best_row(rows, self.spec.settings.mode)
         if best is not None:
             self.client.set_tag(self.parent_run_id, "best_trial_id", best.trial_id)
-            self.client.set_tag(self.parent_run_id, "best_run_id", self.run_for_id(best.trial_id))
+            self.client.set_tag(self.parent_run_id, "best_run_id", self.runs_by_trial.get(best.trial_id, ""))
             self.client.log_metric(self.parent_run_id, f"best_{self.spec.settings.metric}", best.best)
             for key, value in best.params.items():
                 self.client.set_tag(self.parent_run_id, f"best.{key}", str(value)[:5000])
             best_trial = next(t for t in trials if t.trial_id == best.trial_id)
-            for key, value in best_trial.last_result.items():
-                if key not in TUNE_KEYS and isinstance(value, (int, float)) and math.isfinite(value):
-                    self.client.log_metric(self.parent_run_id, f"best_trial.{key}", float(value))
+            for key, value in reported_metrics(best_trial.last_result).items():
+                if math.isfinite(value):
+                    self.client.log_metric(self.parent_run_id, f"best_trial.{key}", value)
         with tempfile.TemporaryDirectory() as folder:
             plots = write_plots(rows, self.spec, Path(folder))
             for path in plots["written"].values():
                 self.client.log_artifact(self.parent_run_id, path, "plots")
         for name, why in plots["skipped"].items():
             self.client.set_tag(self.parent_run_id, f"plot_skipped.{name}", why[:5000])
-
-    def run_for_id(self, trial_id: str) -> str:
-        return self._runs.get(trial_id, "") if self._runs else ""

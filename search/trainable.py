@@ -3,20 +3,28 @@
 Sessions are loaded once per worker process and kept for the next trial that asks for the same data
 config (Tune runs many trials in one worker with ``reuse_actors``), so a trial costs a model build, not a
 data load. A trial whose loss turns non-finite fails with the trainer's reason and is not retrained:
-the reason is left in the trial's folder, and the retry Tune makes for ``max_failures`` finds it and
-fails at once (NaN from a given configuration and seed is deterministic; a lost node is not).
+the reason is left in the trial's folder on the experiment's storage, and the retry Tune makes for
+``max_failures`` finds it there and fails at once: NaN from a given configuration and seed is deterministic,
+whereas what retries are for (a lost node, a killed worker) is not.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-from pathlib import Path
 
 from ray import tune
 
 from search.config import SearchSpec
 
 NONFINITE_MARKER = "nonfinite_loss.txt"
+
+
+class TrialDiverged(RuntimeError):
+    """The trainer's ``NonFiniteLoss``, re-raised with only a message: Tune copies a trial's exception
+    and its ``__cause__`` (``copy.copy`` rebuilds it from its message), and ``NonFiniteLoss(epoch, session,
+    value)`` cannot be rebuilt that way, so the trial would fail with a ``TypeError`` instead of the reason."""
+
+
 _sessions: dict[str, list] = {}  # at most one entry: the data config this worker loaded last
 
 
@@ -38,9 +46,9 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
     from sensorium_models.models import build_model
     from sensorium_models.training import NonFiniteLoss, train
 
-    marker = Path(tune.get_context().get_trial_dir()) / NONFINITE_MARKER
-    if marker.exists():
-        raise NonFiniteLoss(f"{marker.read_text()} (found by an earlier attempt; not retrained)")
+    earlier = _read_marker()
+    if earlier is not None:  # a retry of a trial that diverged: fail the same way without training again
+        raise TrialDiverged(f"{earlier} (in an earlier attempt; not retrained)")
     torch.set_num_threads(max(1, int(spec.settings.resources.cpus)))
     blocks = spec.decode(config)
     seed = spec.settings.seed
@@ -55,8 +63,37 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
         try:
             train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from)
         except NonFiniteLoss as err:
-            marker.write_text(str(err))
-            raise
+            reason = f"NonFiniteLoss: {err}"
+            _write_marker(reason)
+            raise TrialDiverged(reason) from None  # no __cause__ for Tune to copy
+
+
+def _marker():
+    """The marker's filesystem and path: the trial's folder in storage, which outlives the attempt."""
+    storage = tune.get_context().get_storage()
+    return storage.storage_filesystem, f"{storage.trial_fs_path}/{NONFINITE_MARKER}"
+
+
+def _read_marker() -> str | None:
+    import pyarrow.fs
+
+    fs, path = _marker()
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
+        return None
+    with fs.open_input_stream(path) as f:
+        return f.read().decode()
+
+
+def _write_marker(reason: str) -> None:
+    fs, path = _marker()
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(reason.encode())
+
+
+def trial_dirname(trial) -> str:
+    """Tune names trial folders after every parameter value; the id is enough (MLflow has the values)."""
+    return f"trial_{trial.trial_id}"
 
 
 def trainable(spec: SearchSpec):

@@ -85,6 +85,10 @@ class NonFiniteLoss(RuntimeError):
         super().__init__(f"loss is {value} in epoch {epoch} on session {session}")
         self.epoch, self.session, self.value = epoch, session, value
 
+    def __reduce__(self):
+        # Ray carries a trial's exception to the driver by pickling: rebuild it from its fields
+        return type(self), (self.epoch, self.session, self.value)
+
 
 @dataclass
 class TrainResult:

@@ -150,7 +150,8 @@ def test_rayjob_searches_then_promotes_on_its_own_cluster():
     assert doc["spec"]["rayClusterSpec"] == load("kuberay/raycluster.yaml")["spec"]  # one cluster shape, not two
     entrypoint = doc["spec"]["entrypoint"]
     search = entrypoint.index("sensorium-search search launch configs/search/static2022.yaml --address auto")
-    assert search < entrypoint.index("&& sensorium-search promote static2022")
+    promote = "&& sensorium-search promote static2022 --top-k 3 --seeds 5 --alias champion --address auto"
+    assert search < entrypoint.index(promote)
     assert doc["spec"]["shutdownAfterJobFinishes"] is True
 
 

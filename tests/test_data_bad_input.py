@@ -47,6 +47,12 @@ def nested_zip(folder: Path) -> Path:
     return target
 
 
+def corrupt_zip(folder: Path) -> Path:
+    target = folder.parent / "broken.zip"
+    target.write_bytes(b"PK\x03\x04 not really a zip")
+    return target
+
+
 def set_at(index, value):
     def change(array):
         array[index] = value
@@ -104,6 +110,9 @@ CASES = [
      "meta/trials/frame_trial_ts.npy", "found 'yesterday'"),
     ("no-stimulus-folder", "static", lambda f: os.rename(f / "data/images", f / "data/pictures"),
      "data", "expected data/images (static) or data/videos (video), found neither"),
+    ("file-not-a-session", "static", lambda f: f / "meta/trials/tiers.npy",
+     "meta/trials/tiers.npy", "expected a session folder or .zip, found a file that is not a .zip"),
+    ("corrupt-zip", "static", corrupt_zip, "broken.zip", "expected a zip archive of one session, found an unreadable"),
     ("zip-with-other-layout", "static", nested_zip,
      "nested.zip", "expected meta/trials/tiers.npy at the zip root or under one top folder"),
 ]

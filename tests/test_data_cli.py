@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from data_builders import static_parts, video_parts, write
 from search.cli import main
@@ -31,3 +32,16 @@ def test_inspect_text_lists_every_session_of_a_folder(tmp_path, monkeypatch, cap
     assert "videos: per trial (40, 36, 64)" in out and "valid frames per trial: 25 to 40" in out
     assert out.count("presentation order: not recoverable") == 1
     assert out.count("presentation order: recovered") == 1
+
+
+def test_synth_writes_sessions_that_inspect_reads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "synthetic"
+    assert main(["data", "synth", "--kind", "static", "--out", str(out), "--sessions", "2", "--trials", "60",
+                 "--neurons", "9", "--seed", "3"]) == 0
+    written = capsys.readouterr().out.split()
+    assert len(written) == 2 and all(Path(folder).parent == out for folder in written)
+    assert main(["data", "inspect", str(out), "--json"]) == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert [s["path"] for s in summaries] == sorted(written)
+    assert all(s["trials"] == 60 and s["neurons"] == 9 and s["kind"] == "static" for s in summaries)

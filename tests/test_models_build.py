@@ -111,14 +111,14 @@ def test_a_few_steps_of_poisson_loss_fit_a_session():
     optimiser = torch.optim.Adam(model.parameters(), lr=0.03)
     losses = []
     torch.manual_seed(0)
-    for _ in range(15):
+    for _ in range(8):
         rates = model(batch)
         loss = (rates - batch.responses * torch.log(rates)).mean()
         losses.append(loss.item())
         optimiser.zero_grad()
         (loss + 1e-4 * model.regularizer("fit")).backward()
         optimiser.step()
-    assert losses[-1] < losses[0] - 0.05
+    assert losses[-1] < losses[0] - 0.1
 
 
 def test_a_state_dict_restores_the_model_in_a_fresh_build(tmp_path):

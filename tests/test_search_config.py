@@ -161,3 +161,32 @@ def test_load_spec_reports_bad_yaml_and_missing_file(tmp_path):
     (tmp_path / "list.yaml").write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(UserError, match="expected a mapping"):
         load_spec(tmp_path / "list.yaml", SCHEMAS)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda r: r["model"].update(depth=3), "model.depth: unknown key"),
+    (lambda r: r["data"].update(paths=["/nonexistent/sessions"]), "data.paths[0]: /nonexistent/sessions does not exist"),
+    (lambda r: r["search"].update(resources={"cpus": 4096}), "search.resources.cpus: a trial asks for 4096"),
+    (lambda r: r["model"].update(stack={"choice": [-1, 5]}), "model: Value error, stack must index one of the"),
+])
+def test_cli_launch_rejects_a_bad_search_with_exit_2_before_starting(raw, tmp_path, edit, expected):
+    from search_builders import run_cli
+
+    raw["model"] = {"layers": 2, "hidden_channels": {"choice": [4, 8]}}
+    raw["trainer"] = {"lr_init": {"loguniform": [1e-4, 1e-1]}}
+    edit(raw)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    rc, out, err = run_cli("search", "launch", str(tmp_path / "bad.yaml"), "--runs-dir", str(tmp_path / "runs"))
+    assert rc == 2 and out == ""
+    assert err.startswith("sensorium-search: error: ") and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()  # nothing was started or written
+
+
+@pytest.mark.parametrize("name", ["tiny", "static2022", "video2023"])
+def test_shipped_search_configs_validate_against_the_real_schemas(name):
+    from search.config import load_spec
+    from search.run import schemas
+
+    spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
+    assert spec.settings.metric == "val_corr" and len(spec.searched) >= 6
+    assert spec.param_space()["model"]["gamma_input"].lower > 0

@@ -31,3 +31,55 @@ def test_config_mistakes_are_user_errors_naming_the_problem(tmp_path, text, mess
 def test_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="expected a YAML config file"):
         read_train_config(tmp_path / "absent.yaml")
+
+
+MODELS = {
+    "static": {"hidden_channels": 4, "layers": 2, "input_kern": 5, "hidden_kern": 3, "depth_separable": False,
+               "readout_bias_from_mean": True},
+    "video": {"hidden_channels": [4, 4], "layers": 2, "input_kern": 5, "hidden_kern": 3, "temporal_kern": 3,
+              "hidden_temporal_kern": 3, "pad_hidden": True, "readout_bias_from_mean": True},
+}
+# FEVE is there only when some neuron's FEV passes the threshold, so it is not required
+SCORES = {"static": {"single_trial_corr", "corr_to_average"}, "video": {"challenge_corr"}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["static", "video"])
+def test_train_command_end_to_end_on_synthetic_sessions(tmp_path, kind, capsys):
+    import json
+
+    import torch
+    import yaml
+
+    from search.cli import main
+    from sensorium_models.data.synthetic import synthesize
+
+    synthesize(tmp_path / "data", kind=kind, preset="tiny", neurons=8)
+    config = {"data": {"paths": [str(tmp_path / "data")], "cache_dir": str(tmp_path / "cache")},
+              "model": MODELS[kind],
+              "trainer": {"batch_size": 32 if kind == "static" else 8, "clip_frames": 30, "max_epochs": 2,
+                          "device": "cpu"}}
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    assert main(["train", str(path), "--seed", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "best validation correlation" in printed and f"saved {out}" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.pt", "scores.json"]
+    assert yaml.safe_load((out / "config.yaml").read_text()) == config
+    summary = json.loads((out / "scores.json").read_text())
+    assert summary["seed"] == 1 and summary["epochs"] == len(summary["history"]) <= 2
+    tiers = {row["tier"] for row in summary["scores"]}
+    assert "validation" in tiers and {"test", "live_test_main"} & tiers
+    assert not {"final_test", "final_test_main"} & tiers          # zeroed tiers cannot be scored
+    test_row = next(row for row in summary["scores"] if row["tier"] != "validation")
+    assert SCORES[kind] <= set(test_row)
+    assert torch.load(out / "model.pt", weights_only=True).keys()
+
+
+def test_a_bad_trainer_key_fails_before_any_data_is_read(tmp_path, capsys):
+    from search.cli import main
+
+    path = _write(tmp_path, "data: {paths: [absent]}\ntrainer: {lr: 0.1}\n")
+    assert main(["train", str(path)]) == 2
+    assert "trainer.lr" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The trainer on tiny sessions: learning, determinism, resume, divergence, early stopping, cycling."""
+import pickle
 import shutil
 
 import numpy as np
@@ -86,6 +87,8 @@ def test_nan_loss_raises_with_epoch_and_session():
     with pytest.raises(NonFiniteLoss, match="epoch 1 on session b") as caught:
         train(TinyModel(sessions), sessions, FAST, seed=0)
     assert caught.value.epoch == 1 and caught.value.session == "b" and isinstance(caught.value, RuntimeError)
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (copy.epoch, copy.session, str(copy)) == (1, "b", str(caught.value))
 
 
 def test_early_stopping_restores_the_best_weights_at_each_plateau():

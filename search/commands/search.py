@@ -81,7 +81,7 @@ def _best(args) -> int:
     if best is None:
         raise UserError(f"search {args.name!r}: no trial has reported {spec.settings.metric} yet")
     header = (f"# best trial {best.trial_id} of search {spec.name}: {spec.settings.metric} {best.best:.4f} "
-              f"({best.state.lower()}, {best.epochs} epochs, seed {spec.settings.seed})\n")
+              f"({best.state.lower()}, {best.epochs} epochs); the search trained with --seed {spec.settings.seed}\n")
     text = header + yaml.safe_dump(spec.decode(best.config), sort_keys=False)
     if args.output:
         with atomic_path(args.output) as tmp:

@@ -70,10 +70,11 @@ def final_scores(model, sessions, skip: int, batch_size: int | None) -> list[dic
 def _print_scores(rows: list[dict]) -> None:
     metrics = [m for m in ("single_trial_corr", "corr_to_average", "feve", "challenge_corr")
                if any(m in row for row in rows)]
-    print(f"{'session':<24} {'tier':<18} {'trials':>6} " + " ".join(f"{m:>17}" for m in metrics))
+    width = max([len("session")] + [len(row["session"]) for row in rows])
+    print(f"{'session':<{width}} {'tier':<16} {'trials':>6} " + " ".join(f"{m:>17}" for m in metrics))
     for row in rows:
         values = " ".join(f"{row[m]:>17.4f}" if m in row else f"{'-':>17}" for m in metrics)
-        print(f"{row['session']:<24} {row['tier']:<18} {row['trials']:>6} {values}")
+        print(f"{row['session']:<{width}} {row['tier']:<16} {row['trials']:>6} {values}")
 
 
 def run_train(args: argparse.Namespace) -> int:

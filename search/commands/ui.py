@@ -58,7 +58,8 @@ def _serve(args) -> int:
             raise UserError(f"--port: {HOST}:{args.port} is in use; pick another port")
     url = f"http://{HOST}:{args.port}"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    proc = subprocess.Popen(server_command(store, args.port), env=env)
+    # The server's own chatter goes to stderr, so stdout carries just the address.
+    proc = subprocess.Popen(server_command(store, args.port), env=env, stdout=sys.stderr)
     try:
         if not wait_healthy(url, proc, timeout_s=180):
             print(f"sensorium-search: error: the MLflow server did not come up on {url}", file=sys.stderr)

@@ -185,7 +185,8 @@ def session_paths(entry: str | os.PathLike) -> list[Path]:
     zipped = path.with_name(path.name + ".zip")
     if not path.exists() and zipped.is_file():
         return [zipped]
-    raise UserError(f"{path}: expected a session folder or .zip, found no such folder or file")
+    found = "a file that is not a .zip" if path.exists() else "no such folder or file"
+    raise UserError(f"{path}: expected a session folder or .zip, found {found}")
 
 
 def open_files(path: Path) -> SessionFiles:

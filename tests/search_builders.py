@@ -1,0 +1,54 @@
+"""Tiny searches for the search tests: a session on disk, a search YAML over it, the CLI in-process."""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import yaml
+
+from sensorium_models.data.synthetic import synthesize
+
+
+def tiny_session(folder: Path) -> Path:
+    """The tiny synthetic static preset: one 240-trial, 40-neuron session (images 36x64 once scaled)."""
+    (session,) = synthesize(folder, "static", "tiny")
+    return session
+
+
+def tiny_space(data: Path, cache: Path, **search) -> dict:
+    """A search over four knobs of a small core; every trial trains up to 4 one-second epochs."""
+    return {
+        "data": {"paths": [str(data)], "cache_dir": str(cache)},
+        "model": {"hidden_channels": {"choice": [4, 8]}, "layers": {"int": [1, 2]}, "input_kern": 5,
+                  "hidden_kern": 3, "gamma_input": {"loguniform": [0.1, 10.0]}, "grid_predictor": False},
+        "trainer": {"batch_size": 32, "lr_init": {"loguniform": [1e-3, 5e-2]}, "max_epochs": 4, "device": "cpu"},
+        "search": {"metric": "val_corr", "num_samples": 6, "max_concurrent": 2, "seed": 0,
+                   "asha": {"grace_period": 1, "max_t": 4, "reduction_factor": 2}, **search},
+    }
+
+
+def write_space(path: Path, space: dict) -> Path:
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return path
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``sensorium-search ARGV`` in this process: (exit status, stdout, stderr)."""
+    from search.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(argv))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def mlflow_runs(runs: Path, role: str) -> list:
+    """The active MLflow runs of one role ("search" or "trial") in the project's store."""
+    from mlflow import MlflowClient
+
+    from search.tracking import EXPERIMENT, default_tracking_uri
+
+    client = MlflowClient(default_tracking_uri(runs))
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return list(client.search_runs([experiment.experiment_id], f"tags.role = '{role}'", max_results=1000))

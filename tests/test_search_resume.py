@@ -1,0 +1,87 @@
+"""A search whose driver is SIGKILLed mid-way, then resumed: it finishes, nothing completed runs again,
+and MLflow ends with exactly one run per trial."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, write_space
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+ENDED = re.compile(r"trial (\w+) (finished|early stopped) after")
+
+
+def wait_for_ended_trials(log: Path, proc: subprocess.Popen, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the search ended before it could be killed:\n{log.read_text()}"
+        if len(ENDED.findall(log.read_text())) >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} trials ended in {timeout_s} s:\n{log.read_text()}")
+
+
+def end_process_group(pgid: int) -> None:
+    """SIGKILL what is left of the session the test started (Ray's agents outlive a killed driver)."""
+    for _ in range(60):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"process group {pgid} did not end")
+
+
+def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_path):
+    from mlflow import MlflowClient
+
+    from search.run import SearchRecord, load_trials
+    from search.tracking import default_tracking_uri
+
+    session = tiny_session(tmp_path / "data")
+    config = write_space(tmp_path / "resumable.yaml", tiny_space(session.parent, tmp_path / "cache"))
+    runs, log = tmp_path / "runs", tmp_path / "launch.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "search.cli", "search", "launch", str(config), "--runs-dir", str(runs)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        wait_for_ended_trials(log, proc, count=2, timeout_s=300)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        end_process_group(proc.pid)
+
+    record = SearchRecord.read(runs, "resumable")
+    saved = load_trials(record)
+    completed = {t.trial_id for t in saved if t.status == "TERMINATED"}
+    assert 1 <= len(completed) < 6, [t.status for t in saved]
+    client = MlflowClient(default_tracking_uri(runs))
+    epochs_logged = {r.data.tags["trial_id"]: len(client.get_metric_history(r.info.run_id, "val_corr"))
+                     for r in mlflow_runs(runs, "trial") if r.data.tags["trial_id"] in completed}
+
+    rc, out, err = run_cli("search", "resume", "resumable", "--runs-dir", str(runs))
+    assert rc == 0, err
+    assert "search resumable done: 0 running" in out
+    started_again = set(re.findall(r"trial (\w+) started", out))
+    assert not started_again & completed
+    trials = load_trials(record)
+    assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
+
+    children = mlflow_runs(runs, "trial")
+    assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
+    for run in children:
+        assert run.data.tags["state"] in ("FINISHED", "EARLY_STOPPED") and "val_corr" in run.data.metrics
+        if run.data.tags["trial_id"] in completed:
+            assert len(client.get_metric_history(run.info.run_id, "val_corr")) == epochs_logged[run.data.tags["trial_id"]]
+    (parent,) = mlflow_runs(runs, "search")
+    assert parent.info.status == "FINISHED"

@@ -1,0 +1,151 @@
+"""Searches end to end on real Ray (in-process, loopback), real Optuna and real MLflow (sqlite in tmp)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, write_space
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def finished_search(ray_local, tmp_path_factory):
+    """A 6-trial search, run once through the CLI; the tests below read what it left."""
+    tmp = tmp_path_factory.mktemp("search")
+    session = tiny_session(tmp / "data")
+    config = write_space(tmp / "tiny.yaml", tiny_space(session.parent, tmp / "cache"))
+    rc, out, err = run_cli("search", "launch", str(config), "--runs-dir", str(tmp / "runs"))
+    return {"rc": rc, "out": out, "err": err, "runs": tmp / "runs", "name": "tiny"}
+
+
+def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_search):
+    from ray.tune import ExperimentAnalysis
+
+    assert finished_search["rc"] == 0, finished_search["err"]
+    assert "search tiny done: 0 running" in finished_search["out"]
+    trials = ExperimentAnalysis(str(finished_search["runs"] / "ray_results" / "tiny")).trials
+    assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
+
+    (parent,) = mlflow_runs(finished_search["runs"], "search")
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["ray_address"].startswith("127.0.0.1:")
+    assert len(parent.data.tags["config_hash"]) == 12 and parent.data.tags["git_commit"]
+    assert "best_val_corr" in parent.data.metrics
+    children = mlflow_runs(finished_search["runs"], "trial")
+    assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
+    states = [r.data.tags["state"] for r in children]
+    assert "EARLY_STOPPED" in states and set(states) <= {"FINISHED", "EARLY_STOPPED"}
+    for run in children:
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert {"val_corr", "loss", "best_val_corr"} <= set(run.data.metrics)
+        assert {"trainer.lr_init", "model.layers", "data.paths"} <= set(run.data.params)
+        assert os.path.isdir(run.data.tags["checkpoint"])
+    best = next(r for r in children if r.data.tags["trial_id"] == parent.data.tags["best_trial_id"])
+    assert parent.data.metrics["best_val_corr"] == pytest.approx(max(r.data.metrics["best_val_corr"] for r in children))
+    assert best.info.run_id == parent.data.tags["best_run_id"]
+
+
+def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
+    from mlflow import MlflowClient
+
+    from search.tracking import default_tracking_uri
+
+    (parent,) = mlflow_runs(finished_search["runs"], "search")
+    client = MlflowClient(default_tracking_uri(finished_search["runs"]))
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert names == {"plots/optimization_history.png", "plots/param_importances.png", "plots/parallel_coordinate.png"}
+    folder = client.download_artifacts(parent.info.run_id, "search.yaml")
+    assert yaml.safe_load(Path(folder).read_text())["search"]["num_samples"] == 6
+
+
+def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
+    from search.commands.train import read_train_config
+    from search.run import schemas
+
+    runs = str(finished_search["runs"])
+    rc, out, _ = run_cli("search", "status", "tiny", "--runs-dir", runs)
+    assert rc == 0
+    assert "EARLY_STOPPED" in out and "best val_corr" in out and "trainer.lr_init" in out
+    rc, _, _ = run_cli("search", "best", "tiny", "--runs-dir", runs, "--output", str(tmp_path / "best.yaml"))
+    assert rc == 0
+    blocks = read_train_config(tmp_path / "best.yaml")
+    for name, schema in schemas().items():
+        schema.model_validate(blocks[name])
+    (parent,) = mlflow_runs(finished_search["runs"], "search")
+    best_id = parent.data.tags["best_trial_id"]
+    assert f"best trial {best_id}" in (tmp_path / "best.yaml").read_text()
+    assert blocks["trainer"]["lr_init"] == pytest.approx(float(parent.data.tags["best.trainer.lr_init"]))
+
+
+def test_launch_refuses_an_existing_name(finished_search):
+    config = finished_search["runs"] / "searches" / "tiny" / "search.yaml"
+    rc, _, err = run_cli("search", "launch", str(config), "--name", "tiny", "--runs-dir", str(finished_search["runs"]))
+    assert rc == 2 and "search 'tiny' exists" in err
+
+
+def test_failed_trials_are_recorded_with_their_reason(ray_local, tmp_path):
+    """A kernel larger than the image raises; a learning rate of 1e20 diverges. The search still completes."""
+    session = tiny_session(tmp_path / "data")
+    space = tiny_space(session.parent, tmp_path / "cache", num_samples=2, max_failures=1, start_with=[
+        {"model": {"input_kern": 37}, "trainer": {"lr_init": 0.01}},
+        {"model": {"input_kern": 5}, "trainer": {"lr_init": 1.0e20}},
+    ])
+    space["model"].update(hidden_channels=4, layers=1, gamma_input=1.0, input_kern={"choice": [5, 37]})
+    space["trainer"]["lr_init"] = {"choice": [0.01, 1.0e20]}
+    rc, out, err = run_cli("search", "launch", str(write_space(tmp_path / "fail.yaml", space)),
+                           "--runs-dir", str(tmp_path / "runs"))
+    assert rc == 0, err
+    runs = {(json.loads(r.data.params["model.input_kern"]), float(r.data.params["trainer.lr_init"])): r
+            for r in mlflow_runs(tmp_path / "runs", "trial")}
+    raised, diverged = runs[(37, 0.01)], runs[(5, 1.0e20)]
+    for run in (raised, diverged):
+        assert run.info.status == "FAILED" and run.data.tags["state"] == "FAILED"
+    assert raised.data.tags["error"].startswith("RuntimeError: Calculated padded input size")
+    assert "TrialDiverged: NonFiniteLoss: loss is nan in epoch 1" in diverged.data.tags["error"]
+    assert diverged.data.tags["error"].endswith("(in an earlier attempt; not retrained)")  # the retry did not train
+    assert f"trial {raised.data.tags['trial_id']} failed, retrying" in out  # max_failures=1
+    assert "search fail done" in out
+    (parent,) = mlflow_runs(tmp_path / "runs", "search")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["trials_failed"] >= 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_ui_serves_the_trial_runs_over_rest(finished_search):
+    from search.commands.ui import wait_healthy
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", "--runs-dir", str(finished_search["runs"]),
+                             "--port", str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        assert wait_healthy(url, proc, timeout_s=180), "MLflow server did not answer /health"
+        assert proc.stdout.readline().startswith(f"MLflow UI: {url}")
+        request = urllib.request.Request(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=sensorium-search")
+        experiment = json.load(urllib.request.urlopen(request, timeout=30))["experiment"]
+        body = json.dumps({"experiment_ids": [experiment["experiment_id"]], "filter": "tags.role = 'trial'",
+                           "max_results": 100}).encode()
+        request = urllib.request.Request(f"{url}/api/2.0/mlflow/runs/search", data=body,
+                                         headers={"Content-Type": "application/json"})
+        served = json.load(urllib.request.urlopen(request, timeout=30))["runs"]
+        expected = {r.info.run_name for r in mlflow_runs(finished_search["runs"], "trial")}
+        assert {r["info"]["run_name"] for r in served} == expected and len(expected) == 6
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the session it leads: the CLI and the mlflow server under it
+        proc.wait(timeout=60)
