@@ -30,6 +30,8 @@ SIZES = {
     "search_efficiency": ["--trials", "400", "--samples", "8", "--epochs", "4"],
     "ground_truth": ["--trials", "600", "--epochs", "6", "--grace", "3", "--promote"],
     "model_evidence": ["--epochs", "4"],
+    "search_overhead": [],
+    "gpu_packing": [],  # needs CUDA; without it, says so and writes nothing
 }
 ORDER = list(SIZES)  # the listed ones first, in this order; then any other script, by name
 

@@ -70,7 +70,7 @@ def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, search
     from ray import tune
 
     from search.run import connect_ray
-    from search.trainable import trainable
+    from search.trainable import trainable, trial_dirname
 
     connect_ray(None)
     settings = spec.settings
@@ -79,7 +79,7 @@ def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, search
         tune_config=tune.TuneConfig(
             metric=settings.metric, mode=settings.mode, search_alg=searcher(searcher_kind, searcher_seed),
             scheduler=scheduler(scheduler_kind, spec), num_samples=settings.num_samples,
-            max_concurrent_trials=1, reuse_actors=True),
+            max_concurrent_trials=1, reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=name, storage_path=str(storage.absolute()), verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
