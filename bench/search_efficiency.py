@@ -46,7 +46,7 @@ def space(session: Path, cache: Path, samples: int, epochs: int) -> dict:
                     "max_epochs": epochs, "device": "cpu"},
         "search": {"metric": "val_corr", "mode": "max", "num_samples": samples, "max_concurrent": 1, "seed": 0,
                    "max_failures": 0, "asha": {"grace_period": 1, "max_t": epochs, "reduction_factor": 2},
-                   "resources": {"cpus": 2}},
+                   "resources": {"cpus": 1}},  # one torch thread: no OpenMP stalls on a shared machine
     }
 
 
@@ -102,7 +102,7 @@ def render(args, runs: dict, session_line: str) -> str:
         f"Session: synthetic `demo` preset, 1 session, {session_line}; images scaled by 0.125. Space: "
         f"hidden_channels, layers, input/hidden kernels, Laplace and readout L1 strengths, learning rate, batch "
         f"size (bench/search_efficiency.py `space`). {args.samples} trials per search, at most {args.epochs} "
-        f"epochs each, one at a time, training seed 0; ASHA grace 1, reduction factor 2.",
+        f"epochs each, one at a time on 1 CPU (1 torch thread), training seed 0; ASHA grace 1, reduction factor 2.",
         "",
         f"Target: {FRACTION:.0%} of the best validation correlation of all random searches "
         f"({best_random:.4f}) = {target:.4f}.",
