@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -26,6 +25,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import command_line, header, write_result  # noqa: E402
+
 BATCH_SIZE = 64
 VARIANTS = ("per-file", "first-open", "second-open")
 
@@ -127,13 +131,6 @@ def warm_page_cache(folder: Path) -> None:
         file.read_bytes()
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores visible, {memory:.0f} GiB RAM, {platform.system()} {platform.release()}"
-
-
 def report(session_path: Path, results: dict[str, dict], command: str) -> str:
     session = open_cached(session_path, Path(results["second-open"]["cache"]))
     arrays = sum(a.nbytes for a in (session.stimuli, session.responses, session.behavior, session.pupil_center))
@@ -141,10 +138,7 @@ def report(session_path: Path, results: dict[str, dict], command: str) -> str:
     mib = 2**20
     reference = results["per-file"]["seconds"]
     lines = [
-        "# load_sessions: per-file reading vs the consolidated cache",
-        "",
-        f"- machine: {machine()}",
-        f"- versions: Python {platform.python_version()}, numpy {np.__version__}",
+        header("load_sessions: per-file reading vs the consolidated cache", ("numpy",)).rstrip("\n"),
         f"- session: `{session_path.name}`, {session.n_trials} trials, {session.n_neurons} neurons, "
         f"images {tuple(np.load(session_path / 'data/images/0.npy').shape)} -> {session.stimuli.shape[1:]}; "
         f"{on_disk / mib:.0f} MiB on disk ({4 * session.n_trials} trial files)",
@@ -199,11 +193,8 @@ def main() -> int:
                             "all_seconds": [r["seconds"] for r in runs], "cache": str(cache)}
         print(f"{variant}: {results[variant]['all_seconds']} s, peak RSS {results[variant]['peak_rss'] / 2**20:.0f} MiB",
               flush=True)
-    command = "PYTHONPATH=. python bench/load_sessions.py" + (f" --session {args.session}" if args.session else "")
-    table = report(session_path, results, command)
-    out = ROOT / "bench" / "results" / "load_sessions.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
+    table = report(session_path, results, command_line())
+    write_result("load_sessions", table)
     print(table)
     print(f"per-file / second-open: {results['per-file']['seconds'] / results['second-open']['seconds']:.1f}x "
           f"(goal >= 10x)")

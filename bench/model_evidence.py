@@ -28,6 +28,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import cpu_model  # noqa: E402
+
 DATA = ROOT / "bench" / "data" / "model_evidence"
 RESULT = ROOT / "bench" / "results" / "model_evidence.md"
 # depth_separable is off: on CPU the depthwise convolution's backward pass makes a step ~4x slower
@@ -73,8 +78,7 @@ def run_variant(name: str, sessions, trainer: dict, seed: int) -> dict:
 def machine(sessions, trainer: dict, load_before: tuple[float, ...]) -> str:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     sizes = ", ".join(f"{s.key}: {s.n_trials} trials ({len(s.indices('train'))} train, "
                       f"{len(s.indices('validation'))} validation, {len(s.tier_indices('test'))} test), "
                       f"{s.n_neurons} neurons" for s in sessions)

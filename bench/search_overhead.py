@@ -21,7 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "search_overhead.md"
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import cpu_model, write_result  # noqa: E402
 SCRATCH = Path(__file__).parent / "data" / "search_overhead"
 CONFIG = Path(__file__).parents[1] / "configs" / "search" / "tiny.yaml"
 
@@ -105,12 +108,11 @@ def main() -> int:
     # The reference first: the project's variant then runs on a Ray whose workers are as warm as they can be
     # without reuse, so the gap measured is reuse itself, not a cold first start.
     rows = [run_variant(False, args.trials, session.parent), run_variant(True, args.trials, session.parent)]
-    write_table(rows, ray_init, load, args.trials)
-    print(RESULTS.read_text())
+    print(write_table(rows, ray_init, load, args.trials).read_text())
     return 0
 
 
-def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int) -> None:
+def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int) -> Path:
     import mlflow
     import optuna
     import ray
@@ -130,7 +132,7 @@ def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int) -> 
                      f"{row['first_result']:.2f} |")
     lines += [
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {platform.platform()}, Python "
+        f"Machine: {cpu_model()}, {platform.platform()}, Python "
         f"{platform.python_version()}, ray {ray.__version__}, optuna {optuna.__version__}, mlflow {mlflow.__version__}, "
         f"torch {torch.__version__}; {os.cpu_count()} CPUs shared with other jobs (load average before the run "
         f"{' '.join(f'{x:.1f}' for x in load)}). In-process Ray on 127.0.0.1 (`ray.init` {ray_init:.1f} s, not in "
@@ -148,8 +150,7 @@ def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int) -> 
         "worst case is the first trial on each of the two actors, which pays the actor start, `import torch` and "
         "the session load once for all the trials after it.",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    return write_result("search_overhead", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import cpu_model, write_result  # noqa: E402
+
 FRAMES = 300
 MICE = ["dynamic29515-10-12", "dynamic29623-4-9", "dynamic29647-19-8", "dynamic29712-5-9", "dynamic29755-2-8"]
-RESULTS = Path(__file__).parent / "results" / "submission_write.md"
 SCRATCH = Path(__file__).parent / "data" / "submission_write"
 
 
@@ -123,13 +127,6 @@ def measure(variant: str, n_trials: int, n_neurons: int, level: int) -> dict:
     return result
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
 def table(results: list[dict], args: argparse.Namespace) -> str:
     import pandas
     import pyarrow
@@ -181,10 +178,9 @@ def summarise(results: list[dict], args: argparse.Namespace, default: int, level
 def write_results(results: list[dict], args: argparse.Namespace, default: int, level: int) -> None:
     summary = summarise(results, args, default, level)
     print(summary)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     command = "PYTHONPATH=. python bench/submission_write.py " + " ".join(args.argv)
-    RESULTS.write_text(f"# Writing a 2023 main-track submission file\n\n`{command.strip()}`\n\n"
-                       f"{table(results, args)}\n{summary}")
+    write_result("submission_write", f"# Writing a 2023 main-track submission file\n\n`{command.strip()}`\n\n"
+                                     f"{table(results, args)}\n{summary}")
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""``make bench``: every benchmark script in bench/ at a CPU-friendly size, one after another.
+
+A benchmark script is a ``bench/*.py`` with a ``__main__`` guard (this file aside). Those listed in ``SIZES``
+get their CPU-friendly arguments; any other runs with its own defaults. Each writes its table to
+bench/results/; a full run also writes bench/results/run_all.md: per script, the command, exit status, wall time.
+
+    PYTHONPATH=. python bench/run_all.py [--only train_speed search_efficiency] [--timeout 900]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import header, table, write_result  # noqa: E402
+
+BENCH = ROOT / "bench"
+# CPU-friendly sizes; the scripts' own defaults are the full sizes where those differ.
+SIZES = {
+    "load_sessions": ["--trials", "1500", "--neurons", "2000"],
+    "submission_write": ["--trials", "60", "--fraction-trials", "10", "--neurons", "2000"],
+    "train_speed": ["--trials", "240", "--neurons", "1000", "--epochs", "3", "--rounds", "2", "--threads", "1"],
+    "search_efficiency": ["--trials", "400", "--samples", "16", "--epochs", "6"],
+    "ground_truth": ["--trials", "600", "--epochs", "6", "--grace", "3", "--promote"],
+    "model_evidence": ["--epochs", "4"],
+    "search_overhead": [],
+    "gpu_packing": [],  # needs CUDA; without it, says so and writes nothing
+}
+ORDER = list(SIZES)  # the listed ones first, in this order; then any other script, by name
+
+
+def benchmark_scripts() -> list[Path]:
+    """``bench/*.py`` files meant to be run (they have a ``__main__`` guard), except this one."""
+    found = [p for p in sorted(BENCH.glob("*.py"))
+             if p.name != Path(__file__).name and 'if __name__ == "__main__"' in p.read_text()]
+    return sorted(found, key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+
+
+def run(script: Path, timeout: float) -> dict:
+    """Run one script from the repository root; its output streams through."""
+    argv = [sys.executable, str(script.relative_to(ROOT)), *SIZES.get(script.stem, [])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    try:
+        status = subprocess.run(argv, cwd=ROOT, env=env, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        status = f"timed out after {timeout:.0f} s"
+    command = "PYTHONPATH=. python " + " ".join(argv[1:])
+    return {"script": script.stem, "command": f"`{command}`", "status": status,
+            "seconds": time.perf_counter() - started}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="+", help="script names (without .py) to run")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per script")
+    args = parser.parse_args(argv)
+    scripts = [s for s in benchmark_scripts() if not args.only or s.stem in args.only]
+    unknown = sorted(set(args.only or []) - {s.stem for s in scripts})
+    if unknown:
+        print(f"--only: no benchmark script named {', '.join(unknown)} in {BENCH}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    results = []
+    for script in scripts:
+        print(f"== {script.name} {' '.join(SIZES.get(script.stem, []))}", flush=True)
+        results.append(run(script, args.timeout))
+        print(f"== {script.name}: status {results[-1]['status']}, {results[-1]['seconds']:.0f} s", flush=True)
+    total = time.perf_counter() - started
+    rows = [[r["script"], r["command"], r["status"], r["seconds"]] for r in results]
+    text = "\n".join([
+        header("make bench: every benchmark at a CPU-friendly size"),
+        table(["benchmark", "command (from the repository root)", "exit status", "wall s"], rows),
+        f"Total: {total:.0f} s. Each benchmark's table: bench/results/<benchmark>.md.",
+        "",
+    ])
+    print(text if args.only else write_result("run_all", text).read_text())  # a partial run keeps the last full table
+    return 0 if all(r["status"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

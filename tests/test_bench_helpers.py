@@ -1,0 +1,37 @@
+"""The benchmarks' shared helpers: epoch counting to a target, tables, atomic result files, script discovery."""
+from bench.common import header, table, write_result
+from bench.run_all import benchmark_scripts
+from bench.tune_runs import TrialCurve, epochs_until, trial_order
+
+
+def curve(order, values):
+    return TrialCurve(order=order, trial_id=f"t{order}", values={}, val_corr=values)
+
+
+def test_epochs_until_counts_every_epoch_spent_in_run_order():
+    curves = [curve(1, [0.1, 0.2, 0.25]), curve(2, [0.05]), curve(3, [0.2, 0.31, 0.4])]
+    assert epochs_until(curves, 0.25) == 3
+    assert epochs_until(curves, 0.3) == 3 + 1 + 2
+    assert epochs_until(curves, 0.5) is None
+    assert epochs_until([], 0.1) is None
+
+
+def test_trial_order_reads_tunes_creation_counter_from_the_experiment_tag():
+    assert trial_order({"experiment_tag": "12_model.layers=3"}) == 12
+    assert trial_order({}) > trial_order({"experiment_tag": "999_x"})
+
+
+def test_table_and_atomic_write(tmp_path):
+    text = header("Title", ("numpy",)) + table(["a", "b"], [[1, 0.123456], ["x", 2.0]])
+    assert text.startswith("# Title\n") and "numpy " in text and "GPU:" in text
+    assert "| 1 | 0.1235 |" in text and "| x | 2 |" in text
+    target = write_result("example", text, folder=tmp_path)
+    assert target == tmp_path / "example.md" and target.read_text() == text
+    assert [p.name for p in tmp_path.iterdir()] == ["example.md"]  # no temporary left behind
+
+
+def test_run_all_finds_the_benchmark_scripts_but_not_helpers():
+    names = [p.stem for p in benchmark_scripts()]
+    assert {"train_speed", "search_efficiency", "ground_truth"} <= set(names)
+    assert not {"common", "tune_runs", "run_all"} & set(names)
+    assert names.index("train_speed") < names.index("search_efficiency") < names.index("ground_truth")
