@@ -27,7 +27,7 @@ SIZES = {
     "load_sessions": ["--trials", "1500", "--neurons", "2000"],
     "submission_write": ["--trials", "60", "--fraction-trials", "10", "--neurons", "2000"],
     "train_speed": ["--trials", "240", "--neurons", "1000", "--epochs", "3", "--rounds", "2", "--threads", "1"],
-    "search_efficiency": ["--trials", "400", "--samples", "16", "--epochs", "6"],
+    "search_efficiency": ["--trials", "400", "--samples", "32", "--epochs", "6"],
     "ground_truth": ["--trials", "600", "--epochs", "6", "--grace", "3", "--promote"],
     "model_evidence": ["--epochs", "4"],
     "search_overhead": [],
