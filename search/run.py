@@ -192,9 +192,11 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
                    ProgressPrinter(spec), *callbacks],
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # The best epoch's checkpoint is kept for promotion; Tune also keeps the latest, to resume from.
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=settings.metric,
-                                                checkpoint_score_order=settings.mode),
+        # The two most recent checkpoints, to resume from (promotion retrains from configs and needs none).
+        # Not one: a driver killed between a trial's new checkpoint and Tune's next snapshot would leave the
+        # snapshot naming a checkpoint already deleted, and that trial could not be restored. Tune forces a
+        # snapshot every num_to_keep checkpoints, so a small number keeps the saved state fresh.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
     )
     return tune.Tuner(trainable(spec), param_space=spec.param_space(), tune_config=tune_config, run_config=run_config)
 

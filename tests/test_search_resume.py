@@ -29,6 +29,24 @@ def wait_for_ended_trials(log: Path, proc: subprocess.Popen, count: int, timeout
     raise AssertionError(f"fewer than {count} trials ended in {timeout_s} s:\n{log.read_text()}")
 
 
+def wait_for_saved_completion(runs: Path, proc: subprocess.Popen, timeout_s: float) -> None:
+    """Until Tune's saved experiment state (what resume reads) records a completed trial: only those are
+    promised not to run again; the progress lines can run a few seconds ahead of Tune's snapshot."""
+    from search.run import SearchRecord, load_trials
+
+    record = SearchRecord.read(runs, "resumable")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the search ended before it could be killed"
+        try:
+            if any(t.status == "TERMINATED" for t in load_trials(record)):
+                return
+        except Exception:  # noqa: BLE001 - Tune may be rewriting its state file this instant; read again
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no completed trial in Tune's saved state within {timeout_s} s")
+
+
 def end_process_group(pgid: int) -> None:
     """SIGKILL what is left of the session the test started (Ray's agents outlive a killed driver)."""
     for _ in range(60):
@@ -56,6 +74,7 @@ def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_p
             start_new_session=True)
     try:
         wait_for_ended_trials(log, proc, count=2, timeout_s=300)
+        wait_for_saved_completion(runs, proc, timeout_s=60)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
