@@ -26,9 +26,9 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
 
 
 def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when ``amp`` is set; a no-op elsewhere."""
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    """bf16 autocast on the device when ``amp`` is set (a GPU, or a CPU with AMX/AVX512-BF16); else a no-op."""
+    if amp:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

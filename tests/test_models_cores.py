@@ -58,3 +58,23 @@ def test_core_regularizer_is_gamma_times_laplace_of_the_first_layer():
         model.blocks[0][0].weight.zero_()
         model.blocks[0][0].weight[:, :, 4, 4] = 1.0  # every kernel a delta: ratio 20
     assert model.regularizer().item() == pytest.approx(6.3831 * 20.0)
+
+
+def test_convolutions_start_xavier_normal_as_the_reference():
+    # Xavier std = sqrt(2 / (fan_in + fan_out)); the 9x9 input layer: fan_in 81, fan_out 64·81.
+    weight = core().blocks[0][0].weight
+    assert weight.std().item() == pytest.approx((2.0 / (81 + 64 * 81)) ** 0.5, rel=0.05)
+    assert abs(weight.mean().item()) < 0.1 * weight.std().item()
+
+
+def test_bf16_autocast_keeps_the_depthwise_convolution_in_fp32_on_cpu():
+    model = core(hidden_channels=8, layers=2).train()
+    seen = {}
+    depthwise = model.blocks[1][0][1]
+    depthwise.register_forward_hook(lambda module, args, out: seen.update(input=args[0].dtype, out=out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = model(torch.randn(2, 1, 36, 64))
+    assert seen == {"input": torch.bfloat16, "out": torch.float32}  # the 1x1 before it ran in bf16
+    assert features.dtype == torch.bfloat16 and torch.isfinite(features.float()).all()
+    features.float().sum().backward()
+    assert depthwise.weight.grad is not None and depthwise.weight.grad.dtype == torch.float32

@@ -45,6 +45,12 @@ def test_training_learns_and_ends_on_the_best_weights():
     assert set(scores) == {"single_trial_corr", "corr_to_average", "feve"}
 
 
+def test_bf16_autocast_on_cpu_learns_as_fp32_does():
+    sessions = _sessions()
+    fp32, bf16 = (train(TinyModel(sessions), sessions, {**FAST, "amp": amp}, seed=0) for amp in (False, True))
+    assert bf16.best_val_corr > 0.4 and bf16.best_val_corr == pytest.approx(fp32.best_val_corr, abs=0.05)
+
+
 def test_same_seed_same_run_and_other_seed_another():
     sessions = _sessions()
     cfg = {**FAST, "max_epochs": 3}

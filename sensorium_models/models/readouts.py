@@ -86,8 +86,10 @@ class GaussianReadout(nn.Module):
             grid = mu.clamp(-1.0, 1.0).expand(batch, *mu.shape)
         if shift is not None:
             grid = grid + shift[:, None, :]
-        sampled = F.grid_sample(x, grid[:, :, None, :], align_corners=True)  # (M, C, N, 1)
-        return torch.einsum("bcn,cn->bn", sampled[..., 0], self.features) + self.bias
+        sampled = F.grid_sample(x, grid[:, :, None, :], align_corners=True)[..., 0]  # (M, C, N)
+        # Multiply and sum over channels, as the reference: einsum would run it as N small matmuls
+        # behind two transposing copies, twice as slow on CPU (120 trials x 64 channels x 2000 neurons).
+        return (sampled * self.features).sum(1) + self.bias
 
     def regularizer(self) -> torch.Tensor:
         return self.gamma_readout * self.features.abs().sum()
