@@ -60,3 +60,54 @@ def test_reference_trains_and_traces_each_epoch(tmp_path):
     assert len(correlations) == 2 and all(-1 <= c <= 1 for c in correlations)
     before_training = result.trace[0][1]
     assert result.score == pytest.approx(max([before_training, *correlations]), abs=1e-6)  # best restored
+
+
+def test_ours_computes_what_the_reference_computes_from_the_same_weights(tmp_path):
+    """Same seed → same core init; with the reference's weights copied over (readout jitter off), the two
+    pipelines agree on outputs, loss, every gradient and the validation correlation: the benchmark compares
+    implementations of one computation, and their curves differ only by their random draws."""
+    import torch
+
+    from bench.reference.trainer import get_correlations
+    from neuralpredictors.measures import modules
+    from sensorium_models.data import load_sessions
+    from sensorium_models.data.batches import BatchIndex
+    from sensorium_models.models import build_model
+    from sensorium_models.training import _batch_loss, _setup, _validation_score, trainer_config
+
+    path, _, _ = tiny_session(tmp_path)
+    loaders = static_loaders([str(path)], batch_size=8, seed=0)
+    reference = sota_model(loaders, seed=0, shifter=True)
+    sessions = load_sessions({"paths": [str(path)], "cache_dir": str(tmp_path / "cache")})
+    ours = build_model(sessions, {"behavior_channels": True, "shifter": True, "shifter_hidden_channels": 5,
+                                  "shifter_layers": 3}, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(reference.core.parameters(), ours.core.parameters(), strict=True))
+    with torch.no_grad():
+        for theirs, mine in zip(reference.parameters(), ours.parameters(), strict=True):
+            mine.copy_(theirs.reshape(mine.shape))
+        reference.readout["1-2-3"].sigma.zero_()
+        ours.readouts["1-2-3"].sigma.zero_()
+    setup = _setup(ours, sessions, trainer_config({"device": "cpu"}), seed=0)
+    dataset = loaders["train"]["1-2-3"].dataset
+    trials = np.arange(8)
+    items = [dataset[i] for i in trials]
+    images, responses, behavior, pupil = (torch.stack([torch.as_tensor(getattr(item, field)) for item in items])
+                                          for field in ("images", "responses", "behavior", "pupil_center"))
+    output = reference(images, data_key="1-2-3", pupil_center=pupil, behavior=behavior)
+    loss = (np.sqrt(len(dataset) / len(trials)) * modules.PoissonLoss(avg=False)(output, responses)
+            + reference.core.regularizer() + reference.readout.regularizer("1-2-3"))
+    batch = setup.tensors["1-2-3"].batch(BatchIndex(torch.as_tensor(trials)))
+    torch.testing.assert_close(ours(batch), output, rtol=1e-4, atol=1e-5)
+    our_loss = _batch_loss(ours, setup, "1-2-3", batch)
+    assert our_loss.item() == pytest.approx(loss.item(), rel=1e-5)
+    loss.backward()
+    our_loss.backward()
+    for (name, theirs), mine in zip(reference.named_parameters(), ours.parameters()):
+        if not name.endswith("sigma"):  # its gradient goes through the jitter's random draws
+            difference = (mine.grad - theirs.grad.reshape(mine.shape)).norm() / theirs.grad.norm()
+            assert difference < 1e-3, name  # summation order differs (NHWC vs NCHW convolutions)
+    norms = [[m for m in model.core.modules() if isinstance(m, torch.nn.BatchNorm2d)] for model in (reference, ours)]
+    for theirs, mine in zip(*norms, strict=True):  # the running statistics the training step left
+        mine.load_state_dict(theirs.state_dict())
+    assert _validation_score(ours, setup) == pytest.approx(
+        get_correlations(reference, loaders["validation"], "cpu"), abs=1e-5)
