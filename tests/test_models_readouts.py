@@ -68,5 +68,11 @@ def test_grid_predictor_layers_and_positions_from_cortical_coordinates():
 def test_shifter_maps_pupil_centres_to_bounded_shifts():
     shifter = MLPShifter(hidden_channels=5, layers=3)
     assert [tuple(m.weight.shape) for m in shifter if isinstance(m, nn.Linear)] == [(5, 2), (5, 5), (2, 5)]
-    shifts = shifter(torch.randn(4, 10, 2) * 10)
-    assert shifts.shape == (4, 10, 2) and torch.all(shifts.abs() < 1)
+    pupils = torch.randn(4, 10, 2) * 10
+    assert torch.equal(shifter(pupils), torch.zeros(4, 10, 2))  # no shift before training
+    with torch.no_grad():
+        for layer in shifter:
+            if isinstance(layer, nn.Linear):
+                layer.weight.normal_()
+    shifts = shifter(pupils)
+    assert shifts.shape == (4, 10, 2) and torch.all(shifts.abs() < 1) and shifts.abs().max() > 0.1

