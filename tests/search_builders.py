@@ -17,7 +17,7 @@ def tiny_session(folder: Path) -> Path:
 
 
 def tiny_space(data: Path, cache: Path, **search) -> dict:
-    """A search over four knobs of a small core; every trial trains up to 4 one-second epochs."""
+    """A search over four knobs of a small core; every trial trains up to 4 short epochs."""
     return {
         "data": {"paths": [str(data)], "cache_dir": str(cache)},
         "model": {"hidden_channels": {"choice": [4, 8]}, "layers": {"int": [1, 2]}, "input_kern": 5,

@@ -17,6 +17,7 @@ from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, writ
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ENDED = re.compile(r"trial (\w+) (finished|early stopped) after")
+SAMPLES = 16  # enough that the search is still running when the first completed trial is saved
 
 
 def wait_for_ended_trials(log: Path, proc: subprocess.Popen, count: int, timeout_s: float) -> None:
@@ -65,7 +66,7 @@ def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_p
     from search.tracking import default_tracking_uri
 
     session = tiny_session(tmp_path / "data")
-    config = write_space(tmp_path / "resumable.yaml", tiny_space(session.parent, tmp_path / "cache"))
+    config = write_space(tmp_path / "resumable.yaml", tiny_space(session.parent, tmp_path / "cache", num_samples=SAMPLES))
     runs, log = tmp_path / "runs", tmp_path / "launch.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -73,7 +74,7 @@ def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_p
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
     try:
-        wait_for_ended_trials(log, proc, count=2, timeout_s=300)
+        wait_for_ended_trials(log, proc, count=1, timeout_s=300)
         wait_for_saved_completion(runs, proc, timeout_s=60)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -83,7 +84,7 @@ def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_p
     record = SearchRecord.read(runs, "resumable")
     saved = load_trials(record)
     completed = {t.trial_id for t in saved if t.status == "TERMINATED"}
-    assert 1 <= len(completed) < 6, [t.status for t in saved]
+    assert 1 <= len(completed) < SAMPLES, [t.status for t in saved]
     client = MlflowClient(default_tracking_uri(runs))
     epochs_logged = {r.data.tags["trial_id"]: len(client.get_metric_history(r.info.run_id, "val_corr"))
                      for r in mlflow_runs(runs, "trial") if r.data.tags["trial_id"] in completed}
@@ -94,7 +95,7 @@ def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_p
     started_again = set(re.findall(r"trial (\w+) started", out))
     assert not started_again & completed
     trials = load_trials(record)
-    assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
+    assert len(trials) == SAMPLES and all(t.status == "TERMINATED" for t in trials)
 
     children = mlflow_runs(runs, "trial")
     assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
