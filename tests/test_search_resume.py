@@ -18,6 +18,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ENDED = re.compile(r"trial (\w+) (finished|early stopped) after")
 SAMPLES = 16  # enough that the search is still running when the first completed trial is saved
+# Tune's error for a trial whose snapshot names a checkpoint it had already rotated out when the driver died
+LOST_CHECKPOINT = "does not exist on storage anymore"
 
 
 def wait_for_ended_trials(log: Path, proc: subprocess.Popen, count: int, timeout_s: float) -> None:
@@ -59,14 +61,11 @@ def end_process_group(pgid: int) -> None:
     raise AssertionError(f"process group {pgid} did not end")
 
 
-def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_path):
-    from mlflow import MlflowClient
-
-    from search.run import SearchRecord, load_trials
-    from search.tracking import default_tracking_uri
-
+def killed_search(tmp_path: Path) -> Path:
+    """Launch a search in a child process and SIGKILL it once Tune has saved a completed trial."""
     session = tiny_session(tmp_path / "data")
-    config = write_space(tmp_path / "resumable.yaml", tiny_space(session.parent, tmp_path / "cache", num_samples=SAMPLES))
+    config = write_space(tmp_path / "resumable.yaml",
+                         tiny_space(session.parent, tmp_path / "cache", num_samples=SAMPLES))
     runs, log = tmp_path / "runs", tmp_path / "launch.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -80,26 +79,47 @@ def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_p
         proc.wait(timeout=30)
     finally:
         end_process_group(proc.pid)
+    return runs
 
-    record = SearchRecord.read(runs, "resumable")
-    saved = load_trials(record)
+
+def resume_to_the_end(runs: Path) -> tuple[str, set[str]]:
+    """``search resume``: it exits 0 with every trial completed but those Tune's race lost; returns what it
+    printed and the lost trials."""
+    from search.results import error_reason
+    from search.run import SearchRecord, load_trials
+
+    rc, out, err = run_cli("search", "resume", "resumable", "--runs-dir", str(runs))
+    assert rc == 0, err
+    assert "search resumable done: 0 running" in out
+    trials = load_trials(SearchRecord.read(runs, "resumable"))
+    assert len(trials) == SAMPLES
+    lost = {t.trial_id for t in trials if t.status != "TERMINATED"}
+    for trial in trials:  # the one failure allowed is Tune's own race (README, "Resuming a search")
+        assert trial.status == "TERMINATED" or LOST_CHECKPOINT in error_reason(trial), error_reason(trial)
+    return out, lost
+
+
+def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_path):
+    from mlflow import MlflowClient
+
+    from search.run import SearchRecord, load_trials
+    from search.tracking import default_tracking_uri
+
+    runs = killed_search(tmp_path)
+    saved = load_trials(SearchRecord.read(runs, "resumable"))
     completed = {t.trial_id for t in saved if t.status == "TERMINATED"}
     assert 1 <= len(completed) < SAMPLES, [t.status for t in saved]
     client = MlflowClient(default_tracking_uri(runs))
     epochs_logged = {r.data.tags["trial_id"]: len(client.get_metric_history(r.info.run_id, "val_corr"))
                      for r in mlflow_runs(runs, "trial") if r.data.tags["trial_id"] in completed}
 
-    rc, out, err = run_cli("search", "resume", "resumable", "--runs-dir", str(runs))
-    assert rc == 0, err
-    assert "search resumable done: 0 running" in out
-    started_again = set(re.findall(r"trial (\w+) started", out))
-    assert not started_again & completed
-    trials = load_trials(record)
-    assert len(trials) == SAMPLES and all(t.status == "TERMINATED" for t in trials)
+    out, lost = resume_to_the_end(runs)
+    assert not set(re.findall(r"trial (\w+) started", out)) & completed
 
     children = mlflow_runs(runs, "trial")
+    trials = load_trials(SearchRecord.read(runs, "resumable"))
     assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
-    for run in children:
+    for run in (r for r in children if r.data.tags["trial_id"] not in lost):
         assert run.data.tags["state"] in ("FINISHED", "EARLY_STOPPED") and "val_corr" in run.data.metrics
         if run.data.tags["trial_id"] in completed:
             assert len(client.get_metric_history(run.info.run_id, "val_corr")) == epochs_logged[run.data.tags["trial_id"]]
