@@ -53,7 +53,7 @@ class TrainerConfig(BaseModel):
     burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
     eval_skip: int | None = Field(None, ge=0, description="frames the video validation skips; None: burn_in")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = Field(False, description="bf16 autocast: GPUs, and CPUs with AMX (1.6x faster SOTA steps)")
+    amp: bool = Field(False, description="bf16 autocast: GPUs, and CPUs with AMX")
 
 
 def trainer_config(cfg: TrainerConfig | dict) -> TrainerConfig:
