@@ -64,7 +64,10 @@ def test_video_round_trip_trims_padding_and_uses_per_frame_std(tmp_path):
     data, stats = parts["data"], parts["statistics"]
 
     lengths = np.minimum(parts["lengths"], 36)
+    lengths[11] = 0  # the 'none' trial is never read
     np.testing.assert_array_equal(session.lengths, lengths)
+    np.testing.assert_array_equal(session.trial_lengths, np.where(lengths, parts["lengths"], 0))
+    assert list(np.flatnonzero(session.hidden)) == [9] and session.hidden_tiers == ("final_test_main",)
     assert session.stimuli.shape == (12, 36, 36, 64)
     assert session.responses.shape == (12, 36, 7)
     std = floored(stats["responses"]["std"])[:, :36]
@@ -84,6 +87,7 @@ def test_video_round_trip_trims_padding_and_uses_per_frame_std(tmp_path):
     assert session.key == session.name and session.order is None
     np.testing.assert_array_equal(session.trial_ids, np.arange(12))
     assert list(session.roles) == ["train"] * 6 + ["validation"] * 2 + ["test"] * 3 + ["skip"]
+    assert session.quirks["none_skipped"] == 1 and session.quirks["trials_cut"] == 0
 
 
 def zip_folder(folder: Path, target: Path, top: bool) -> Path:

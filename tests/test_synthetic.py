@@ -20,9 +20,14 @@ def static(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    (folder,) = synthesize(tmp_path_factory.mktemp("video"), "video", "tiny", seed=0)
-    return folder
+def video_release(tmp_path_factory) -> list[Path]:
+    return synthesize(tmp_path_factory.mktemp("video"), "video", "tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def video(video_release) -> Path:
+    """The old mouse of the tiny release: every tier labelled."""
+    return video_release[0]
 
 
 def _trials(folder: Path, modality: str) -> list[np.ndarray]:
@@ -93,9 +98,9 @@ def test_static_meta_and_statistics(static):
 
 
 def test_video_layout(video):
-    (size,) = session_sizes("video", "tiny")
+    size = session_sizes("video", "tiny")[0]
     assert video.name.startswith("dynamic") and "-Video-" in video.name
-    t_max = size.frames[1]
+    t_max = size.stored_frames
     shapes = {"videos": (36, 64, t_max), "responses": (size.neurons, t_max), "behavior": (2, t_max),
               "pupil_center": (2, t_max)}
     arrays = {m: _trials(video, m) for m in shapes}
@@ -106,15 +111,18 @@ def test_video_layout(video):
     tiers = _meta(video, "trials", "tiers")
     assert {t: int((tiers == t).sum()) for t in np.unique(tiers)} == size.tiers
     assert np.array_equal(_meta(video, "trials", "trial_idx"), np.arange(size.trials))
-    lengths = np.array([np.argmax(np.isnan(v[0, 0])) or t_max for v in arrays["videos"]])
-    assert lengths.min() >= size.frames[0] and lengths.max() == t_max and len(set(lengths)) > 1
+    truth = load_ground_truth(video)
+    shown = ~truth["empty"]
+    lengths = np.array([np.argmax(np.isnan(v[0, 0])) for v in arrays["videos"]])
+    np.testing.assert_array_equal(lengths[shown], truth["lengths"][shown])
+    assert lengths[shown].min() >= size.frames[0] and lengths.max() == size.frames[1] < t_max
+    assert len(set(lengths)) > 1
     for i, length in enumerate(lengths):
-        for modality in ("videos", "behavior", "pupil_center") + (("responses",) if tiers[i] != "final_test_main" else ()):
+        for modality in ("videos", "responses"):
             a = arrays[modality][i]
             assert np.isfinite(a[..., :length]).all() and np.isnan(a[..., length:]).all(), (modality, i)
-    final = np.flatnonzero(tiers == "final_test_main")
-    assert all(np.array_equal(arrays["responses"][i], np.zeros((size.neurons, t_max))) for i in final)
-    clips = load_ground_truth(video)["stimulus_ids"]
+    assert not truth["hidden"].any() and all(arrays["responses"][i][:, :lengths[i]].any() for i in np.flatnonzero(shown))
+    clips = truth["stimulus_ids"]
     for tier in ("oracle", "live_test_main", "final_test_main"):
         unique, counts = np.unique(clips[tiers == tier], return_counts=True)
         assert len(unique) == size.repeated and set(counts) == {size.repeats}
@@ -123,10 +131,13 @@ def test_video_layout(video):
             assert all(np.array_equal(arrays["videos"][same[0]], arrays["videos"][j], equal_nan=True)
                        for j in same[1:])
     stats = video / "meta" / "statistics"
-    std = np.load(stats / "responses/all/std.npy")
-    assert std.shape == (size.neurons, t_max) and np.isfinite(std).all()
-    assert np.load(stats / "behavior/all/mean.npy").shape == (2, t_max)
-    assert np.load(stats / "videos/all/mean.npy").shape == ()
+    reached = np.arange(t_max) < size.frames[1]
+    for modality, shape in (("responses", (size.neurons,)), ("behavior", (2,)), ("pupil_center", (2,)),
+                            ("videos", (36, 64))):
+        for stat in ("mean", "std", "min", "max", "median"):
+            value = np.load(stats / modality / "all" / f"{stat}.npy")
+            assert value.shape == shape + (t_max,)
+            assert np.isfinite(value[..., reached]).all() and np.isnan(value[..., ~reached]).all(), (modality, stat)
 
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
@@ -175,7 +186,8 @@ def _history_fit(folder: Path, taus: list[float], order: np.ndarray | None = Non
         responses, rates = np.nanmean(responses, axis=2), np.nanmean(rates, axis=2)
     beta, amplitude = neurons["history_beta"], neurons["amplitude"]
     base = rates / np.exp(np.clip(beta * truth["history"], -2, 2))
-    labelled = ~np.char.startswith(_meta(folder, "trials", "tiers"), "final_test")
+    tiers = _meta(folder, "trials", "tiers")
+    labelled = ~np.char.startswith(tiers, "final_test") if "test" in tiers else tiers != "none"
     order = np.argsort(_meta(folder, "trials", "trial_idx")) if order is None else order
     scores = []
     for tau in taus:
@@ -212,8 +224,11 @@ def test_realistic_sizes_without_writing():
     assert static[0].tiers["test"] == static[0].tiers["final_test"] == 100 * 10
     assert static[0].tiers["train"] == 3600 and 1.0e9 < static[0].nbytes < 1.2e9
     video = session_sizes("video", "realistic")
-    assert video[0].trials == 700 and video[0].neurons == 8000 and video[0].frames == (300, 320)
-    assert video[0].tiers["oracle"] == video[0].tiers["live_test_main"] == 60
+    assert len(video) == 10 and [s.hidden for s in video] == [False] * 5 + [True] * 5
+    assert [s.trials for s in video] == [740, 720, 740, 720, 739, 711, 682, 711, 739, 712]
+    assert video[0].neurons == 7440 and video[0].frames == (300, 320)
+    assert video[0].tiers["oracle"] == video[0].tiers["live_test_main"] == 60 and video[0].tiers["none"] == 21
+    assert "none" not in video[5].tiers and video[5].tiers["live_test_bonus"] == 30
     assert 7e9 < video[0].nbytes < 1e10
     demo = session_sizes("static", "demo", sessions=3, trials=500, neurons=50)
     assert [s.neurons for s in demo] == [50, 48, 47] and demo[0].trials == 500

@@ -44,10 +44,30 @@ def summarise(session) -> dict:
                        "responses": list(session.responses.shape[1:]),
                        "behavior": list(session.behavior.shape[1:]),
                        "pupil_center": list(session.pupil_center.shape[1:])},
-        "valid_frames": None if session.lengths is None else [int(session.lengths.min()), int(session.lengths.max())],
+        "valid_frames": _valid_frames(session),
         "image_ids": session.image_ids is not None,
         "presentation_order": session.order is not None,
+        "hidden_tiers": list(session.hidden_tiers),
+        "quirks": _quirks(session),
     }
+
+
+def _valid_frames(session) -> list[int] | None:
+    """Shortest and longest usable trial, over the trials that were read."""
+    if session.lengths is None:
+        return None
+    used = session.lengths[session.tiers != "none"]
+    return [int(used.min()), int(used.max())] if len(used) else [0, 0]
+
+
+def _quirks(session) -> dict | None:
+    """The real release's quirks as the reader met them (video): counts of trials and frames."""
+    q = session.quirks
+    if not q:
+        return None
+    return {"trials_cut": q["trials_cut"], "frames_cut": q["frames_cut"], "nan_frames": q["nan_frames"],
+            "trials_without_frames": len(q["unusable"]), "none_skipped": q["none_skipped"],
+            "hidden_trials": int(session.hidden.sum()), "fields_left_out": len(q["notes"])}
 
 
 def inspect_sessions(args: argparse.Namespace) -> int:
@@ -69,6 +89,13 @@ def inspect_sessions(args: argparse.Namespace) -> int:
             print("  valid frames per trial: {} to {}".format(*summary["valid_frames"]))
         print(f"  image ids: {'yes' if summary['image_ids'] else 'no'}")
         print(f"  presentation order: {'recovered' if summary['presentation_order'] else 'not recoverable'}")
+        print(f"  hidden test responses: {', '.join(summary['hidden_tiers']) or 'none'}")
+        if summary["quirks"]:
+            q = summary["quirks"]
+            print(f"  quirks: {q['trials_cut']} trials cut at an interior NaN ({q['frames_cut']} frames left out, "
+                  f"{q['nan_frames']} NaN frames), {q['trials_without_frames']} without a usable frame, "
+                  f"{q['none_skipped']} 'none' trials skipped, {q['hidden_trials']} hidden test trials, "
+                  f"{q['fields_left_out']} meta/trials fields left out")
     return 0
 
 

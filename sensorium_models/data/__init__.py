@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +15,7 @@ from .cache import cache_root, open_session
 from .session import Session
 from .sources import open_files, session_paths
 from .splits import resplit
+from .video_trials import VideoQuirks
 
 __all__ = ["DataConfig", "Session", "load_sessions"]
 
@@ -54,6 +56,9 @@ def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[
                 sessions.append(open_session(files, root, cfg.scale, cfg.max_frames))
             finally:
                 files.close()
+    for session in sessions:
+        for line in VideoQuirks(**session.quirks).warnings(session.name, session.n_trials) if session.quirks else ():
+            print(f"sensorium-search: warning: {line}", file=sys.stderr)
     seen: dict[str, Session] = {}
     for session in sessions:
         if session.key in seen:

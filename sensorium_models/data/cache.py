@@ -24,7 +24,7 @@ from .layout import session_key
 from .session import Session
 from .sources import SessionFiles
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: video trials cut at interior NaN, none skipped; trial_lengths, hidden, repeat_groups
 MAPPED = ("stimuli", "responses", "behavior", "pupil_center")
 MANIFEST = "session.json"
 
@@ -69,8 +69,8 @@ def open_session(files: SessionFiles, root: Path, scale: float, max_frames: int)
             if not (entry / MANIFEST).is_file():
                 with atomic_path(entry) as tmp:
                     tmp.mkdir()
-                    read_session(files, tmp, scale, max_frames)
-                    manifest = {"format": CACHE_FORMAT, "name": files.name, "kind": kind}
+                    quirks = read_session(files, tmp, scale, max_frames)
+                    manifest = {"format": CACHE_FORMAT, "name": files.name, "kind": kind, "quirks": quirks}
                     (tmp / MANIFEST).write_text(json.dumps(manifest))
     return load_entry(entry, files.path)
 
@@ -83,4 +83,5 @@ def load_entry(entry: Path, path: Path) -> Session:
         for file in entry.glob("*.npy")
     }
     name, kind = manifest["name"], manifest["kind"]
-    return Session(key=session_key(name) if kind == "static" else name, name=name, kind=kind, path=path, **arrays)
+    return Session(key=session_key(name) if kind == "static" else name, name=name, kind=kind, path=path,
+                   quirks=manifest.get("quirks", {}), **arrays)

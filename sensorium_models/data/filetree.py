@@ -5,15 +5,18 @@ The per-trial files (``data/<modality>/<i>.npy``) are read once, each checked, n
 so a session larger than RAM is fine and nothing is held twice). The names written are the
 :class:`~.session.Session` field names; :mod:`.cache` opens them again memory-mapped.
 
-Video: a trial's length is the first frame that is NaN in every value, the minimum over modalities,
-cropped at ``max_frames``; frames past it are zero. NaN is allowed only as that trailing padding,
-except that a test/skip trial whose responses are all NaN counts as unlabelled (zeros).
+Video (:mod:`.video_trials`): ``none`` trials are never read (the organisers' loader skips them); every
+other trial is cut at its first NaN of any modality, as neuralpredictors' ``CutVideos`` does, and the session
+records each trial's usable ``lengths``, its ``trial_lengths`` (before the NaN padding), which test trials
+hold ``hidden`` responses (dummy zeros or all NaN) and ``repeat_groups`` (trials showing the same frames).
+What that changed (trials cut, ``none`` skipped, hidden tiers) is returned as :class:`VideoQuirks`.
 
 Of ``meta/statistics/<modality>/all`` only ``mean`` and ``std`` are read: the reference normaliser uses
 nothing else. Static behaviour and pupil values must be finite too (a NaN would poison every batch).
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from .normalize import Rescale, build_standardizers
 from .session import TIER_ROLES
 from .sources import TIERS_FILE, SessionFiles
 from .trials import NUMERIC_KINDS, read_trial_meta
+from .video_trials import VideoQuirks, cut_trial, repeat_groups, stimulus_digest
 
 UNIT_IDS_FILE = "meta/neurons/unit_ids.npy"
 COORDS_FILE = "meta/neurons/cell_motor_coordinates.npy"
@@ -37,24 +41,27 @@ def detect_kind(files: SessionFiles) -> str:
     return found[0]
 
 
-def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) -> None:
-    """Write the session's arrays into the existing folder ``out``."""
+def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) -> dict:
+    """Write the session's arrays into the existing folder ``out``; return its quirks (video) as a dict."""
     kind = detect_kind(files)
-    meta = read_trial_meta(files)
+    meta = read_trial_meta(files, tolerant=kind == "video")
     n = len(meta.tiers)
     for modality in MODALITIES[kind]:
         _check_trial_files(files, modality, n)
     unit_ids, coords = _read_neurons(files)
     store = _Store(out)
+    quirks = VideoQuirks(notes=[note + ("" if meta.order is not None else "; the session has no presentation order")
+                                for note in meta.notes])
     if kind == "static":
-        response_std = _read_static(files, n, len(unit_ids), scale, store)
+        response_std = _read_static(files, meta.tiers, len(unit_ids), scale, store)
     else:
-        response_std = _read_video(files, meta.tiers, len(unit_ids), max_frames, store)
+        response_std = _read_video(files, meta.tiers, len(unit_ids), max_frames, store, quirks)
     small = {"tiers": meta.tiers, "trial_ids": meta.trial_ids, "unit_ids": unit_ids, "coords": coords,
              "response_std": response_std.astype(np.float32), "image_ids": meta.image_ids, "order": meta.order}
     for name, array in small.items():
         if array is not None:
             np.save(out / f"{name}.npy", array, allow_pickle=False)
+    return asdict(quirks) if kind == "video" else {}
 
 
 class _Store:
@@ -129,7 +136,8 @@ def _trial_shapes_static(files: SessionFiles, first: dict[str, np.ndarray], n_ne
     return shapes
 
 
-def _read_static(files: SessionFiles, n: int, n_neurons: int, scale: float, store: _Store) -> np.ndarray:
+def _read_static(files: SessionFiles, tiers: np.ndarray, n_neurons: int, scale: float, store: _Store) -> np.ndarray:
+    n = len(tiers)
     modalities = MODALITIES["static"]
     first = {m: _numeric(files, trial_file(m, 0), files.load(trial_file(m, 0), "one file per trial")) for m in modalities}
     shapes = _trial_shapes_static(files, first, n_neurons)
@@ -142,6 +150,7 @@ def _read_static(files: SessionFiles, n: int, n_neurons: int, scale: float, stor
         "behavior": store.new("behavior", (n, shapes["behavior"][0])),
         "pupil_center": store.new("pupil_center", (n, shapes["pupil_center"][0])),
     }
+    digests, hidden = [], np.zeros(n, dtype=bool)
     for i in range(n):
         for modality in modalities:
             name = trial_file(modality, i)
@@ -151,49 +160,43 @@ def _read_static(files: SessionFiles, n: int, n_neurons: int, scale: float, stor
                 raise UserError(f"{files.label(name)}: expected finite numbers, found NaN or inf")
             value = standardize[modality](raw)
             out[modality][i] = rescale(value) if modality == "images" else value
+            if modality == "images":
+                digests.append(stimulus_digest(raw))
+            elif modality == "responses":
+                hidden[i] = TIER_ROLES[str(tiers[i])] == "test" and not raw.any()
     for array in out.values():
         array.flush()
+    _save_trial_records(store.out, hidden=hidden, repeat_groups=repeat_groups(digests))
     return np.broadcast_to(response_std, (n_neurons,))
 
 
-def _valid_frames(files: SessionFiles, name: str, array: np.ndarray) -> int:
-    """Frames before the trailing all-NaN padding; NaN anywhere else is an error."""
-    frames = array.shape[-1]
-    nan = np.isnan(array).reshape(-1, frames)
-    all_nan, any_nan = nan.all(axis=0), nan.any(axis=0)
-    length = int(np.argmax(all_nan)) if all_nan.any() else frames
-    if any_nan[:length].any():
-        raise UserError(f"{files.label(name)}: expected NaN only as trailing padding, found NaN inside the trial "
-                        f"at frame {int(np.argmax(any_nan))}")
-    if not all_nan[length:].all():
-        raise UserError(f"{files.label(name)}: expected only NaN after the padding starting at frame {length}, "
-                        f"found values at frame {length + int(np.argmin(all_nan[length:]))}")
-    if np.isinf(array).any():
-        raise UserError(f"{files.label(name)}: expected finite numbers, found inf")
-    return length
+def _save_trial_records(out: Path, **arrays: np.ndarray) -> None:
+    for name, array in arrays.items():
+        np.save(out / f"{name}.npy", array, allow_pickle=False)
 
 
 VIDEO_DIMS = {"videos": "(height, width, T)", "responses": "(neurons, T)", "behavior": "(channels, T)",
               "pupil_center": "(channels, T)"}
 
 
-def _video_headers(files: SessionFiles, n: int, n_neurons: int) -> tuple[dict[str, tuple], int]:
+def _video_headers(files: SessionFiles, trials: np.ndarray, n_neurons: int) -> tuple[dict[str, tuple], int]:
     """Per-modality trial shapes (time last, as long as the longest trial) and that length, read from the
-    .npy headers only, each file checked against trial 0 and the neuron count."""
+    .npy headers only of ``trials``, each file checked against the first and the neuron count."""
     features: dict[str, tuple[int, ...]] = {"responses": (n_neurons,)}
     longest = 0
-    for i in range(n):
+    for i in trials:
         frames = None
         for modality, dims in VIDEO_DIMS.items():
             name = trial_file(modality, i)
             shape, dtype = files.header(name, "one file per trial")
             if dtype.kind not in NUMERIC_KINDS:
                 raise UserError(f"{files.label(name)}: expected numbers, found dtype {dtype}")
-            if i == 0 and len(shape) != dims.count(",") + 1:
+            if i == trials[0] and len(shape) != dims.count(",") + 1:
                 raise UserError(f"{files.label(name)}: expected shape {dims}, found {shape}")
             want = features.setdefault(modality, shape[:-1])
             if shape[:-1] != want:
-                why = f"one row per neuron in {UNIT_IDS_FILE}" if modality == "responses" else f"like {trial_file(modality, 0)}"
+                why = (f"one row per neuron in {UNIT_IDS_FILE}" if modality == "responses"
+                       else f"like {trial_file(modality, trials[0])}")
                 raise UserError(f"{files.label(name)}: expected shape ({', '.join(map(str, want))}, T) ({why}), "
                                 f"found {shape}")
             frames = shape[-1] if frames is None else min(frames, shape[-1])
@@ -201,9 +204,14 @@ def _video_headers(files: SessionFiles, n: int, n_neurons: int) -> tuple[dict[st
     return {m: f + (longest,) for m, f in features.items()}, longest
 
 
-def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_frames: int, store: _Store) -> np.ndarray:
+def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_frames: int, store: _Store,
+                quirks: VideoQuirks) -> np.ndarray:
     n = len(tiers)
-    shapes, longest = _video_headers(files, n, n_neurons)
+    roles = np.array([TIER_ROLES[t] for t in tiers])
+    read = np.flatnonzero(roles != "skip")
+    if not len(read):
+        raise UserError(f"{files.label(TIERS_FILE)}: expected some trial in a tier other than 'none', found none")
+    shapes, longest = _video_headers(files, read, n_neurons)
     frames = min(max_frames, longest)
     standardize, response_std = build_standardizers("video", _statistic(files), shapes, frames)
     height, width = shapes["videos"][:2]
@@ -213,28 +221,30 @@ def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_fram
         "behavior": store.new("behavior", (n, frames, shapes["behavior"][0])),
         "pupil_center": store.new("pupil_center", (n, frames, shapes["pupil_center"][0])),
     }
-    lengths = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        trial = {m: files.load(trial_file(m, i), "one file per trial") for m in MODALITIES["video"]}
-        unlabelled = TIER_ROLES[tiers[i]] in ("test", "skip") and bool(np.isnan(trial["responses"]).all())
-        if unlabelled:
-            del trial["responses"]  # hidden test responses: length from the other modalities, zeros stored
-        length = lengths[i] = _video_trial_length(files, i, trial, frames)
-        for modality, raw in trial.items():
-            value = standardize[modality](raw[..., :length], frames=length)
-            out[modality][i, :length] = np.moveaxis(value, -1, 0)
+    lengths, trial_lengths = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    hidden = np.zeros(n, dtype=bool)
+    digests: list[bytes | None] = [None] * n
+    for i in read:
+        raw = {m: files.load(trial_file(m, i), "one file per trial") for m in MODALITIES["video"]}
+        if roles[i] == "test" and bool(np.isnan(raw["responses"]).all()):
+            hidden[i] = True
+            del raw["responses"]  # hidden test responses: length from the other modalities, zeros stored
+        labels = {m: files.label(trial_file(m, i)) for m in raw}
+        trial = cut_trial(labels, raw, standardize, frames)
+        if roles[i] == "test" and not hidden[i]:
+            hidden[i] = not raw["responses"][:, :trial.trial_length].any()  # the release's dummy zeros
+        lengths[i], trial_lengths[i] = trial.length, trial.trial_length
+        quirks.add(trial, frames)
+        for modality, value in trial.values.items():
+            out[modality][i, :value.shape[-1]] = np.moveaxis(value, -1, 0)
+        digests[i] = stimulus_digest(raw["videos"])
     for array in out.values():
         array.flush()
-    np.save(store.out / "lengths.npy", lengths)
+    quirks.unusable = [int(i) for i in read if lengths[i] == 0]
+    quirks.none_skipped = int(n - len(read))
+    quirks.hidden_tiers = sorted(str(t) for t in np.unique(tiers[hidden]) if hidden[tiers == t].all())
+    _save_trial_records(store.out, lengths=lengths, trial_lengths=trial_lengths, hidden=hidden,
+                        repeat_groups=repeat_groups(digests))
     if response_std.ndim == 2 and response_std.shape[-1] > 1:
         return response_std.T  # (T, N): per neuron and frame
     return np.broadcast_to(response_std[..., 0] if response_std.ndim == 2 else response_std, (n_neurons,))
-
-
-def _video_trial_length(files: SessionFiles, i: int, trial: dict[str, np.ndarray], frames: int) -> int:
-    lengths = {modality: _valid_frames(files, trial_file(modality, i), raw) for modality, raw in trial.items()}
-    shortest = min(lengths, key=lengths.get)
-    if lengths[shortest] == 0:
-        raise UserError(f"{files.label(trial_file(shortest, i))}: expected at least one frame before the NaN "
-                        f"padding, found none")
-    return min(lengths[shortest], frames)

@@ -3,15 +3,19 @@
 - stimuli (images/videos): ``(x - mean) / std`` with the stored statistics (a scalar in 2022; whatever
   broadcasts against one trial, e.g. per pixel and frame, is applied the same way);
 - responses: ``x / std`` per neuron (2023: per neuron and frame), the std floored at 1 % of its mean
-  (``threshold = 0.01 * nanmean(std)``; std ≤ threshold → divide by threshold). A neuron whose responses
-  are constant has std 0 and is floored like any other; only non-finite or negative std is an error;
+  (``threshold = 0.01 * nanmean(std)``; std ≤ threshold, or NaN, → divide by threshold: the 2023
+  neuralpredictors rule). A neuron whose responses are constant has std 0 and is floored like any other;
+  a negative std is an error;
 - behaviour: ``x / std``, not centred; pupil centre: ``(x - mean) / std``.
 - Where a stimulus, behaviour or pupil std is 0 (the 2022 competition session ships behaviour zeroed; a
   per-pixel-and-frame video std is 0 at a frame only one trial reaches) the value is left unscaled
   instead of becoming 0/0; a stimulus std that is 0 everywhere is an error.
 
 Statistics are brought to the layout of one trial as stored (time last for video) by :func:`fit_statistic`,
-so every formula is the reference's broadcast. Static images are rescaled once, after normalisation, by
+so every formula is the reference's broadcast. Static statistics must be finite. Video statistics are per
+frame and NaN at frames that no trial reaches, which is fine: where a trial uses a frame whose stimulus,
+behaviour or pupil statistic is NaN, its normalised value is NaN and the reader cuts the trial there, as the
+organisers' pipeline (normalise, then ``CutVideos``) does. Static images are rescaled once, after normalisation, by
 bilinear interpolation without antialiasing (= skimage ``rescale(order=1, anti_aliasing=False)`` and torch
 ``F.interpolate(mode="bilinear", align_corners=False)`` for down-scaling).
 """
@@ -65,8 +69,10 @@ def fit_statistic(stat: np.ndarray, trial_shape: tuple[int, ...], frames: int | 
         expected = f"a scalar, shape ({dims},) or ({dims}, T) with T >= {frames}"
     if fitted is None:
         raise UserError(f"{label}: expected {expected}, found shape {stat.shape}")
-    if not np.all(np.isfinite(fitted)):
-        raise UserError(f"{label}: expected finite numbers, found {_first_bad(fitted)}")
+    bad = np.isinf(fitted) if frames is not None else ~np.isfinite(fitted)
+    if bad.any():
+        raise UserError(f"{label}: expected {'numbers or NaN' if frames is not None else 'finite numbers'}, "
+                        f"found {'inf' if frames is not None else _first_bad(fitted)}")
     return fitted
 
 
@@ -87,12 +93,12 @@ def floored_response_std(stored: np.ndarray, std: np.ndarray, label: str) -> np.
     threshold = FLOOR_FRACTION * np.nanmean(np.asarray(stored, dtype=np.float64))
     if not threshold > 0:
         raise UserError(f"{label}: expected some neuron with std > 0, found all 0 (responses cannot be scaled)")
-    return np.maximum(std, threshold)
+    return np.where(std > threshold, std, threshold)
 
 
 def unit_where_zero(std: np.ndarray) -> np.ndarray:
-    """Divide by 1 where the std is 0: that value is constant over trials, so it is only centred."""
-    return np.where(std > 0, std, 1.0)
+    """Divide by 1 where the std is 0: that value is constant over trials, so it is only centred (NaN stays)."""
+    return np.where(std == 0, 1.0, std)
 
 
 def build_standardizers(

@@ -10,10 +10,14 @@ stimuli     (n, 1, h, w)             (n, T, h, w)
 responses   (n, N)                   (n, T, N)
 behavior    (n, 3)                   (n, T, 2)
 pupil_center(n, 2)                   (n, T, 2)
-lengths     None                     (n,) valid frames per trial
+lengths     None                     (n,) usable frames per trial
 =========== ======================== ===============================
 
-Video arrays are padded with zeros past ``lengths[i]`` (the files pad with NaN).
+Video: ``lengths[i]`` are the frames training, validation and metrics use (the trial cut at its first NaN
+of any modality, as neuralpredictors' ``CutVideos``; 0 for ``none`` trials, which are not read);
+``trial_lengths[i]`` the frames before the file's NaN padding (what a submission row is sized from). Arrays
+hold the trial up to ``min(trial_lengths[i], max_frames)`` (NaN after a cut replaced by the last value
+before it) and zeros after.
 """
 from __future__ import annotations
 
@@ -63,12 +67,25 @@ class Session:
     response_std: np.ndarray      # (N,) or (T, N) the floored std responses were divided by
     image_ids: np.ndarray | None = None   # (n,) int frame_image_id; repeats share an id (static)
     order: np.ndarray | None = None       # (n,) int rank in presentation order, None if unrecoverable
-    lengths: np.ndarray | None = None     # (n,) int valid frames (video only)
+    lengths: np.ndarray | None = None     # (n,) int usable frames (video only), see the module docstring
     roles: np.ndarray = field(default=None)  # (n,) str in ROLES; defaults from tiers
+    trial_lengths: np.ndarray | None = None  # (n,) int frames before the NaN padding (video; 0 for 'none')
+    hidden: np.ndarray | None = None      # (n,) bool test trials whose responses are hidden (dummy zeros/NaN)
+    repeat_groups: np.ndarray | None = None  # (n,) int64 first trial showing the same stimulus; -1 unread
+    quirks: dict = field(default_factory=dict)  # what the reader did about the release's quirks (video)
 
     def __post_init__(self) -> None:
         if self.roles is None:
-            self.roles = np.array([TIER_ROLES[t] for t in self.tiers])
+            self.roles = np.array([TIER_ROLES[t] for t in self.tiers], dtype=f"<U{max(map(len, ROLES))}")
+            if self.lengths is not None:
+                self.roles[np.asarray(self.lengths) == 0] = "skip"  # 'none', or no frame before the first NaN
+
+    @property
+    def hidden_tiers(self) -> tuple[str, ...]:
+        """Tier labels all of whose trials hold hidden responses (a new mouse: its main and bonus tests)."""
+        if self.hidden is None:
+            return ()
+        return tuple(sorted(str(t) for t in np.unique(self.tiers[self.hidden]) if self.hidden[self.tiers == t].all()))
 
     @property
     def n_trials(self) -> int:

@@ -13,8 +13,10 @@ order (static: step = trial; video: step = frame, history per trial)::
 So only trials presented earlier count, with one true tau (``HISTORY_TAU`` trials) in every session. Every
 presented trial advances the history, test tiers included, as in the animal. Sessions are simulated in
 batches and written trial by trial (stimuli are made again from their ids, responses pass through a
-memory-mapped scratch file), so realistic sizes never sit in memory. ``meta/statistics`` are over the train
-tier; zeroed test tiers (``final_test``, ``final_test_main``) hold zeros, without NaN padding.
+memory-mapped scratch file), so realistic sizes never sit in memory. Static ``meta/statistics`` are over the
+train tier and the zeroed ``final_test`` holds zeros. Video sessions ship what ``synthetic_release`` makes of
+the truth: per-frame statistics over every trial that ships the modality, hidden test tiers of new mice
+(their true responses stay in the ground truth), empty ``none`` trials, eye-tracker dropouts.
 """
 from __future__ import annotations
 
@@ -31,10 +33,15 @@ from .ground_truth import as_samples, ground_truth_folder, neuron_correlation
 from .layout import STATISTICS, STIMULUS, trial_statistics, write_session
 from .synthetic_behavior import EYE_REFERENCE, gain_drift, traces, zscore
 from .synthetic_plan import (
-    TEST_TIER, ZEROED_TIER, SessionSize, plan_trials, session_names, session_sizes, timestamps,
+    HIDDEN_TIERS, TEST_TIER, ZEROED_TIER, SessionSize, plan_trials, session_names, session_sizes, timestamps,
+    uses_real_names,
+)
+from .synthetic_release import (
+    add_dropouts, integer_coordinates, quiet_statistics, released, released_responses, released_stimulus,
+    video_statistics,
 )
 from .synthetic_population import TEMPORAL_TAPS, Population, sample_parameters, sample_responses
-from .synthetic_stimuli import GREY_MEAN, clip, downscale, image, shift_frames, standardise
+from .synthetic_stimuli import GREY_MEAN, MODEL_SHAPE, clip, downscale, image, shift_frames, standardise
 
 HISTORY_TAU = 8.0          # trials: the true history time constant of every synthetic session
 HISTORY_CLIP = 2.0         # bound on |history_beta * h| in the log rate
@@ -55,7 +62,7 @@ def synthesize(out: str | Path, kind: str = "static", preset: str = "tiny", sess
     """
     sizes = session_sizes(kind, preset, sessions, trials, neurons)
     expect(isinstance(seed, int) and seed >= 0, f"seed: expected a non-negative integer, found {seed!r}")
-    names = session_names(kind, seed, len(sizes))
+    names = session_names(kind, seed, len(sizes), uses_real_names(kind, preset, len(sizes)))
     return [SyntheticSession(seed, index, key, name, size).write(Path(out))
             for index, (size, (key, name)) in enumerate(zip(sizes, names))]
 
@@ -79,7 +86,7 @@ class SyntheticSession:
     def __init__(self, seed: int, index: int, key: str, name: str, size: SessionSize):
         self.seed, self.index, self.key, self.name, self.size = seed, index, key, name, size
         self.kind, self.video = size.kind, size.kind == "video"
-        self.frames = size.frames[1]
+        self.frames = size.stored_frames
         self.plan = plan_trials(seed, index, size)
         self._greys: dict[int, np.ndarray] | None = {} if size.nbytes < CACHE_BYTES else None
         rng = np.random.default_rng([seed, NEURONS_STREAM, index])
@@ -112,8 +119,9 @@ class SyntheticSession:
         return standardise(np.where(np.isnan(grey), GREY_MEAN, grey))
 
     def _stored(self, i: int) -> np.ndarray:
-        grey = self._make(self.plan.stimulus_ids[i], self.plan.lengths[i])
-        return grey[None] if not self.video else np.ascontiguousarray(grey.transpose(1, 2, 0))
+        if self.video:  # from the grey levels kept during the simulation
+            return np.ascontiguousarray(released_stimulus(self.plan, i, self._clips[i]).transpose(1, 2, 0))
+        return self._make(self.plan.stimulus_ids[i], self.plan.lengths[i])[None]
 
     # behaviour -----------------------------------------------------------------------------------------
     def _lay_out_behaviour(self, rng: np.random.Generator) -> None:
@@ -139,6 +147,7 @@ class SyntheticSession:
         if self.video:
             self.behavior = np.stack([lay(trace["pupil"]), lay(trace["running"])], axis=1)
             self.pupil_center = lay(trace["eye"]).transpose(0, 2, 1).copy()
+            add_dropouts(self.plan, self.behavior, self.pupil_center)
         else:
             first = step[:, 0]
             self.behavior = np.column_stack([trace["pupil"], trace["dpupil"], trace["running"]])[first]
@@ -175,7 +184,9 @@ class SyntheticSession:
             files = order[start:start + batch]
             greys = [self._make(plan.stimulus_ids[i], plan.lengths[i]) for i in files]
             for i, grey in zip(files, greys):
-                if plan.tiers[i] == "train":
+                if self.video:
+                    self._clips[i] = np.nan_to_num(grey, nan=0.0)
+                elif plan.tiers[i] == "train":
                     counts += np.bincount(grey[np.isfinite(grey)].astype(np.int64), minlength=256)
             inputs = np.stack([self._model_input(g, plan.lengths[i]) for i, g in zip(files, greys)])
             base = self.population.rates(shift_frames(inputs, self.shifts[files])) * np.exp(self._log_gain(files))
@@ -185,7 +196,7 @@ class SyntheticSession:
                 noise = np.random.default_rng([self.seed, NOISE_STREAM, self.index, int(i)])
                 response = sample_responses(noise, rate, p["amplitude"])
                 rates[i] = self._per_trial(rate * p["amplitude"])
-                responses[i] = 0 if plan.tiers[i] == ZEROED_TIER[self.kind] else self._per_trial(response)
+                responses[i] = 0 if plan.tiers[i] == ZEROED_TIER and not self.video else self._per_trial(response)
                 h = (1 - alpha) * h + alpha * (response.mean(axis=0) / norm - 1)
         return counts
 
@@ -195,13 +206,20 @@ class SyntheticSession:
         return [fn(*(a[rows, lo:lo + block] for a in arrays)) for lo in range(0, self.size.neurons, block)]
 
     def _statistics(self, responses: np.ndarray, counts: np.ndarray) -> dict:
-        train = np.flatnonzero(self.plan.tiers == "train")
-        blocks = self._neuron_blocks(trial_statistics, train, responses)
+        """Static: over the train tier. Video: over every trial that ships the modality (NaN-aware)."""
+        plan = self.plan
+        if self.video:
+            shown, labelled = np.flatnonzero(~plan.empty), np.flatnonzero(released(plan))
+            stimuli = video_statistics(self._clips, plan.lengths, shown)
+        else:
+            shown = labelled = np.flatnonzero(plan.tiers == "train")
+            stimuli = _grey_statistics(counts)
+        blocks = self._neuron_blocks(quiet_statistics, labelled, responses)
         return {
-            STIMULUS[self.kind]: _grey_statistics(counts),
+            STIMULUS[self.kind]: stimuli,
             "responses": {s: np.concatenate([b[s] for b in blocks]) for s in STATISTICS},
-            "behavior": trial_statistics(self.behavior[train]),
-            "pupil_center": trial_statistics(self.pupil_center[train]),
+            "behavior": quiet_statistics(self.behavior[shown]),
+            "pupil_center": quiet_statistics(self.pupil_center[shown]),
         }
 
     def _oracle(self, responses: np.ndarray, rates: np.ndarray) -> np.ndarray:
@@ -228,9 +246,10 @@ class SyntheticSession:
         n = self.size.neurons
         animal, session, scan = (int(x) for x in self.key.split("-"))
         rng = np.random.default_rng([self.seed, NEURONS_STREAM, self.index, 1])
+        coords = self.params["coords_um"]
         return {
             "unit_ids": np.sort(rng.choice(np.arange(1, 2 * n + 1), n, replace=False)),
-            "cell_motor_coordinates": self.params["coords_um"],
+            "cell_motor_coordinates": integer_coordinates(coords) if self.video else coords,
             "area": np.full(n, "V1"),
             "layer": np.full(n, "L2/3"),
             "animal_ids": np.full(n, animal),
@@ -247,18 +266,25 @@ class SyntheticSession:
                 tempfile.TemporaryDirectory(prefix=".synth-", dir=out) as scratch:
             truth.mkdir()
             responses = open_memmap(Path(scratch) / "responses.npy", "w+", np.float32, shape)
+            if self.video:  # grey levels of every clip, kept for the files and the per-frame statistics
+                self._clips = open_memmap(Path(scratch) / "clips.npy", "w+", np.uint8,
+                                          (n, self.frames, *MODEL_SHAPE))
             rates = open_memmap(truth / "rates.npy", "w+", np.float32, shape)
             history = open_memmap(truth / "history.npy", "w+", np.float32, (n, neurons))
             counts = self._simulate(responses, rates, history)
             data = {
                 STIMULUS[self.kind]: (self._stored(i) for i in range(n)),
-                "responses": (np.asarray(r) for r in responses),
+                "responses": (released_responses(self.plan, i, np.asarray(r)) if self.video else np.asarray(r)
+                              for i, r in enumerate(responses)),
                 "behavior": self.behavior,
                 "pupil_center": self.pupil_center,
             }
             folder = write_session(out / self.name, data, self._trial_meta(), self._neuron_meta(),
                                    self._statistics(responses, counts))
             self._write_truth(truth, self._oracle(responses, rates))
+            if self.video and self.plan.hidden.any():
+                hidden = np.flatnonzero(self.plan.hidden)
+                np.save(truth / "hidden_responses.npy", responses[hidden])
             rates.flush()
             history.flush()
         return folder
@@ -267,6 +293,9 @@ class SyntheticSession:
         plan, population = self.plan, self.population
         arrays = {"oracle_correlation": oracle, "stimulus_ids": plan.stimulus_ids, "gain_drift": self.drift,
                   "rank": plan.rank, "lengths": plan.lengths}
+        if self.video:
+            arrays |= {"released_lengths": plan.released_lengths, "hidden": plan.hidden, "empty": plan.empty,
+                       "dropouts": plan.dropouts}
         for name, array in arrays.items():
             np.save(truth / f"{name}.npy", array)
         (truth / "neurons").mkdir()
@@ -281,7 +310,13 @@ class SyntheticSession:
             "kind": self.kind, "seed": self.seed, "session_index": self.index, "key": self.key,
             "name": self.name, "trials": self.size.trials, "neurons": self.size.neurons,
             "tiers": self.size.tiers, "frames": list(self.size.frames) if self.video else None,
-            "test_tier": TEST_TIER[self.kind], "zeroed_tier": ZEROED_TIER[self.kind],
+            "test_tier": TEST_TIER[self.kind],
+            "hidden_tiers": (list(HIDDEN_TIERS) if self.size.hidden else []) if self.video else [ZEROED_TIER],
+            "release": "video: hidden.npy marks trials whose responses ship as zeros (true ones in "
+                       "hidden_responses.npy, rows in hidden.npy order); empty.npy 'none' trials shipped all NaN; "
+                       "dropouts.npy [start, stop) of NaN in pupil_center and behavior[0]; released_lengths.npy "
+                       "the valid frames to the first NaN of any modality (neuralpredictors CutVideos)"
+                       if self.video else "static: final_test responses ship as zeros",
             "order": "rank.npy: presentation rank per file; static: = meta/trials/trial_idx and the order of "
                      "frame_trial_ts; video: files are in presentation order",
             "history": {
@@ -302,7 +337,8 @@ class SyntheticSession:
                                "(pupil_center - reference_px), in model px (x, y)"},
             "retinotopy": self.retinotopy,
             "stimuli": "static: 1/f noise images, model sees 4x4 block means; video: drifting 1/f noise",
-            "statistics": "meta/statistics over the train tier (stimuli: scalars over their pixels)",
+            "statistics": "video: per frame over every trial shipping the modality (videos per pixel too); "
+                          "static: over the train tier, images as scalars over their pixels",
             "oracle": f"oracle_correlation.npy: per neuron corr(responses, rates) over tier "
                       f"{TEST_TIER[self.kind]!r}" + (", frames of its trials concatenated" if self.video else ""),
         }

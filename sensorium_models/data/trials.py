@@ -5,10 +5,17 @@ a numeric ``trial_idx`` (the pre-training sessions of 2022), else ``frame_trial_
 ``"Timestamp('YYYY-MM-DD HH:MM:SS')"`` (how Model 4 recovered it, even for a competition session),
 ties broken by file number. A hashed ``trial_idx`` (32-hex strings) gives none; so does a video session
 with only ``tiers``.
+
+Only ``tiers.npy`` is required. In a video session (2023 documents nothing else, and the organisers' loader
+reads nothing else) an optional field that is pickled, of the wrong shape or dtype, or unparsable is left
+out with a note (never unpickled: its header is read first) and the session has no presentation order; a
+model that needs one then stops with one clear error. A truncated optional file is still an error. Static
+(2022) sessions document these fields and the CSV submission needs ``frame_image_id``: there they are checked
+strictly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,6 +26,7 @@ from .sources import TIERS_FILE, SessionFiles
 TRIAL_IDX_FILE = "meta/trials/trial_idx.npy"
 IMAGE_ID_FILE = "meta/trials/frame_image_id.npy"
 TIMESTAMP_FILE = "meta/trials/frame_trial_ts.npy"
+OPTIONAL_FILES = (TRIAL_IDX_FILE, IMAGE_ID_FILE, TIMESTAMP_FILE)
 NUMERIC_KINDS = "biuf"
 
 
@@ -28,9 +36,29 @@ class TrialMeta:
     trial_ids: np.ndarray           # (n,) trial_idx as shipped (int or str), else the file numbers
     image_ids: np.ndarray | None    # (n,) int64 frame_image_id
     order: np.ndarray | None        # (n,) int64 rank in presentation order
+    notes: list[str] = field(default_factory=list)   # optional fields left out, and why
 
 
-def read_trial_meta(files: SessionFiles) -> TrialMeta:
+class _Skipped(Exception):
+    """An optional field that a tolerant read leaves out; the message says why."""
+
+
+def read_trial_meta(files: SessionFiles, tolerant: bool = False) -> TrialMeta:
+    """``meta/trials`` of one session; ``tolerant`` (video) leaves malformed optional fields out with a note."""
+    notes: list[str] = []
+    skip: set[str] = set()
+    while True:
+        try:
+            return _read(files, tolerant, notes, skip)
+        except _Skipped as skipped:
+            named = {name for name in OPTIONAL_FILES if str(skipped).startswith(files.label(name) + ":")}
+            if not named - skip:
+                raise UserError(str(skipped)) from None
+            notes.append(f"{skipped}; left out")
+            skip |= named
+
+
+def _read(files: SessionFiles, tolerant: bool, notes: list[str], skip: set[str]) -> TrialMeta:
     tiers = _strings(files, TIERS_FILE, files.load(TIERS_FILE, "the tier label of every trial"))
     if tiers.ndim != 1 or len(tiers) == 0:
         raise UserError(f"{files.label(TIERS_FILE)}: expected a non-empty 1-D array of tier labels, "
@@ -40,26 +68,32 @@ def read_trial_meta(files: SessionFiles) -> TrialMeta:
         raise UserError(f"{files.label(TIERS_FILE)}: expected tier labels among {sorted(TIER_ROLES)}, "
                         f"found {unknown}")
     n = len(tiers)
-    trial_idx = _optional_per_trial(files, TRIAL_IDX_FILE, n)
-    raw_image_ids = _optional_per_trial(files, IMAGE_ID_FILE, n)
-    timestamps = _optional_per_trial(files, TIMESTAMP_FILE, n)
+    fail = _Skipped if tolerant else UserError
+    fields = {name: None if name in skip else _optional_per_trial(files, name, n, fail) for name in OPTIONAL_FILES}
+    trial_idx, raw_image_ids, timestamps = fields.values()
 
     numeric_idx = None if trial_idx is None else _as_integers(trial_idx)
     image_ids = None if raw_image_ids is None else _as_integers(raw_image_ids)
     if raw_image_ids is not None and image_ids is None:
-        raise UserError(f"{files.label(IMAGE_ID_FILE)}: expected integer image ids, "
-                        f"found dtype {raw_image_ids.dtype}")
+        raise fail(f"{files.label(IMAGE_ID_FILE)}: expected integer image ids, found dtype {raw_image_ids.dtype}")
     if numeric_idx is not None:
         order = _rank(numeric_idx)
     elif timestamps is not None:
-        order = _rank(parse_timestamps(files.label(TIMESTAMP_FILE), timestamps))
+        try:
+            order = _rank(parse_timestamps(files.label(TIMESTAMP_FILE), timestamps))
+        except UserError as err:
+            raise fail(str(err)) from None
     else:
         order = None
     if trial_idx is None:
         trial_ids = np.arange(n)
+    elif numeric_idx is not None:
+        trial_ids = numeric_idx
+    elif trial_idx.dtype.kind in "US":
+        trial_ids = trial_idx.astype(str)
     else:
-        trial_ids = numeric_idx if numeric_idx is not None else _strings(files, TRIAL_IDX_FILE, trial_idx)
-    return TrialMeta(tiers=tiers.astype(str), trial_ids=trial_ids, image_ids=image_ids, order=order)
+        raise fail(f"{files.label(TRIAL_IDX_FILE)}: expected strings or integers, found dtype {trial_idx.dtype}")
+    return TrialMeta(tiers=tiers.astype(str), trial_ids=trial_ids, image_ids=image_ids, order=order, notes=notes)
 
 
 def parse_timestamps(label: str, values: np.ndarray) -> np.ndarray:
@@ -108,14 +142,18 @@ def _as_integers(values: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def _optional_per_trial(files: SessionFiles, name: str, n: int) -> np.ndarray | None:
+def _optional_per_trial(files: SessionFiles, name: str, n: int, fail: type[Exception]) -> np.ndarray | None:
+    """An optional per-trial field, or None if absent; its header is checked before any data is read."""
     if name not in files.names:
         return None
-    values = files.load(name, "one entry per trial")
-    if values.shape != (n,):
-        raise UserError(f"{files.label(name)}: expected one entry per trial, shape ({n},) like {TIERS_FILE}, "
-                        f"found shape {values.shape}")
-    return values
+    shape, dtype = files.header(name, "one entry per trial")
+    if dtype.hasobject:
+        raise fail(f"{files.label(name)}: expected a plain numeric .npy array, found a pickled/object array "
+                   f"(not unpickled)")
+    if shape != (n,):
+        raise fail(f"{files.label(name)}: expected one entry per trial, shape ({n},) like {TIERS_FILE}, "
+                   f"found shape {shape}")
+    return files.load(name, "one entry per trial")
 
 
 def _strings(files: SessionFiles, name: str, values: np.ndarray) -> np.ndarray:
