@@ -115,11 +115,25 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     clips = {}
     for s in sessions:
         if s.kind == "video" and len(s.indices("train")):
-            clips[s.key] = min(cfg.clip_frames, int(np.min(s.lengths[s.indices("train")])))
+            clips[s.key] = min(cfg.clip_frames, int(np.min(_uncut_lengths(s)[s.indices("train")])))
             expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
                    f"{s.key} leave nothing after a burn-in of {frames_out} frames")
     tensors = {s.key: SessionTensors.from_session(s, device) for s in sessions}
     return _Setup(cfg, seed, device, sessions, tensors, frames_out, eval_skip(model, cfg), clips)
+
+
+def _uncut_lengths(session: Session) -> np.ndarray:
+    """Frames each video trial would have without a cut at an interior NaN (within the stored frames)."""
+    if session.trial_lengths is None:
+        return np.asarray(session.lengths)
+    return np.minimum(session.trial_lengths, session.stimuli.shape[1])
+
+
+def _clip_trials(session: Session, clip: int | None) -> np.ndarray:
+    """Train trials to draw clips from: a video trial cut (at a dropout) shorter than the clip is left out,
+    instead of shortening every clip of the session to it."""
+    trials = session.indices("train")
+    return trials if clip is None else trials[session.lengths[trials] >= clip]
 
 
 def _batch_loss(model: nn.Module, setup: _Setup, key: str, batch) -> torch.Tensor:
@@ -141,7 +155,7 @@ def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimiz
     for number, session in enumerate(setup.sessions):
         generator = epoch_generator(setup.seed, epoch, number)
         batches[session.key] = shuffled_batches(
-            session.indices("train"), setup.cfg.batch_size, generator,
+            _clip_trials(session, setup.clips.get(session.key)), setup.cfg.batch_size, generator,
             session.lengths if session.kind == "video" else None, setup.clips.get(session.key))
     model.train()
     total, count = 0.0, 0

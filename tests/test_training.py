@@ -161,3 +161,19 @@ def test_config_errors_name_the_key():
         train(TinyModel(sessions), sessions, {"optimizer": "sgd"}, seed=0)
     with pytest.raises(UserError, match="trainer.lr_decay_factor"):
         train(TinyModel(sessions), sessions, {"lr_decay_factor": 1.5}, seed=0)
+
+
+def test_a_train_trial_cut_at_a_dropout_is_left_out_of_clips_instead_of_shortening_them():
+    session = video_session("v", seed=4)
+    cut = int(session.indices("train")[0])
+    session.trial_lengths = session.lengths.copy()
+    session.lengths = session.lengths.copy()
+    session.lengths[cut] = 6                      # cut at an interior NaN (an eye-tracker dropout)
+    model = TinyModel([session], burn_in=3)
+    seen: list[tuple[list[int], int]] = []
+    model.register_forward_pre_hook(
+        lambda m, args: seen.append((args[0].trials.tolist(), args[0].stimuli.shape[1])) if m.training else None)
+    train(model, [session], {**FAST, "batch_size": 4, "clip_frames": 12, "max_epochs": 1}, seed=0)
+    assert seen and all(frames == 12 for _, frames in seen)
+    drawn = {t for trials, _ in seen for t in trials}
+    assert cut not in drawn and drawn == set(session.indices("train")) - {cut}

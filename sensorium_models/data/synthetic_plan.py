@@ -135,13 +135,13 @@ def session_sizes(kind: str = "static", preset: str = "tiny", sessions: int | No
                f"{name}: expected a positive integer, found {value!r}")
     p = PRESETS[kind][preset]
     count = sessions or p.sessions
-    real = uses_real_names(kind, preset, count)
+    mice = real_mice(count) if uses_real_names(kind, preset, count) else None
     sizes = []
     for s in range(count):
-        hidden = kind == "video" and count > 1 and s >= (count + 1) // 2
-        n_trials = trials or (REAL_MICE[s][1] if real else p.trials)
-        n_neurons = neurons or (REAL_MICE[s][2] if real else p.neurons)
-        if not real:
+        hidden = is_new_mouse(kind, s, count)
+        n_trials = trials or (mice[s][1] if mice else p.trials)
+        n_neurons = neurons or (mice[s][2] if mice else p.neurons)
+        if not mice:
             n_neurons = max(1, round(n_neurons * (1 - NEURON_SPREAD * (s % 4))))
         repeated = max(1, round(p.repeated * n_trials / p.trials))
         bonus = _scaled(p.bonus, n_trials, p.trials)
@@ -156,6 +156,17 @@ def session_sizes(kind: str = "static", preset: str = "tiny", sessions: int | No
     return sizes
 
 
+def is_new_mouse(kind: str, index: int, count: int) -> bool:
+    """Video releases of two or more sessions: the second half are new mice, with hidden test tiers."""
+    return kind == "video" and count > 1 and index >= (count + 1) // 2
+
+
+def real_mice(count: int) -> list[tuple[str, int, int]]:
+    """(folder, trials, neurons) of ``count`` real mice: old ones from A on, new ones from F on."""
+    old = (count + 1) // 2 if count > 1 else 1
+    return list(REAL_MICE[:old]) + list(REAL_MICE[5:5 + count - old])
+
+
 def uses_real_names(kind: str, preset: str, count: int) -> bool:
     """The realistic video preset names its sessions after the real mice (up to ten)."""
     return kind == "video" and preset == "realistic" and count <= len(REAL_MICE)
@@ -165,13 +176,13 @@ def session_names(kind: str, seed: int, count: int, real: bool = False) -> list[
     """(data_key, folder name) per session: distinct animals, one digest for old and one for new mice,
     like the real release; ``real`` takes the real folder names."""
     if real:
-        return [(name, name) for name, _, _ in REAL_MICE[:count]]
+        return [(name, name) for name, _, _ in real_mice(count)]
     rng = np.random.default_rng([seed, NAMES_STREAM])
     animals = rng.choice(np.arange(30000, 40000), count, replace=False)
     digests = [hashlib.md5(f"sensorium-search synthetic {kind} {seed}{part}".encode()).hexdigest()
                for part in ("", " new")]
     keys = [f"{a}-{rng.integers(1, 20)}-{rng.integers(1, 25)}" for a in animals]
-    new = [kind == "video" and count > 1 and s >= (count + 1) // 2 for s in range(count)]
+    new = [is_new_mouse(kind, s, count) for s in range(count)]
     return [(key, session_name(kind, key, digests[int(n)])) for key, n in zip(keys, new)]
 
 
