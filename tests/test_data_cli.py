@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from data_builders import static_parts, video_parts, write
 from search.cli import main
 
@@ -45,3 +47,25 @@ def test_synth_writes_sessions_that_inspect_reads(tmp_path, monkeypatch, capsys)
     summaries = json.loads(capsys.readouterr().out)
     assert [s["path"] for s in summaries] == sorted(written)
     assert all(s["trials"] == 60 and s["neurons"] == 9 and s["kind"] == "static" for s in summaries)
+
+
+def test_inspect_prints_the_quirk_counts_of_a_synthetic_video_release(tmp_path, monkeypatch, capsys):
+    from sensorium_models.data.ground_truth import load_ground_truth
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["data", "synth", "--kind", "video", "--out", str(tmp_path / "video")]) == 0
+    old, new = (Path(p) for p in capsys.readouterr().out.split())
+    assert main(["data", "inspect", str(tmp_path / "video"), "--json"]) == 0
+    captured = capsys.readouterr()
+    summaries = {s["name"]: s for s in json.loads(captured.out)}
+    for folder in (old, new):
+        truth, quirks = load_ground_truth(folder), summaries[folder.name]["quirks"]
+        read = ~np.isin(np.load(folder / "meta/trials/tiers.npy"), ["none"])
+        assert quirks["trials_cut"] == int(((truth["dropouts"][:, 0] >= 0) & read).sum()) >= 1
+        assert quirks["none_skipped"] == int((~read).sum()) and quirks["hidden_trials"] == int(truth["hidden"].sum())
+    assert summaries[old.name]["hidden_tiers"] == [] and quirks["none_skipped"] == 0
+    assert len(summaries[new.name]["hidden_tiers"]) == 4 and summaries[old.name]["quirks"]["none_skipped"] == 3
+    assert captured.err.count("cut at its first NaN") == 2
+    assert main(["data", "inspect", str(old)]) == 0
+    text = capsys.readouterr().out
+    assert "hidden test responses: none" in text and "3 'none' trials skipped" in text

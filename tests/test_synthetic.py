@@ -1,6 +1,7 @@
 """Synthetic sessions: the organisers' layouts exactly, determinism, ground truth, a recoverable history tau."""
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from sensorium_models.data.ground_truth import ground_truth_folder, load_ground_truth, neuron_correlation
 from sensorium_models.data.synthetic import HISTORY_TAU, synthesize
-from sensorium_models.data.synthetic_plan import session_sizes
+from sensorium_models.data.synthetic_plan import session_names, session_sizes
 from sensorium_models.errors import UserError
 
 
@@ -183,7 +184,9 @@ def _history_fit(folder: Path, taus: list[float], order: np.ndarray | None = Non
     truth, neurons = load_ground_truth(folder), load_ground_truth(folder)["neurons"]
     responses, rates = np.stack(_trials(folder, "responses")), np.asarray(truth["rates"])
     if responses.ndim == 3:
-        responses, rates = np.nanmean(responses, axis=2), np.nanmean(rates, axis=2)
+        with warnings.catch_warnings():  # 'none' trials shipped all NaN: left out below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            responses, rates = np.nanmean(responses, axis=2), np.nanmean(rates, axis=2)
     beta, amplitude = neurons["history_beta"], neurons["amplitude"]
     base = rates / np.exp(np.clip(beta * truth["history"], -2, 2))
     tiers = _meta(folder, "trials", "tiers")
@@ -230,6 +233,9 @@ def test_realistic_sizes_without_writing():
     assert video[0].tiers["oracle"] == video[0].tiers["live_test_main"] == 60 and video[0].tiers["none"] == 21
     assert "none" not in video[5].tiers and video[5].tiers["live_test_bonus"] == 30
     assert 7e9 < video[0].nbytes < 1e10
+    names = [name for _, name in session_names("video", 0, 2, real=True)]
+    assert names[0].startswith("dynamic29156-11-10-Video-") and names[1].startswith("dynamic29515-10-12-Video-")
+    assert [s.hidden for s in session_sizes("video", "realistic", sessions=2)] == [False, True]
     demo = session_sizes("static", "demo", sessions=3, trials=500, neurons=50)
     assert [s.neurons for s in demo] == [50, 48, 47] and demo[0].trials == 500
 

@@ -10,6 +10,12 @@ history.npy                 (n, N) history state h at the start of each trial
 gain_drift.npy              (n,) log-gain drift of each trial
 stimulus_ids.npy            (n,) repeats share an id (for video clips the only record of it)
 oracle_correlation.npy      (N,) what a perfect model reaches on the labelled test tier
+lengths.npy                 (n,) frames each trial lasts (before the NaN padding)
+released_lengths.npy        video: (n,) frames to the first NaN of any modality (a dropout cuts), 0 if empty
+hidden.npy                  video: (n,) bool, responses shipped as zeros (a new mouse's main/bonus tests)
+hidden_responses.npy        video: the true responses of the hidden trials, in ``hidden`` order
+empty.npy                   video: (n,) bool, 'none' trials shipped all NaN
+dropouts.npy                video: (n, 2) [start, stop) of the NaN run in pupil_center and behavior[0]
 neurons/<parameter>.npy     each neuron's true parameters (receptive field, couplings, ...)
 =========================== ==================================================================
 
