@@ -233,8 +233,9 @@ def test_realistic_sizes_without_writing():
     assert video[0].tiers["oracle"] == video[0].tiers["live_test_main"] == 60 and video[0].tiers["none"] == 21
     assert "none" not in video[5].tiers and video[5].tiers["live_test_bonus"] == 30
     assert 7e9 < video[0].nbytes < 1e10
-    names = [name for _, name in session_names("video", 0, 2, real=True)]
-    assert names[0].startswith("dynamic29156-11-10-Video-") and names[1].startswith("dynamic29515-10-12-Video-")
+    (key_a, name_a), (key_f, name_f) = session_names("video", 0, 2, real=True)
+    assert name_a.startswith("dynamic29156-11-10-Video-") and name_f.startswith("dynamic29515-10-12-Video-")
+    assert (key_a, key_f) == ("29156-11-10", "29515-10-12")
     assert [s.hidden for s in session_sizes("video", "realistic", sessions=2)] == [False, True]
     demo = session_sizes("static", "demo", sessions=3, trials=500, neurons=50)
     assert [s.neurons for s in demo] == [50, 48, 47] and demo[0].trials == 500

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from ..errors import UserError, expect
-from .layout import session_name
+from .layout import session_key, session_name
 from .synthetic_stimuli import IMAGE_SHAPE, MODEL_SHAPE
 
 
@@ -176,7 +176,7 @@ def session_names(kind: str, seed: int, count: int, real: bool = False) -> list[
     """(data_key, folder name) per session: distinct animals, one digest for old and one for new mice,
     like the real release; ``real`` takes the real folder names."""
     if real:
-        return [(name, name) for name, _, _ in real_mice(count)]
+        return [(session_key(name), name) for name, _, _ in real_mice(count)]
     rng = np.random.default_rng([seed, NAMES_STREAM])
     animals = rng.choice(np.arange(30000, 40000), count, replace=False)
     digests = [hashlib.md5(f"sensorium-search synthetic {kind} {seed}{part}".encode()).hexdigest()
