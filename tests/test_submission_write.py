@@ -142,3 +142,17 @@ def test_video_writer_refuses_a_tier_without_trials_or_file(tmp_path):
         write_video_submission(video_sessions()[1:], "live_test_bonus", video_prediction, tmp_path)
     with pytest.raises(UserError, match="tier 'oracle' has no submission file"):
         write_video_submission(video_sessions(), "oracle", video_prediction, tmp_path)
+
+
+def test_a_test_trial_cut_at_a_dropout_still_gets_its_whole_row(tmp_path):
+    sessions = video_sessions()
+    session = sessions[0]
+    trial = int(session.tier_indices("live_test_main")[0])
+    session.trial_lengths = session.lengths.copy()
+    session.lengths = session.lengths.copy()
+    session.lengths[trial] = 60                  # cut for training and metrics at an interior NaN
+    paths = write_main_track(sessions, lambda s, t: video_prediction(s.whole_trials(), t), tmp_path)
+    assert validate_submission(paths[0], sessions) == []
+    row = next(r for r in pq.read_table(paths[0]).to_pylist()
+               if r["mouse"] == session.name and r["trial_indices"] == trial)
+    assert len(row["prediction"][0]) == min(int(session.trial_lengths[trial]), 300) - 51 == 249

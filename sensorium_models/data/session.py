@@ -103,6 +103,13 @@ class Session:
         """Trial indices of one organisers' tier label, e.g. ``"final_test"``."""
         return np.flatnonzero(self.tiers == tier)
 
+    def whole_trials(self) -> "Session":
+        """A shallow copy whose ``lengths`` are each video trial's own length (within the stored frames), not
+        cut at an interior NaN: what predictions for a submission row cover. Static sessions as they are."""
+        if self.trial_lengths is None:
+            return self
+        return replace(self, lengths=np.minimum(self.trial_lengths, self.stimuli.shape[1]), roles=self.roles)
+
     def with_roles(self, roles: np.ndarray) -> "Session":
         """A shallow copy sharing the arrays, with other train/validation roles (see ``splits``)."""
         return replace(self, roles=np.asarray(roles))

@@ -33,7 +33,8 @@ def write_submissions(predictor, sessions: list[Session], out: str | Path) -> li
         by_trial = {}
         for session in video:
             trials = np.concatenate([session.tier_indices(tier) for tier in MAIN_TRACK_TIERS])
-            by_trial.update({(session.name, int(t)): p for t, p in zip(trials, predictor.predict(session, trials))})
+            whole = predictor.predict(session.whole_trials(), trials)  # trials cut at a dropout: all frames
+            by_trial.update({(session.name, int(t)): p for t, p in zip(trials, whole)})
         written += write_main_track(video, lambda session, trial: by_trial[(session.name, trial)], out)
     problems = [f"{path}: {problem}" for path in written if path.suffix != ".zip"
                 for problem in validate_submission(path, sessions)]

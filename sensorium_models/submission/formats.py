@@ -47,10 +47,11 @@ def tier_of_file(path: str | Path) -> str | None:
 
 
 def trial_length(session: Session, trial: int) -> int:
-    """Valid frames of a video trial (all of the stimulus array where the session records no lengths)."""
+    """Frames of a video trial (all of the stimulus array where the session records no lengths): its own
+    length, not where a dropout cut it for training and metrics (``Session.whole_trials``)."""
     if session.lengths is None:
         return int(session.stimuli.shape[1])
-    return int(session.lengths[trial])
+    return int(session.whole_trials().lengths[trial])
 
 
 def scored_frames(session: Session, trial: int) -> slice:
