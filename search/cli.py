@@ -5,6 +5,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
 from sensorium_models.errors import UserError
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sensorium-search",
         description="Hyperparameter search, ensembling and submissions for SENSORIUM mouse-V1 models.",
     )
+    parser.add_argument("--debug", action="store_true", help="on an error, show its Python traceback too")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_GROUPS:
         importlib.import_module(module).register(subparsers)
@@ -47,13 +49,44 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         return args.func(args) or 0
-    except UserError as err:
-        print(f"sensorium-search: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("sensorium-search: interrupted", file=sys.stderr)
+        hint = getattr(args, "interrupt_hint", None)
+        print("sensorium-search: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - the one place an error becomes a line and a status
+        if args.debug:
+            traceback.print_exc()
+        line, status = describe_error(err)
+        print(f"sensorium-search: error: {line}", file=sys.stderr)
+        return status
 
+
+def describe_error(err: BaseException) -> tuple[str, int]:
+    """One line and the exit status for an error that reached the top.
+
+    A user's mistake (a UserError, also when a Ray task raised it, or an OS error naming a file) is status 2;
+    anything else is a fault of the tool, status 1, with a pointer to ``--debug`` rather than a traceback.
+    """
+    user = _user_error(err)
+    if user is not None:
+        return str(user), 2
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}", 2
+    text = " ".join(str(err).split())
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return f"{type(err).__name__}: {text} (not a problem with your input; rerun with --debug for the traceback)", 1
+
+
+def _user_error(err: BaseException | None) -> UserError | None:
+    """The UserError behind ``err``: itself, or the cause a Ray task error or a ``raise ... from`` carries."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        cause = getattr(err, "cause", None)  # ray.exceptions.RayTaskError keeps the remote exception here
+        if isinstance(err, UserError) and not isinstance(cause, BaseException):
+            return err
+        err = cause if isinstance(cause, BaseException) else err.__cause__
+    return None
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,13 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import re
+
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from search.presets import expand_preset
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
-from sensorium_models.errors import UserError, validation_message
+from sensorium_models.errors import UserError, did_you_mean, validation_message
+from sensorium_models.yaml_file import read_yaml, shorten
 
 BLOCKS = ("data", "model", "trainer")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class _Strict(BaseModel):
@@ -110,42 +115,76 @@ def load_spec(
     overrides: dict[str, Any] | None = None,
     check_paths: bool = True,
 ) -> SearchSpec:
-    """Read and validate a search YAML; ``overrides`` replace keys of its ``search`` block.
+    """Read and validate a search YAML; ``overrides`` (command-line flags) replace keys of its ``search`` block.
 
     ``check_paths=False`` skips the existence of data paths, to inspect a search whose data moved.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such search config") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    raw = read_yaml(path, "YAML search config")
     return parse_spec(raw, schemas, name or path.stem, str(path), overrides, check_paths)
+
+
+def read_blocks(path: str | os.PathLike, allowed: tuple[str, ...] = BLOCKS) -> dict[str, dict]:
+    """The blocks of a train (or search) YAML, checked as :func:`check_blocks` does."""
+    return check_blocks(read_yaml(path, "YAML config"), str(path), allowed)
+
+
+def check_blocks(raw: Any, source: str, allowed: tuple[str, ...]) -> dict[str, dict]:
+    """The top-level checks every config shares: a mapping of known blocks, ``data`` present, each block a
+    mapping (a missing or empty one means its defaults), and a model ``preset`` expanded."""
+    where = f"{source}: " if source else ""
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}expected a mapping with {', '.join(allowed)} blocks, found {type(raw).__name__}")
+    for key in raw:
+        if key not in allowed:
+            raise UserError(f"{where}{shorten(key)}: unknown block; expected {', '.join(allowed)}"
+                            f"{did_you_mean(str(key), allowed)}")
+    required = [b for b in ("data", "search") if b in allowed]
+    blocks = {}
+    for block in allowed:
+        node = raw.get(block)
+        if node is None and block in required:
+            raise UserError(f"{where}{block}: missing block (a mapping is required)")
+        if not isinstance(node, (dict, type(None))):
+            raise UserError(f"{where}{block}: expected a mapping, found {type(node).__name__} {shorten(node)}")
+        blocks[block] = copy.deepcopy(node or {})
+    blocks["model"] = expand_preset(blocks["model"], where)
+    return blocks
+
+
+def check_name(name: str) -> str:
+    """A search name is a folder name under the runs folder: a plain identifier, never a path."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise UserError(f"search name {shorten(name)!r}: expected letters, digits, '_', '-' or '.' (not first), "
+                        f"at most 100 characters; a name is not a path")
+    return name
+
+
+def _settings(raw: dict, overrides: dict[str, Any], where: str) -> SearchSettings:
+    """The search block with the command-line overrides; a bad override is blamed on its flag, not the file."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return SearchSettings.model_validate({**raw, **given})
+    except ValidationError as err:
+        message = validation_message(err, "search", SearchSettings)
+        key = message.split(":", 1)[0].removeprefix("search.")
+        if key in given:
+            raise UserError(f"--{key.replace('_', '-')}{message[len('search.' + key):]}") from None
+        raise UserError(where + message) from None
 
 
 def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source: str,
                overrides: dict[str, Any] | None = None, check_paths: bool = True) -> SearchSpec:
     """Validate a search mapping (see :func:`load_spec`); every problem is a UserError naming the key."""
     where = f"{source}: " if source else ""
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}expected a mapping with data, model, trainer and search blocks")
-    unknown = sorted(set(raw) - {*BLOCKS, "search"})
-    if unknown:
-        raise UserError(f"{where}{unknown[0]}: unknown block; expected data, model, trainer, search")
-    for block in ("data", "search"):
-        if not isinstance(raw.get(block), dict):
-            raise UserError(f"{where}{block}: missing block (a mapping is required)")
-    raw = copy.deepcopy(raw)
-    raw["search"].update({k: v for k, v in (overrides or {}).items() if v is not None})
-    settings = _validated(SearchSettings, raw["search"], "search", where)
+    check_name(name)
+    raw = check_blocks(raw, source, (*BLOCKS, "search"))
+    settings = _settings(raw["search"], overrides or {}, where)
+    _check_metric(settings.metric, schemas["trainer"], where)
     blocks, searched = {}, {}
     for block in BLOCKS:
-        node = raw.get(block) or {}
-        if not isinstance(node, dict):
-            raise UserError(f"{where}{block}: expected a mapping, found {node!r}")
         try:
-            blocks[block], dists = split_block(node, block)
+            blocks[block], dists = split_block(raw[block], block)
         except UserError as err:
             raise UserError(f"{where}{err}") from None
         searched.update({(block, *p): d for p, d in dists.items()})
@@ -157,11 +196,19 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
     return spec
 
 
+def _check_metric(metric: str, trainer_schema: type[BaseModel], where: str) -> None:
+    """``search.metric`` must be one the trainer reports each epoch (else every trial dies in Tune)."""
+    reported = getattr(trainer_schema, "reported_metrics", None)
+    if reported is not None and metric not in reported:
+        raise UserError(f"{where}search.metric: {shorten(metric)!r} is not reported by the trainer"
+                        f"{did_you_mean(str(metric), reported)}; expected one of {', '.join(reported)}")
+
+
 def _validated(schema: type[BaseModel], value: dict, prefix: str, where: str) -> BaseModel:
     try:
         return schema.model_validate(value)
     except ValidationError as err:
-        raise UserError(where + validation_message(err, prefix)) from None
+        raise UserError(where + validation_message(err, prefix, schema)) from None
 
 
 def _check_against_schema(block: str, node: dict, searched: dict, schema: type[BaseModel], where: str) -> None:
@@ -177,7 +224,7 @@ def _check_against_schema(block: str, node: dict, searched: dict, schema: type[B
             try:
                 schema.model_validate(trial)
             except ValidationError as err:
-                raise UserError(f"{where}{validation_message(err, block)}, a value of the searched range") from None
+                raise UserError(f"{where}{validation_message(err, block, schema)}, a value of the searched range") from None
 
 
 def _absolutise_data_paths(data: dict, searched: dict, where: str, check_paths: bool) -> None:
@@ -242,3 +289,16 @@ def check_resources(resources: Resources, nodes: list[dict[str, float]], where: 
         f"{where}search.resources.{short}: a trial asks for {getattr(resources, short):g} but no node offers "
         f"more than {offered:g} ({len(nodes)} node(s))"
     )
+
+
+def check_family(blocks: dict[str, dict], kind: str, schemas: dict[str, type[BaseModel]], where: str = "") -> None:
+    """UserError for a key set for the other family: e.g. ``model.temporal_kern`` on static sessions does
+    nothing, so searching it would waste trials. A field says which family it is for in its description
+    ("video only: ...")."""
+    other = "video" if kind == "static" else "static"
+    for block, schema in schemas.items():
+        for key in blocks.get(block, {}):
+            info = schema.model_fields.get(key)
+            if info is not None and (info.description or "").startswith(f"{other} only"):
+                raise UserError(f"{where}{block}.{key}: applies to {other} models only, and the sessions are "
+                                f"{kind}; remove it")

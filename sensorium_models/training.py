@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -36,6 +36,8 @@ class TrainerConfig(BaseModel):
     """Every knob of the trainer (defaults: the reference notebooks); unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+    # What ``train`` reports after every epoch (besides "epoch"): the metrics a search may rank by.
+    reported_metrics: ClassVar[tuple[str, ...]] = ("val_corr", "best_val_corr", "loss", "lr", "epoch_seconds")
 
     batch_size: int = Field(128, gt=0)
     eval_batch_size: int | None = Field(None, gt=0, description="None: 256 static, 8 video trials")
@@ -49,7 +51,7 @@ class TrainerConfig(BaseModel):
     min_lr: float = Field(1e-4, ge=0)
     tolerance: float = Field(1e-6, ge=0)
     scale_loss: bool = True
-    clip_frames: int = Field(80, gt=0, description="video training clip length (capped at the shortest trial)")
+    clip_frames: int = Field(80, gt=0, description="video only: training clip length (capped at the shortest trial)")
     burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
     eval_skip: int | None = Field(None, ge=0, description="frames the video validation skips; None: burn_in")
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -17,11 +17,11 @@ def test_reads_the_three_blocks_with_defaults_for_missing_ones(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("data: {paths: [x]}\nmodels: {}\n", r"unknown top-level key\(s\) \['models'\]"),
-    ("model: {}\n", "expected a 'data:' block"),
+    ("data: {paths: [x]}\nmodels: {}\n", "models: unknown block; expected data, model, trainer; did you mean 'model'"),
+    ("model: {}\n", "data: missing block"),
     ("- data\n", "expected a mapping"),
-    ("data: [x]\n", "'data:' must be a mapping"),
-    ("data: {paths: [x]\n", "not valid YAML"),
+    ("data: [x]\n", "data: expected a mapping, found list"),
+    ("data: {paths: [x]\n", r"train.yaml:2:1: not valid YAML: expected ',' or '}'"),
 ])
 def test_config_mistakes_are_user_errors_naming_the_problem(tmp_path, text, message):
     with pytest.raises(UserError, match=message):

@@ -43,13 +43,20 @@ def _launch(args) -> int:
 
     overrides = {"num_samples": args.num_samples, "max_concurrent": args.max_concurrent}
     spec = load_spec(args.config, schemas(), args.name, overrides)
+    args.interrupt_hint = _resume_hint(spec.name, args)
     return launch(spec, runs_dir(args.runs_dir), args.storage, args.mlflow_uri, args.address)
 
 
 def _resume(args) -> int:
     from search.run import resume, runs_dir
 
+    args.interrupt_hint = _resume_hint(args.name, args)
     return resume(args.name, runs_dir(args.runs_dir), args.address)
+
+
+def _resume_hint(name: str, args) -> str:
+    runs = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
+    return f"continue with: sensorium-search search resume {name}{runs}"
 
 
 def _status(args) -> int:
@@ -71,9 +78,11 @@ def _best(args) -> int:
 
     from search.results import best_row, trial_rows
     from search.run import SearchRecord, load_trials, runs_dir
-    from sensorium_models.atomic import atomic_path
+    from sensorium_models.atomic import atomic_path, check_target
     from sensorium_models.errors import UserError
 
+    if args.output:
+        check_target(args.output)  # a folder there is the user's: refuse before reading anything
     runs = runs_dir(args.runs_dir)
     record = SearchRecord.read(runs, args.name)
     spec = record.spec(runs, check_paths=False)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from sensorium_models.atomic import atomic_path
-from sensorium_models.errors import UserError, expect
+from sensorium_models.atomic import atomic_path, check_target
 
-BLOCKS = ("data", "model", "trainer")
+OUTPUTS = ("model.pt", "config.yaml", "scores.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,20 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_train_config(path: Path) -> dict[str, dict]:
-    """The three blocks of a train YAML; a missing ``model``/``trainer`` block means their defaults."""
-    expect(path.is_file(), f"{path}: expected a YAML config file, found nothing there")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({err.__class__.__name__}: {err})") from None
-    expect(isinstance(raw, dict), f"{path}: expected a mapping with {', '.join(BLOCKS)} blocks, found {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(BLOCKS))
-    expect(not unknown, f"{path}: unknown top-level key(s) {unknown}; expected only {list(BLOCKS)}")
-    expect("data" in raw, f"{path}: expected a 'data:' block naming the sessions, found none")
-    blocks = {name: raw.get(name) or {} for name in BLOCKS}
-    for name, block in blocks.items():
-        expect(isinstance(block, dict), f"{path}: '{name}:' must be a mapping, found {type(block).__name__}")
-    return blocks
+    """The three blocks of a train YAML (the reader search configs use); a missing ``model``/``trainer``
+    block means their defaults."""
+    from search.config import read_blocks
+
+    return read_blocks(path)
 
 
 def _labelled(session, trials) -> bool:
@@ -85,10 +75,15 @@ def run_train(args: argparse.Namespace) -> int:
     from sensorium_models.models import build_model
     from sensorium_models.training import eval_skip, train, trainer_config
 
+    from search.config import check_family
+    from search.run import schemas
+
     blocks = read_train_config(args.config)
     trainer_cfg = trainer_config(blocks["trainer"])          # fail on a bad key before loading any data
     out = args.out or Path("runs") / "train" / f"{args.config.stem}-seed{args.seed}"
+    check_target(out, OUTPUTS)                               # refuse a folder of the user's before training
     sessions = load_sessions(blocks["data"], args.seed)
+    check_family(blocks, sessions[0].kind, schemas(), f"{args.config}: ")
     model = build_model(sessions, blocks["model"], args.seed)
     print(f"{len(sessions)} session(s): " + ", ".join(f"{s.key} ({s.kind}, {s.n_trials} trials, "
                                                        f"{s.n_neurons} neurons)" for s in sessions))

@@ -26,8 +26,8 @@ class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     paths: list[str] = Field(min_length=1, description="session folders, their .zip files, or folders holding sessions")
-    scale: float = Field(0.25, gt=0, le=1, description="static image down-scale, done once at load (144x256 -> 36x64)")
-    max_frames: int = Field(300, ge=1, description="video trials are cropped to this many frames")
+    scale: float = Field(0.25, gt=0, le=1, description="static only: image down-scale, done once at load (144x256 -> 36x64)")
+    max_frames: int = Field(300, ge=1, description="video only: trials are cropped to this many frames")
     resplit: bool = Field(False, description="redraw train/validation with the seed (test tiers untouched)")
     validation_fraction: float | None = Field(None, gt=0, lt=1, description="of train+validation; default: as shipped")
     cache_dir: str | None = Field(None, description="default $XDG_CACHE_HOME/sensorium-search")
