@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from search.config import SearchSpec, check_resources, load_spec
+from search.config import SearchSpec, check_name, check_resources, load_spec
 from sensorium_models.atomic import atomic_path
 from sensorium_models.errors import UserError
 
@@ -43,7 +44,7 @@ class SearchRecord:
 
     @staticmethod
     def folder(runs: Path, name: str) -> Path:
-        return runs / "searches" / name
+        return runs / "searches" / check_name(name)
 
     def write(self, runs: Path, spec: SearchSpec) -> None:
         with atomic_path(self.folder(runs, self.name)) as tmp:
@@ -118,7 +119,8 @@ def cluster_nodes() -> list[dict[str, float]]:
 
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
     ray_environment(address)
-    from search.tracking import default_tracking_uri, open_experiment, start_search_run
+    from search.preflight import preflight
+    from search.tracking import default_tracking_uri, end_search_run, open_experiment, start_search_run
 
     if SearchRecord.folder(runs, spec.name).exists():
         raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
@@ -129,18 +131,24 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
         raise UserError(f"--storage: {experiment_path} exists already; pick another --name or --storage")
     if address is None:
         check_resources(spec.settings.resources, local_nodes(spec.settings.resources.gpus))
+    preflight(spec, schemas())
     tracking_uri = tracking_uri or default_tracking_uri(runs)
     experiment_id = open_experiment(tracking_uri, runs)
     ray_address = connect_ray(address)
     if address is not None:
         check_resources(spec.settings.resources, cluster_nodes())
     parent = start_search_run(tracking_uri, experiment_id, spec, ray_address)
-    record = SearchRecord(spec.name, experiment_path, tracking_uri, experiment_id, parent)
-    record.write(runs, spec)
-    print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a time, "
-          f"{len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
-    print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
-    return _fit(build_tuner(spec, record, storage), spec, record)
+    try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
+        record = SearchRecord(spec.name, experiment_path, tracking_uri, experiment_id, parent)
+        record.write(runs, spec)
+        print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a "
+              f"time, {len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
+        print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
+        tuner = build_tuner(spec, record, storage)
+    except BaseException:
+        end_search_run(tracking_uri, parent, "KILLED")
+        raise
+    return _fit(tuner, spec, record)
 
 
 def resume(name: str, runs: Path, address: str | None) -> int:
@@ -152,12 +160,21 @@ def resume(name: str, runs: Path, address: str | None) -> int:
 
     record = SearchRecord.read(runs, name)
     spec = record.spec(runs)
-    if not tune.Tuner.can_restore(record.experiment_path):
-        raise UserError(f"search {name!r}: no Tune experiment state at {record.experiment_path}")
+    preflight(spec, schemas())
+    path = record.experiment_path
+    restorable = tune.Tuner.can_restore(path)
+    never_started = "://" not in path and not Path(path).exists()  # launch interrupted before Tune wrote
+    if not (restorable or never_started):
+        raise UserError(f"search {name!r}: no Tune experiment state at {path}")
     ray_address = connect_ray(address)
     start_search_run(record.tracking_uri, record.experiment_id, spec, ray_address)
-    print(f"search {name}: resuming from {record.experiment_path}; Ray {ray_address}", flush=True)
-    tuner = tune.Tuner.restore(record.experiment_path, trainable=trainable(spec), resume_errored=True)
+    if restorable:
+        print(f"search {name}: resuming from {path}; Ray {ray_address}", flush=True)
+        tuner = tune.Tuner.restore(path, trainable=trainable(spec), resume_errored=True)
+    else:
+        print(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}",
+              flush=True)
+        tuner = build_tuner(spec, record, str(Path(path).parent))
     return _fit(tuner, spec, record)
 
 
@@ -218,6 +235,9 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
     if unfinished:
         print(f"  continue with: sensorium-search search resume {spec.name}")
         return 130
+    if trials and all(t.status == "ERROR" for t in trials):
+        print(f"  every trial failed; the first one's error: {trials[0].error_file}", file=sys.stderr)
+        return 1
     print(f"  best configuration: sensorium-search search best {spec.name}")
     return 0
 

@@ -1,0 +1,46 @@
+"""What a search needs that its YAML alone cannot show, checked on the driver before Ray starts.
+
+Without this, a session that exists but is malformed passed ``launch`` and every trial died in Ray with a
+traceback. Here each distinct data block the search can sample is loaded (which builds, or validates, the
+cache entries the trials then memory-map), the model is built once for those sessions, and keys meant
+for the other family (static/video) are refused, so every such mistake is one line and exit status 2.
+"""
+from __future__ import annotations
+
+import copy
+
+from search.config import SearchSpec, check_family
+from search.space import set_path, substitute
+from sensorium_models.errors import UserError
+
+
+def data_variants(spec: SearchSpec) -> list[dict]:
+    """The data block at each value of each searched data key (the others at their first value)."""
+    base = substitute(spec.blocks["data"], lambda _, d: d.representatives()[0])
+    variants = [base]
+    for (block, *path), dist in spec.searched.items():
+        if block == "data":
+            for value in dist.representatives()[1:]:
+                variant = copy.deepcopy(base)
+                set_path(variant, tuple(path), value)
+                variants.append(variant)
+    return variants
+
+
+def preflight(spec: SearchSpec, schemas: dict) -> None:
+    """UserError, naming the search YAML, for anything a trial would fail on before its first epoch."""
+    from sensorium_models.data import load_sessions
+    from sensorium_models.models import build_model
+
+    where = f"{spec.source}: " if spec.source else ""
+    model = substitute(spec.blocks["model"], lambda _, d: d.representatives()[0])
+    for data in data_variants(spec):
+        try:
+            sessions = load_sessions(data, spec.settings.seed)
+        except UserError as err:
+            raise UserError(f"{where}{err}") from None
+        check_family(spec.blocks, sessions[0].kind, schemas, where)
+        try:
+            build_model(sessions, model, spec.settings.seed)
+        except UserError as err:
+            raise UserError(f"{where}{err}") from None
