@@ -7,10 +7,12 @@ Also here: turning a user's path entry into the session sources it names.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -35,8 +37,8 @@ def parse_npy(label: str, opener: Callable[[], BinaryIO]) -> np.ndarray:
         raise UserError(f"{label}: expected a complete .npy file, found a truncated or corrupt one ({text})") from None
     except EOFError:
         raise UserError(f"{label}: expected a .npy file, found an empty file") from None
-    except (OSError, zipfile.BadZipFile) as err:
-        raise UserError(f"{label}: could not be read ({err})") from None
+    except (OSError, zipfile.BadZipFile, zlib.error) as err:
+        raise UserError(f"{label}: expected a readable .npy file, found a corrupt or unreadable one ({err})") from None
 
 
 def parse_header(label: str, opener: Callable[[], BinaryIO]) -> tuple[tuple[int, ...], np.dtype]:
@@ -48,7 +50,7 @@ def parse_header(label: str, opener: Callable[[], BinaryIO]) -> tuple[tuple[int,
                 shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as err:
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as err:
         raise UserError(f"{label}: expected a .npy file, found an unreadable header ({err})") from None
     return shape, dtype
 
@@ -59,17 +61,30 @@ class FolderFiles:
     def __init__(self, root: Path):
         self.path = root
         self.name = root.name
-        self._stats: dict[str, tuple[int, int]] = {}
-        folders = [("", str(root))]
+        self._stats: dict[str, tuple[int, int, int]] = {}
+        seen: set[tuple[int, int]] = set()
+        folders = [("", root)]
         while folders:
             prefix, folder = folders.pop()
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_dir():
-                        folders.append((f"{prefix}{entry.name}/", entry.path))
-                    else:
-                        stat = entry.stat()
-                        self._stats[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns)
+            try:
+                real = folder.stat()
+                if (real.st_dev, real.st_ino) in seen:
+                    raise UserError(f"{folder}: expected a session folder tree, found a symlink loop "
+                                    f"(it leads back to a folder above it)")
+                seen.add((real.st_dev, real.st_ino))
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if entry.is_dir():
+                            folders.append((f"{prefix}{entry.name}/", Path(entry.path)))
+                        else:
+                            stat = entry.stat()
+                            self._stats[prefix + entry.name] = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+            except OSError as err:
+                where = err.filename or folder
+                what = err.strerror
+                if os.path.islink(where):
+                    what = "a symlink loop" if err.errno == errno.ELOOP else "a dangling symlink"
+                raise UserError(f"{where}: expected a readable session file or folder, found {what}") from None
         self.names = frozenset(self._stats)
 
     def label(self, name: str) -> str:
@@ -84,7 +99,8 @@ class FolderFiles:
         return parse_header(self.label(name), lambda: open(self.path / name, "rb"))
 
     def fingerprint(self) -> str:
-        listing = "".join(f"{name}\0{size}\0{mtime}\n" for name, (size, mtime) in sorted(self._stats.items()))
+        listing = "".join(f"{name}\0{size}\0{mtime}\0{ctime}\n"
+                          for name, (size, mtime, ctime) in sorted(self._stats.items()))
         return hashlib.sha256(listing.encode()).hexdigest()
 
     def close(self) -> None:
@@ -118,7 +134,8 @@ class ZipFiles:
 
     def fingerprint(self) -> str:
         stat = self.path.stat()
-        return hashlib.sha256(f"zip\0{self._prefix}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+        text = f"zip\0{self._prefix}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def close(self) -> None:
         self._zip.close()
