@@ -70,8 +70,11 @@ def _write(args: argparse.Namespace) -> int:
     from search.run import runs_dir
     from search.tracking import default_tracking_uri
     from sensorium_models.data import load_sessions
+    from sensorium_models.errors import UserError
     from sensorium_models.submission import write_submissions
 
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out: {args.out} is a file; expected a folder for the submission files")
     mlflow.set_tracking_uri(args.mlflow_uri or default_tracking_uri(runs_dir(args.runs_dir)))
     ensemble, sessions = load_ensemble_folder(download_ensemble(args.model), load_sessions({"paths": [str(args.data)]}))
     for path in write_submissions(ensemble, sessions, args.out):

@@ -71,10 +71,14 @@ def validate_static(path: Path, tier: str, sessions: list[Session]) -> list[str]
     if not static:
         return ["the data holds no static (2022) session to check a CSV against"]
     csv.field_size_limit(2**31 - 1)  # one prediction list of ~8000 neurons exceeds the 128 kB default
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = list(reader)
+    except UnicodeDecodeError as err:
+        return [f"{path.name} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                f"expected a CSV file"]
     if not header:
         return [f"{path.name} has no header line"]
     problems = column_problems(header, STATIC_COLUMNS)

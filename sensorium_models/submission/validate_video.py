@@ -123,7 +123,10 @@ def validate_video(path: Path, tier: str, sessions: list[Session]) -> list[str]:
     findings = Findings()
     ledger = TrialLedger(tier, path.name, findings)
     checker = _RowChecker(video, ledger, findings)
-    for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=list(VIDEO_COLUMNS)):
-        checker.batch(batch)
+    try:
+        for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=list(VIDEO_COLUMNS)):
+            checker.batch(batch)
+    except (pa.ArrowException, OSError) as err:
+        return [f"{path.name} is not a readable parquet file (a damaged page?): {' '.join(str(err).split())}"]
     ledger.finish(video)
     return findings.messages()
