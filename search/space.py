@@ -7,13 +7,12 @@ turns a sampled configuration back into plain values.
 """
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from sensorium_models.errors import UserError
+from sensorium_models.errors import UserError, did_you_mean
 
 KINDS = ("loguniform", "uniform", "int", "choice")
 SCALARS = (type(None), bool, int, float, str)
@@ -70,9 +69,9 @@ def parse_distribution(value: Any, key: str) -> Distribution | None:
         return None
     (kind, args), = value.items()
     if kind not in KINDS:
-        close = difflib.get_close_matches(str(kind), KINDS, n=1)
-        if close:
-            raise UserError(f"{key}: unknown distribution {kind!r}; did you mean {close[0]!r}?")
+        suggestion = did_you_mean(str(kind), KINDS)
+        if suggestion:
+            raise UserError(f"{key}: unknown distribution {kind!r}{suggestion}")
         return None
     if kind == "choice":
         if not isinstance(args, list) or not args:

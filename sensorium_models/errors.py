@@ -32,7 +32,7 @@ def validation_message(err, prefix: str, schema=None) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key" + did_you_mean(parts[-1] if parts else "", field_names(schema))
     said_found = "found" in msg or first["type"] in ("extra_forbidden", "missing") or not first["loc"]
-    found = "" if said_found else f" (found {shorten(first['input'])})"
+    found = "" if said_found else f" (found {shorten(repr(first['input']))})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{key}: {msg}{found}{more}"
 

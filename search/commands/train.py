@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from sensorium_models.atomic import atomic_path, check_target
+from sensorium_models.errors import UserError
 
 OUTPUTS = ("model.pt", "config.yaml", "scores.json")
 
@@ -73,13 +74,18 @@ def run_train(args: argparse.Namespace) -> int:
 
     from sensorium_models.data import load_sessions
     from sensorium_models.models import build_model
+    from sensorium_models.models.config import parse_model_config
     from sensorium_models.training import eval_skip, train, trainer_config
 
     from search.config import check_family
     from search.run import schemas
 
     blocks = read_train_config(args.config)
-    trainer_cfg = trainer_config(blocks["trainer"])          # fail on a bad key before loading any data
+    try:                                                     # fail on a bad key before loading any data
+        trainer_cfg = trainer_config(blocks["trainer"])
+        parse_model_config(blocks["model"])
+    except UserError as err:
+        raise UserError(f"{args.config}: {err}") from None
     out = args.out or Path("runs") / "train" / f"{args.config.stem}-seed{args.seed}"
     check_target(out, OUTPUTS)                               # refuse a folder of the user's before training
     sessions = load_sessions(blocks["data"], args.seed)

@@ -22,8 +22,23 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("ui", help="serve the MLflow UI over the search store on 127.0.0.1")
     parser.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
     parser.add_argument("--mlflow-uri", help="backend store (default sqlite:///<runs>/mlflow.db)")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=port_number, default=5000, help="0 picks a free port (default 5000)")
     parser.set_defaults(func=_serve)
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 to 65535 (argparse turns the ValueError into a one-line usage error)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def free_port() -> int:
+    """A port the OS has just offered on HOST (the server binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
 
 
 def server_command(store_uri: str, port: int) -> list[str]:
@@ -50,17 +65,19 @@ def _serve(args) -> int:
 
     runs = runs_dir(args.runs_dir)
     store = args.mlflow_uri or default_tracking_uri(runs)
+    flag = "--mlflow-uri" if args.mlflow_uri else "--runs-dir"
     if store.startswith(("http://", "https://")):
         raise UserError(f"--mlflow-uri: {store} is a server already; open it in a browser")
     if store.startswith("sqlite:///") and not os.path.exists(store.removeprefix("sqlite:///")):
-        raise UserError(f"--mlflow-uri: no store at {store.removeprefix('sqlite:///')}; launch a search first")
+        raise UserError(f"{flag}: no store at {store.removeprefix('sqlite:///')}; launch a search first")
+    port = args.port or free_port()
     with socket.socket() as probe:
-        if probe.connect_ex((HOST, args.port)) == 0:
-            raise UserError(f"--port: {HOST}:{args.port} is in use; pick another port")
-    url = f"http://{HOST}:{args.port}"
+        if probe.connect_ex((HOST, port)) == 0:
+            raise UserError(f"--port: {HOST}:{port} is in use; pick another port")
+    url = f"http://{HOST}:{port}"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     # The server's own chatter goes to stderr, so stdout carries just the address.
-    proc = subprocess.Popen(server_command(store, args.port), env=env, stdout=sys.stderr)
+    proc = subprocess.Popen(server_command(store, port), env=env, stdout=sys.stderr)
     # SIGTERM (kill PID, a job scheduler) must also stop the server: make it unwind through `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:

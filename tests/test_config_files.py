@@ -1,0 +1,76 @@
+"""Every YAML the tool takes goes through one bounded, strict reader, and model blocks may name a preset:
+the cases each give one line naming the file (and line), exit status 2, quickly."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from search_builders import run_cli
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("text, message", [
+    (ALIAS_BOMB, "at most 100,000 values once its aliases are expanded"),
+    ("data: {paths: [x]}\nmodel: {layers: 2}\nmodel: {layers: 3}\n", r"train.yaml:3: key 'model' appears twice \(first on line 2\)"),
+    ("data: {paths: [x]}\nmodel:\n  layers: 2\n  layers: 3\n", "train.yaml:4: key 'layers' appears twice"),
+    ("data: {paths: [x]}\nmodel:\n  layers: 2\n bad: 1\n", r"train.yaml:4:2: not valid YAML: expected <block end>, but found"),
+    ("data: {paths: [x]}\nmodel: {layres: 2}\n", "model.layres: unknown key; did you mean 'layers'"),
+    ("data: {paths: [x]}\nmodel: {gamma_input: '" + "z" * 900_000 + "'}\n", r"found 'zzz.*\.\.\. \(900,002 characters\)"),
+    ("data: {paths: [x]}\nmodel: {gamma_input: '" + "z" * 2_000_000 + "'}\n", "at most 1024 KB, found 2,000,044 bytes"),
+    ("data: {paths: [x]}\nmodel: {preset: modle4}\n", "model.preset: unknown preset 'modle4'; did you mean 'model4'"),
+    ("data: {paths: [x]}\nmodel: {preset: sota2022, stack: 9}\n", "model: stack must index one of the 4 layers"),
+])
+def test_a_bad_config_is_one_line_and_status_2(tmp_path, text, message):
+    import re
+
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    started = time.perf_counter()
+    rc, _, err = run_cli("train", str(path), "--out", str(tmp_path / "out"))
+    assert time.perf_counter() - started < 5
+    assert rc == 2 and re.search(message, err), err[:300]
+    assert len(err.strip().splitlines()) == 1 and len(err) < 400 and "Traceback" not in err
+
+
+def test_a_preset_is_expanded_and_its_own_keys_win(tmp_path):
+    from search.config import read_blocks
+    from search.presets import read_preset
+
+    path = tmp_path / "train.yaml"
+    path.write_text("data: {paths: [x]}\nmodel: {preset: model4, gamma_input: 12.5}\n")
+    model = read_blocks(path)["model"]
+    assert model == {**read_preset("model4"), "gamma_input": 12.5} and model["history"] is True
+
+
+def test_shipped_configs_name_presets_and_mean_what_they_did():
+    """sota2022 spelled out ModelConfig's defaults; static2022 searches Model 4 with its fixed keys kept."""
+    from search.config import load_spec, read_blocks
+    from search.presets import read_preset
+    from search.run import schemas
+    from sensorium_models.models import ModelConfig
+    from sensorium_models.models.config import parse_model_config
+
+    assert parse_model_config(read_blocks("configs/train/sota2022.yaml")["model"]) == ModelConfig()
+    spec = load_spec("configs/search/static2022.yaml", schemas(), check_paths=False)
+    searched = {path[1] for path in spec.searched if path[0] == "model"}
+    fixed = {k: v for k, v in spec.blocks["model"].items() if k not in searched}
+    assert fixed == {k: v for k, v in read_preset("model4").items() if k not in searched}
+    assert fixed["history"] and fixed["state"] and fixed["gain"] and len(searched) == 15
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "x"])
+def test_ui_port_out_of_range_is_a_usage_error(port, capsys):
+    from search.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(["ui", "--port", port])
+    assert exit.value.code == 2 and "argument --port: invalid port_number value" in capsys.readouterr().err
+
+
+def test_ui_names_the_flag_it_used(tmp_path):
+    rc, _, err = run_cli("ui", "--runs-dir", str(tmp_path / "nowhere"))
+    assert rc == 2 and err.startswith("sensorium-search: error: --runs-dir: no store at")
