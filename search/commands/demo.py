@@ -26,9 +26,9 @@ def register(subparsers) -> None:
 
 
 def _data_path(config: Path) -> Path:
-    import yaml
+    from sensorium_models.yaml_file import read_yaml
 
-    return Path(yaml.safe_load(config.read_text())["data"]["paths"][0])
+    return Path(read_yaml(config)["data"]["paths"][0])
 
 
 def _prepare_data(config: Path, kind: str, preset: str) -> list:

@@ -91,8 +91,8 @@ def _check_trial_files(files: SessionFiles, modality: str, n: int) -> None:
                             f"0..{n - 1} ({n} trials in {TIERS_FILE})")
     extra = sorted(numbers - expected)
     if extra:
-        raise UserError(f"{files.label(prefix + extra[0] + '.npy')}: expected files 0..{n - 1}.npy only "
-                        f"({n} trials in {TIERS_FILE}), found {len(extra)} more")
+        raise UserError(f"{files.label(TIERS_FILE)} lists {n} trials but {files.label(prefix.rstrip('/'))} holds "
+                        f"{len(numbers)} files (first extra: {extra[0]}.npy); expected one entry per trial in both")
 
 
 def _numeric(files: SessionFiles, name: str, array: np.ndarray) -> np.ndarray:
@@ -106,9 +106,16 @@ def _read_neurons(files: SessionFiles) -> tuple[np.ndarray, np.ndarray]:
     coords = _numeric(files, COORDS_FILE, files.load(COORDS_FILE, "(x, y, z) in µm for every neuron"))
     if unit_ids.ndim != 1 or len(unit_ids) == 0:
         raise UserError(f"{files.label(UNIT_IDS_FILE)}: expected a non-empty 1-D array, found shape {unit_ids.shape}")
-    if coords.shape != (len(unit_ids), 3):
+    if coords.ndim != 2 or coords.shape[1] != 3:
         raise UserError(f"{files.label(COORDS_FILE)}: expected shape ({len(unit_ids)}, 3) to match "
                         f"{UNIT_IDS_FILE}, found {coords.shape}")
+    if len(coords) != len(unit_ids):  # which of the two is short cannot be told: name both
+        raise UserError(f"{files.label(UNIT_IDS_FILE)} has {len(unit_ids)} neuron ids but {files.label(COORDS_FILE)} "
+                        f"has {len(coords)} rows; expected one per neuron in both")
+    ids, counts = np.unique(unit_ids, return_counts=True)
+    if (counts > 1).any():
+        raise UserError(f"{files.label(UNIT_IDS_FILE)}: expected each neuron id once, found {int(ids[counts > 1][0])} "
+                        f"{int(counts.max())} times ({int((counts > 1).sum())} id(s) repeated)")
     return unit_ids.astype(np.int64), coords.astype(np.float32)
 
 
