@@ -155,6 +155,7 @@ def resume(name: str, runs: Path, address: str | None) -> int:
     ray_environment(address)
     from ray import tune
 
+    from search.preflight import preflight
     from search.tracking import start_search_run
     from search.trainable import trainable
 
