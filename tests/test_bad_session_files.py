@@ -102,3 +102,17 @@ def test_a_failed_build_leaves_no_lock_file(session, tmp_path):
     with pytest.raises(UserError, match="behavior/3.npy"):
         load_sessions({"paths": [str(session)], "cache_dir": str(cache)})
     assert os.listdir(cache) == []
+
+
+def test_a_video_modality_shorter_than_the_others_is_cut_and_said(tmp_path, capsys):
+    from data_builders import video_parts
+
+    parts = video_parts()
+    behavior = parts["data"]["behavior"][3]
+    length = int(parts["lengths"][3])
+    behavior[:, length - 5:] = np.nan  # behaviour ends 5 frames before the other modalities
+    session = write(parts, tmp_path / "data", "video")
+    (read,) = load_sessions({"paths": [str(session)], "cache_dir": str(tmp_path / "cache")})
+    assert read.lengths[3] == length - 5
+    err = capsys.readouterr().err
+    assert "1 of 12 trials have modalities of different lengths" in err and len(err.strip().splitlines()) == 1

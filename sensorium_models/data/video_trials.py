@@ -63,6 +63,7 @@ class CutTrial:
     length: int                     # usable frames (cut at the first NaN, at most max_frames)
     trial_length: int               # frames before the NaN padding
     nan_frames: int                 # frames inside the trial (before max_frames) holding a NaN
+    uneven: bool = False            # its modalities' padding starts at different frames (cut to the shortest)
 
 
 def cut_trial(labels: dict[str, str], raw: dict[str, np.ndarray], standardize: dict[str, Standardizer],
@@ -84,7 +85,7 @@ def cut_trial(labels: dict[str, str], raw: dict[str, np.ndarray], standardize: d
         bad |= ~np.isfinite(value).reshape(-1, stored).all(axis=0)
     length = int(np.argmax(bad)) if bad.any() else stored
     filled = {m: forward_filled(v) for m, v in values.items()}
-    return CutTrial(filled, length, trial_length, int(bad.sum()))
+    return CutTrial(filled, length, trial_length, int(bad.sum()), len(set(ends.values())) > 1)
 
 
 @dataclass
@@ -98,6 +99,7 @@ class VideoQuirks:
     none_skipped: int = 0           # 'none' trials, never read
     hidden_tiers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)      # meta/trials fields left out, and what it costs
+    trials_uneven: int = 0          # trials whose modalities end at different frames, cut to the shortest
 
     def add(self, trial: CutTrial, max_frames: int) -> None:
         end = min(trial.trial_length, max_frames)
@@ -105,6 +107,7 @@ class VideoQuirks:
             self.trials_cut += 1
             self.frames_cut += end - trial.length
         self.nan_frames += trial.nan_frames
+        self.trials_uneven += trial.uneven
 
     def warnings(self, name: str, n_trials: int) -> list[str]:
         """One line per quirk worth telling the user about; the CLI prints them."""
@@ -115,5 +118,9 @@ class VideoQuirks:
                          f"neuralpredictors' CutVideos does ({self.frames_cut} frames left out of training "
                          f"and metrics" + (f"; {len(self.unusable)} trials keep no frame and are skipped"
                                            if self.unusable else "") + ")")
+        if self.trials_uneven:
+            lines.append(f"{name}: {self.trials_uneven} of {n_trials} trials have modalities of different lengths "
+                         f"(NaN padding starting at different frames); each is cut to its shortest modality, as "
+                         f"the starter kit's loader does")
         lines += [f"{name}: {note}" for note in self.notes]
         return lines
