@@ -19,6 +19,7 @@ from sensorium_models.data.session import Session
 from sensorium_models.ensemble import Ensemble
 from sensorium_models.errors import UserError
 from sensorium_models.models import build_model
+from sensorium_models.yaml_file import read_yaml
 
 ENSEMBLE_FILE = "ensemble.yaml"
 NORMALISATION_FILE = "normalisation.npz"
@@ -74,7 +75,7 @@ def _matching_sessions(folder: Path, keys: list[str], sessions: list[Session]) -
 def load_ensemble_folder(folder: str | Path, sessions: list[Session]) -> tuple[Ensemble, list[Session]]:
     """Rebuild every member for ``sessions`` and load its weights; returns the ensemble and its sessions."""
     folder = Path(folder)
-    spec = yaml.safe_load((folder / ENSEMBLE_FILE).read_text())
+    spec = read_yaml(folder / ENSEMBLE_FILE, "ensemble description")
     matched = _matching_sessions(folder, spec["sessions"], sessions)
     members = []
     for entry in spec["members"]:
