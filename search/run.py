@@ -166,7 +166,8 @@ def resume(name: str, runs: Path, address: str | None) -> int:
     restorable = tune.Tuner.can_restore(path)
     never_started = "://" not in path and not Path(path).exists()  # launch interrupted before Tune wrote
     if not (restorable or never_started):
-        raise UserError(f"search {name!r}: no Tune experiment state at {path}")
+        raise UserError(f"search {name!r}: no Tune experiment state at {path} (interrupted before Tune saved "
+                        f"any?); move that folder aside and resume again to start the search afresh")
     ray_address = connect_ray(address)
     start_search_run(record.tracking_uri, record.experiment_id, spec, ray_address)
     if restorable:
