@@ -58,8 +58,8 @@ def test_train_command_end_to_end_on_synthetic_sessions(tmp_path, kind, capsys):
     folders = synthesize(tmp_path / "data", kind=kind, preset="tiny", neurons=8)
     config = {"data": {"paths": [str(tmp_path / "data")], "cache_dir": str(tmp_path / "cache")},
               "model": MODELS[kind],
-              "trainer": {"batch_size": 32 if kind == "static" else 8, "clip_frames": 30, "max_epochs": 2,
-                          "device": "cpu"}}
+              "trainer": {"batch_size": 32, "max_epochs": 2, "device": "cpu"} if kind == "static" else
+              {"batch_size": 8, "clip_frames": 30, "max_epochs": 2, "device": "cpu"}}  # clip_frames: video only
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "out"

@@ -151,8 +151,9 @@ def _optional_per_trial(files: SessionFiles, name: str, n: int, fail: type[Excep
         raise fail(f"{files.label(name)}: expected a plain numeric .npy array, found a pickled/object array "
                    f"(not unpickled)")
     if shape != (n,):
-        raise fail(f"{files.label(TIERS_FILE)} lists {n} trials but {files.label(name)} has shape {shape}; "
-                   f"expected one entry per trial in both")  # which of the two is wrong cannot be told
+        # which of the two is wrong cannot be told; the field leads, since a tolerant read may leave it out
+        raise fail(f"{files.label(name)}: has shape {shape} but {TIERS_FILE} lists {n} trials; expected one "
+                   f"entry per trial in both")
     return files.load(name, "one entry per trial")
 
 
