@@ -4,9 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-export RAY_USAGE_STATS_ENABLED=0
-export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
-export TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S=0
+# Ray's and MLflow's environment is set by search/environment.py (the CLI, the tests and bench/ call it).
 export PYTHONUNBUFFERED=1
 
 .PHONY: install demo test bench ui-check clean

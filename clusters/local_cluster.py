@@ -235,7 +235,7 @@ class LocalCluster:
         return args
 
     def _node_env(self) -> dict[str, str]:
-        # The Makefile sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for single-node tests; with it no worker can join.
+        # search.environment sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for in-process Ray; with it no worker can join.
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
         if env.get("PYTHONPATH"):  # Ray workers run in other folders: a relative entry would point elsewhere
             env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep))
