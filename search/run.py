@@ -27,13 +27,6 @@ from search.trainable import trainable, trial_dirname
 from sensorium_models.atomic import atomic_path
 from sensorium_models.errors import UserError
 
-RUNS_ENV = "SENSORIUM_RUNS_DIR"
-
-
-def runs_dir(arg: str | None) -> Path:
-    """``--runs-dir``, else ``$SENSORIUM_RUNS_DIR``, else ``./runs``; always absolute (trials run elsewhere)."""
-    return Path(arg or os.environ.get(RUNS_ENV) or "runs").absolute()
-
 def schemas() -> dict:
     """The pydantic schemas of the three config blocks, as the contracts define them."""
     from sensorium_models.data import DataConfig

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for model.pt, config.yaml and scores.json (default runs/train/<config>-seed<S>)")
-    parser.set_defaults(func=run_train)
+    parser.set_defaults(func=_train)
 
 
 def read_train_config(path: Path) -> dict[str, dict]:
@@ -77,7 +77,7 @@ def _print_scores(rows: list[dict]) -> None:
         print(f"{row['session']:<{width}} {row['tier']:<16} {row['trials']:>6} {values}")
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
