@@ -35,7 +35,7 @@ ui-check: $(STAMP)
 	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get install -y -q --no-install-recommends chromium || \
 	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
-	$(PY) tests/ui_check.py --out runs/ui-check/experiment.png
+	$(PY) ui_check.py --out runs/ui-check/experiment.png
 
 # The reference pipeline (neuralpredictors 0.3.0) is bench-only; --no-deps keeps torch and numpy as pinned.
 bench: $(STAMP)

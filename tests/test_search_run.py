@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, write_space
+from search_builders import mlflow_runs, run_cli, start_ui, tiny_session, tiny_space, write_space
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,22 +121,10 @@ def test_failed_trials_are_recorded_with_their_reason(ray_local, tmp_path):
     assert parent.info.status == "FINISHED" and parent.data.metrics["trials_failed"] >= 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_ui_serves_the_trial_runs_over_rest(finished_search):
-    from search.commands.ui import wait_healthy
-
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", "--runs-dir", str(finished_search["runs"]),
-                             "--port", str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc, url = start_ui(finished_search["runs"])
+    port = int(url.rsplit(":", 1)[1])
     try:
-        assert wait_healthy(url, proc, timeout_s=180), "MLflow server did not answer /health"
         assert proc.stdout.readline().startswith(f"MLflow UI: {url}")
         request = urllib.request.Request(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=sensorium-search")
         experiment = json.load(urllib.request.urlopen(request, timeout=30))["experiment"]
