@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,7 +42,9 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
     (parent,) = mlflow_runs(finished_search["runs"], "search")
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["ray_address"].startswith("127.0.0.1:")
-    assert len(parent.data.tags["config_hash"]) == 12 and parent.data.tags["git_commit"]
+    assert len(parent.data.tags["config_hash"]) == 12
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", head) and re.fullmatch(f"{head}(-dirty)?", parent.data.tags["git_commit"])
     assert "best_val_corr" in parent.data.metrics
     children = mlflow_runs(finished_search["runs"], "trial")
     assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
