@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from cluster_search import driver_env, epochs_logged, start_search, trial_tags, wait_for_trial_on, write_search
+from cluster_builders import driver_env, epochs_logged, start_search, trial_tags, wait_for_trial_on, write_search
 
 from clusters import processes
 from clusters.local_cluster import HEAD_IP, LocalCluster, worker_ip

@@ -8,7 +8,7 @@ from sensorium_models import precision
 from sensorium_models.errors import UserError
 from sensorium_models.precision import choose_amp, cpu_has_amx
 from sensorium_models.training import trainer_config, train
-from tiny_sessions import TinyModel, static_session
+from training_builders import TinyModel, static_session
 
 FAST = {"batch_size": 16, "lr_init": 0.03, "max_epochs": 2, "patience": 2, "lr_decay_steps": 2, "device": "cpu"}
 CPU = torch.device("cpu")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from models_fakes import SMALL, fake_sessions
+from model_builders import SMALL, fake_sessions
 from search.registry import Member, download_ensemble, load_ensemble_folder, register_ensemble, save_ensemble
 from sensorium_models.ensemble import Ensemble, mean_predictions
 from sensorium_models.errors import UserError
