@@ -36,6 +36,7 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
 
     assert finished_search["rc"] == 0, finished_search["err"]
     assert "search tiny done: 0 running" in finished_search["out"]
+    assert "Configuration for experiment" not in finished_search["out"] and "tensorboard" not in finished_search["out"]
     trials = ExperimentAnalysis(str(finished_search["runs"] / "ray_results" / "tiny")).trials
     assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
 
