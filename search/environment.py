@@ -6,6 +6,7 @@ Ray reads some of these when it is imported and Tune others when a run starts, s
 from __future__ import annotations
 
 import os
+from typing import MutableMapping
 
 # Forced: the standards allow traffic to loopback only, so no usage report is ever sent.
 FORCED = {"RAY_USAGE_STATS_ENABLED": "0"}
@@ -20,18 +21,19 @@ DEFAULTS = {
 }
 
 
-def apply(address: str | None) -> None:
+def apply(address: str | None, environ: MutableMapping[str, str] = os.environ) -> None:
     """Set the environment for Ray in this process (``address`` None) or for joining the cluster at ``address``.
 
-    In effect for Ray only if nothing imported ray yet.
+    In effect for Ray only if nothing imported ray yet. ``environ`` is for tests: the process's own
+    environment cannot be set and restored around Ray without Ray noticing.
     """
-    os.environ.update(FORCED)
+    environ.update(FORCED)
     for name, value in DEFAULTS.items():
-        os.environ.setdefault(name, value)
+        environ.setdefault(name, value)
     if address is None:
         # The in-process node then lives on 127.0.0.1 and listens there only (Ray otherwise swaps 127.0.0.1
         # for the machine's network address and listens on every interface).
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     elif address != "auto":
         # A token-authenticated cluster rejects an explicit HOST:PORT unless the client says it uses tokens.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        environ.setdefault("RAY_AUTH_MODE", "token")
