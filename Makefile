@@ -4,9 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-export RAY_USAGE_STATS_ENABLED=0
-export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
-export TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S=0
+# Ray's and MLflow's environment is set by search/environment.py (the CLI, the tests and bench/ call it).
 export PYTHONUNBUFFERED=1
 
 .PHONY: install demo test bench ui-check clean
@@ -37,7 +35,7 @@ ui-check: $(STAMP)
 	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get install -y -q --no-install-recommends chromium || \
 	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
-	$(PY) tests/ui_check.py --out runs/ui-check/experiment.png
+	$(PY) ui_check.py --out runs/ui-check/experiment.png
 
 # The reference pipeline (neuralpredictors 0.3.0) is bench-only; --no-deps keeps torch and numpy as pinned.
 bench: $(STAMP)

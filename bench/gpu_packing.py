@@ -22,6 +22,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from search import environment  # noqa: E402
+
 PACKINGS = (1, 2, 4)
 RESULTS = ROOT / "bench" / "results" / "gpu_packing.md"
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.trials % max(PACKINGS):
         parser.error(f"--trials must be a multiple of {max(PACKINGS)}, found {args.trials}")
+    environment.apply(None)
     import ray
     import yaml
 
@@ -109,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     model_cfg = yaml.safe_load((ROOT / "configs" / "model" / "sota2022.yaml").read_text())
     trainer_cfg = {"max_epochs": args.epochs, "patience": args.epochs, "device": "cuda", "amp": args.amp}
     cpus = len(os.sched_getaffinity(0))
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(num_cpus=cpus, num_gpus=1, include_dashboard=False, logging_level="WARNING",
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # the tasks import sensorium_models
     try:

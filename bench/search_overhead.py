@@ -25,6 +25,7 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import cpu_model, write_result  # noqa: E402
+from search import environment  # noqa: E402
 SCRATCH = Path(__file__).parent / "data" / "search_overhead"
 CONFIG = Path(__file__).parents[1] / "configs" / "search" / "tiny.yaml"
 
@@ -95,9 +96,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=8)
     args = parser.parse_args()
     shutil.rmtree(SCRATCH, ignore_errors=True)
-    from search.run import connect_ray, ray_environment
-
-    ray_environment(None)
+    environment.apply(None)
+    from search.run import connect_ray
     from sensorium_models.data.synthetic import synthesize
 
     (session,) = synthesize(SCRATCH / "data", "static", "tiny")

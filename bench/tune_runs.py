@@ -7,10 +7,10 @@ which epochs were spent is the order of the trials.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from search import environment
 from search.config import SearchSpec
 
 
@@ -64,9 +64,7 @@ def trial_order(metrics: dict) -> int:
 def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, searcher_seed: int,
                storage: Path, name: str) -> list[TrialCurve]:
     """Run ``spec`` one trial at a time; return the trials in the order they ran."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    environment.apply(None)
     from ray import tune
 
     from search.run import connect_ray

@@ -43,10 +43,18 @@ MAX_DIR_CHARS = 29
 # ray package.
 RAY_TEMP = "ray-temp"
 MAX_WORKERS = 200
+# A picked port can be taken before Ray binds it; a head on picked ports that exits at once gets new ones.
+HEAD_ATTEMPTS = 3
+
+
+class NodeExited(RuntimeError):
+    """A node's `ray start` ended before the node was up."""
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on right now, on any interface (Ray's servers bind all of them)."""
+    """A TCP port nothing listens on right now, on any interface (Ray's servers bind all of them).
+
+    Only for the ports Ray must be told in advance: another process may bind it first (see HEAD_ATTEMPTS)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("", 0))
         return s.getsockname()[1]
@@ -140,11 +148,8 @@ class LocalCluster:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.token_path.write_text(secrets.token_hex(32))
         self.token_path.chmod(0o600)
-        self.port = self.port or free_port()
-        if self.dashboard:
-            self.dashboard_port = self.dashboard_port or free_port()
         try:
-            self._launch(HEAD_IP, head=True)
+            self._start_head()
             for index in range(self.workers):
                 self._launch(worker_ip(index), head=False)
             self._write_state()
@@ -201,6 +206,20 @@ class LocalCluster:
         return cluster
 
     # ---- internals ---------------------------------------------------------------------------------------
+    def _start_head(self) -> None:
+        """The head on the ports asked for, else on free ones, picked again if the head exits at once."""
+        asked = (self.port, self.dashboard_port)
+        for attempt in range(1, HEAD_ATTEMPTS + 1):
+            self.port = asked[0] or free_port()
+            self.dashboard_port = (asked[1] or free_port()) if self.dashboard else asked[1]
+            try:
+                return self._launch(HEAD_IP, head=True)
+            except NodeExited:
+                if attempt == HEAD_ATTEMPTS or (asked[0] and (asked[1] or not self.dashboard)):
+                    raise
+                node = self.nodes.pop()  # stop what it left, then try again on other ports
+                processes.stop_cluster(node.records, {node.launcher_pid}, self.stop_timeout_s)
+
     def _live(self, node: Node) -> list:
         found = (processes.find(r) for r in node.records)
         return [p for p in found if p is not None]
@@ -224,8 +243,9 @@ class LocalCluster:
         args = ["--block", "--node-ip-address", ip, "--num-cpus", str(self.cpus_per_node),
                 "--num-gpus", str(self.gpus_per_node), "--resources", json.dumps(self.resources),
                 "--object-store-memory", str(self.object_store_bytes), "--disable-usage-stats",
-                # fixed by default (52365): a second node, or another Ray on this machine, would collide
-                "--dashboard-agent-listen-port", str(free_port())]
+                # fixed by default (52365): a second node, or another Ray on this machine, would collide;
+                # 0 lets the agent bind a free port itself and report it
+                "--dashboard-agent-listen-port", "0"]
         if not head:
             return [*args, "--address", self.address]
         args += ["--head", "--port", str(self.port), "--temp-dir", str(self.base_dir / RAY_TEMP),
@@ -235,7 +255,7 @@ class LocalCluster:
         return args
 
     def _node_env(self) -> dict[str, str]:
-        # The Makefile sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for single-node tests; with it no worker can join.
+        # search.environment sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for in-process Ray; with it no worker can join.
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
         if env.get("PYTHONPATH"):  # Ray workers run in other folders: a relative entry would point elsewhere
             env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep))
@@ -251,10 +271,10 @@ class LocalCluster:
             if READY_LINE in _text(node.log):
                 return
             if node.launcher.poll() is not None:
-                break
+                raise NodeExited(f"Ray node {node.ip} exited while starting (log {node.log}):\n{_tail(node.log)}")
             time.sleep(0.2)
-        tail = "\n".join(_text(node.log).splitlines()[-15:])
-        raise RuntimeError(f"Ray node {node.ip} did not start (log {node.log}):\n{tail}")
+        raise RuntimeError(f"Ray node {node.ip} did not start within {self.start_timeout_s:.0f} s "
+                           f"(log {node.log}):\n{_tail(node.log)}")
 
     def _write_state(self) -> None:
         state = {"address": self.address, "port": self.port,
@@ -267,6 +287,10 @@ class LocalCluster:
 
 def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(_text(path).splitlines()[-lines:])
 
 
 def instructions(cluster: LocalCluster) -> str:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 
+from search import environment
 from sensorium_models.errors import UserError
 
 COMMAND_GROUPS = [
@@ -32,21 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Quiet, local-only defaults, set before anything imports Ray (it reads them at import time).
-ENVIRONMENT = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name, value in ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-    if getattr(args, "address", None) is None:
-        # An in-process Ray then puts its node on 127.0.0.1 and listens there only (install-probe §6).
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    environment.apply(getattr(args, "address", None))  # before any handler imports Ray
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:

@@ -11,6 +11,11 @@ import mlflow
 
 
 class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
+    # MLflow's opt-out from type-hint validation (its ChatModel uses it). Without it MLflow checks predict when
+    # this class is defined, i.e. at every log and load, and warns that there are no hints to build a schema
+    # from; the input is a dict of paths, which no schema describes. Other warnings are untouched.
+    _skip_type_hint_validation = True
+
     def load_context(self, context):
         self.folder = Path(context.artifacts["ensemble"])
 

@@ -2,26 +2,32 @@
 
 A search is known by its name. Launch writes ``<runs>/searches/<name>/`` (the validated YAML and where
 its Tune experiment and MLflow runs live), so resume, status and best need nothing but the name.
+Ray is imported at the top: callers apply ``search.environment`` before they import this module.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import optuna
+import ray
+from ray import tune
+from ray.tune import ExperimentAnalysis
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
 from search.config import SearchSpec, check_name, check_resources, load_spec
+from search.preflight import preflight
+from search.progress import EarlyStopMarker, ProgressPrinter
+from search.results import summary_line, trial_rows
+from search.tracking import MlflowTracker, default_tracking_uri, end_search_run, open_experiment, start_search_run
+from search.trainable import trainable, trial_dirname
 from sensorium_models.atomic import atomic_path
 from sensorium_models.errors import UserError
-
-RUNS_ENV = "SENSORIUM_RUNS_DIR"
-
-
-def runs_dir(arg: str | None) -> Path:
-    """``--runs-dir``, else ``$SENSORIUM_RUNS_DIR``, else ``./runs``; always absolute (trials run elsewhere)."""
-    return Path(arg or os.environ.get(RUNS_ENV) or "runs").absolute()
-
 
 def schemas() -> dict:
     """The pydantic schemas of the three config blocks, as the contracts define them."""
@@ -64,25 +70,11 @@ class SearchRecord:
         return load_spec(self.folder(runs, self.name) / "search.yaml", schemas(), self.name, check_paths=check_paths)
 
 
-def ray_environment(address: str | None) -> None:
-    """Environment Ray reads when it is imported, so this runs before anything imports ray."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    # Per-epoch checkpoints snapshot the experiment often; Tune warns about it on every trial otherwise.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if address is None:
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node on 127.0.0.1, listening there only
-    elif address != "auto":
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # token-auth clusters reject explicit addresses otherwise
-
-
 def connect_ray(address: str | None) -> str:
     """Start Ray in-process on loopback (no address) or join a cluster; returns the address for the record.
 
     An already initialised Ray (a test's, a notebook's) is used as it is.
     """
-    ray_environment(address)  # in effect only if nothing imported ray yet
-    import ray
-
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False if address is None else None,
                  runtime_env=None if address is None else _project_runtime_env(),
@@ -112,16 +104,10 @@ def local_nodes(gpus_needed: float) -> list[dict[str, float]]:
 
 
 def cluster_nodes() -> list[dict[str, float]]:
-    import ray
-
     return [node["Resources"] for node in ray.nodes() if node["Alive"]]
 
 
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
-    ray_environment(address)
-    from search.preflight import preflight
-    from search.tracking import default_tracking_uri, end_search_run, open_experiment, start_search_run
-
     if SearchRecord.folder(runs, spec.name).exists():
         raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
     storage = storage or str(runs / "ray_results")
@@ -152,13 +138,6 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
 
 
 def resume(name: str, runs: Path, address: str | None) -> int:
-    ray_environment(address)
-    from ray import tune
-
-    from search.preflight import preflight
-    from search.tracking import start_search_run
-    from search.trainable import trainable
-
     record = SearchRecord.read(runs, name)
     spec = record.spec(runs)
     preflight(spec, schemas())
@@ -185,15 +164,6 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
 
     ``reuse_actors=False`` and extra ``callbacks`` exist for the overhead benchmark.
     """
-    import optuna
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
-    from search.progress import EarlyStopMarker, ProgressPrinter
-    from search.tracking import MlflowTracker
-    from search.trainable import trainable, trial_dirname
-
     settings = spec.settings
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_config = tune.TuneConfig(
@@ -222,9 +192,6 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
 
 def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
     """Run to the end; the parent run ends FINISHED, or KILLED when Tune was interrupted with trials left."""
-    from search.results import summary_line, trial_rows
-    from search.tracking import end_search_run
-
     status = "KILLED"
     try:
         tuner.fit()
@@ -246,10 +213,6 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
 
 def load_trials(record: SearchRecord) -> list:
     """The trials of a search as Tune saved them (works while it runs, after it ended, or was killed)."""
-    import logging
-
-    from ray.tune import ExperimentAnalysis
-
     # It warns for every trial that has not reported yet; the table shows those as pending.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     try:

@@ -74,10 +74,12 @@ def end_search_run(tracking_uri: str, run_id: str, status: str) -> None:
 
 
 def _git_commit() -> str:
+    """The commit of the code that runs (not of the folder the user runs it from), "-dirty" if edited."""
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, timeout=10, cwd=here).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"

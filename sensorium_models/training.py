@@ -24,6 +24,7 @@ from torch import nn
 from .data.batches import SessionTensors, cycle_sessions, epoch_generator, shuffled_batches
 from .data.session import Session
 from .errors import UserError, expect, validated
+from .precision import choose_amp, describe
 from .prediction import autocast, neuron_correlations, predict, predict_tensors, resolve_device
 from .train_state import EarlyStopping, load_checkpoint, save_checkpoint
 
@@ -55,7 +56,8 @@ class TrainerConfig(BaseModel):
     burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
     eval_skip: int | None = Field(None, ge=0, description="frames the video validation skips; None: burn_in")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = Field(False, description="bf16 autocast: GPUs, and CPUs with AMX")
+    amp: bool | Literal["auto"] = Field(False, description="bf16 autocast; auto: on CUDA GPUs with bf16 and CPUs "
+                                                         "with AMX, fp32 elsewhere (printed)")
 
 
 def trainer_config(cfg: TrainerConfig | dict) -> TrainerConfig:
@@ -100,6 +102,7 @@ class _Setup:
     cfg: TrainerConfig
     seed: int
     device: torch.device
+    amp: bool                      # bf16 autocast, trainer.amp resolved for the device
     sessions: list[Session]
     tensors: dict[str, SessionTensors]
     burn_in: int
@@ -113,6 +116,9 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
            "train: no session has validation trials (role 'validation'); early stopping needs some")
     expect(cfg.device != "cuda" or torch.cuda.is_available(), "trainer.device: 'cuda' asked for, none found")
     device = resolve_device(cfg.device)
+    amp, reason = choose_amp(cfg.amp, device)
+    if cfg.amp == "auto":
+        print(describe(amp, reason), flush=True)
     frames_out = burn_in(model, cfg)
     clips = {}
     for s in sessions:
@@ -121,7 +127,7 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
             expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
                    f"{s.key} leave nothing after a burn-in of {frames_out} frames")
     tensors = {s.key: SessionTensors.from_session(s, device) for s in sessions}
-    return _Setup(cfg, seed, device, sessions, tensors, frames_out, eval_skip(model, cfg), clips)
+    return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(model, cfg), clips)
 
 
 def _uncut_lengths(session: Session) -> np.ndarray:
@@ -139,7 +145,7 @@ def _clip_trials(session: Session, clip: int | None) -> np.ndarray:
 
 
 def _batch_loss(model: nn.Module, setup: _Setup, key: str, batch) -> torch.Tensor:
-    with autocast(setup.device, setup.cfg.amp):
+    with autocast(setup.device, setup.amp):
         output = model(batch)
     output, target = output.float(), batch.responses
     if output.shape != target.shape:
@@ -185,7 +191,7 @@ def _validation_score(model: nn.Module, setup: _Setup) -> float:
         trials = session.indices("validation")
         if len(trials):
             predictions = predict_tensors(model, setup.tensors[session.key], trials,
-                                          setup.cfg.eval_batch_size, setup.cfg.amp)
+                                          setup.cfg.eval_batch_size, setup.amp)
             per_neuron.append(neuron_correlations(session, trials, predictions, setup.eval_skip))
     return float(np.concatenate(per_neuron).mean())
 

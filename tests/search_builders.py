@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from sensorium_models.data.synthetic import synthesize
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_session(folder: Path) -> Path:
@@ -41,6 +48,32 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(list(argv))
     return rc, out.getvalue(), err.getvalue()
+
+
+def start_ui(runs: Path, stdout=subprocess.PIPE, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """``sensorium-search ui`` in a subprocess of its own session, answering on a free port: (process, URL).
+
+    The server must be told its port, so one is picked (bound to port 0 and released) and handed over; if
+    another process takes it in between, the UI exits instead of answering, and another port is tried.
+    """
+    from search.commands.ui import wait_healthy
+
+    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
+    for _ in range(attempts):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", "--runs-dir", str(runs), "--port", str(port)],
+                                cwd=ROOT, env={**os.environ, "PYTHONPATH": path}, stdout=stdout,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        if wait_healthy(url, proc, timeout_s=180):
+            return proc, url
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(f"sensorium-search ui did not answer on {url} within 180 s")
+    raise AssertionError(f"sensorium-search ui exited {attempts} times before answering (ports taken?)")
 
 
 def mlflow_runs(runs: Path, role: str) -> list:

@@ -11,7 +11,7 @@ from sensorium_models.data.batches import (
     sequential_batches,
     shuffled_batches,
 )
-from tiny_sessions import static_session, video_session
+from training_builders import static_session, video_session
 
 
 def test_static_batch_gathers_the_indexed_rows():

@@ -2,6 +2,7 @@
 Nothing here starts Ray."""
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -54,8 +55,9 @@ def test_the_state_file_brings_back_the_same_cluster(short_dir):
     cluster = started_looking(short_dir)
     cluster._write_state()
     again = LocalCluster.attach(cluster.base_dir)
-    assert (again.address, again.dashboard_url, again.token_path) == ("127.0.0.2:6399", "http://127.0.0.2:8299",
-                                                                      cluster.token_path)
+    token = short_dir.absolute() / "auth_token"
+    assert json.loads(cluster.state_path.read_text())["token_path"] == str(token)
+    assert (again.address, again.dashboard_url, again.token_path) == ("127.0.0.2:6399", "http://127.0.0.2:8299", token)
     assert [(n.ip, n.head, n.launcher_pid, n.records) for n in again.nodes] == \
         [(n.ip, n.head, n.launcher_pid, n.records) for n in cluster.nodes]
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from cluster_search import ROOT, driver_env, launch_command, trial_tags, write_search
+from cluster_builders import ROOT, driver_env, launch_command, trial_tags, write_search
 
 from clusters import processes
 from clusters.local_cluster import HEAD_IP, LocalCluster, worker_ip

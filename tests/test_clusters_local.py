@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from cluster_search import driver_env, epochs_logged, start_search, trial_tags, wait_for_trial_on, write_search
+from cluster_builders import driver_env, epochs_logged, start_search, trial_tags, wait_for_trial_on, write_search
 
 from clusters import processes
 from clusters.local_cluster import HEAD_IP, LocalCluster, worker_ip
@@ -65,6 +65,7 @@ def test_a_worker_node_killed_mid_search_has_its_trials_finished_on_the_head(tmp
         search = start_search(cluster, config, runs)
         try:
             interrupted = wait_for_trial_on(runs, worker_ip(0), epochs=2, search=search)
+            seen = len(epochs_logged(runs, interrupted["trial_id"]))
             killed = cluster.kill_worker(0)
             search.wait(timeout=300)
         finally:
@@ -77,9 +78,12 @@ def test_a_worker_node_killed_mid_search_has_its_trials_finished_on_the_head(tmp
     assert len(trials) == 2 and {t["state"] for t in trials.values()} == {"FINISHED"}, trials
     moved = trials[interrupted["trial_id"]]
     assert moved["nodes"] == f"{worker_ip(0)},{HEAD_IP}" and moved["last_error"], moved
-    # Resumed from a checkpoint, not from scratch: epoch 1 ran once. (The epoch in flight when the node died,
-    # or one whose checkpoint Tune had not yet registered, may run again.)
+    # Resumed from a checkpoint, not from scratch: every epoch ran, and only the epoch in flight when the node
+    # died or one whose checkpoint Tune had not yet registered ran twice. Once epoch k is in MLflow, epoch k-1's
+    # checkpoint is registered, so nothing before the `seen`-th epoch may repeat.
     logged = epochs_logged(runs, moved["trial_id"])
-    assert logged.count(1) == 1 and sorted(set(logged)) == list(range(1, 21)), logged
+    again = sorted(e for e in set(logged) if logged.count(e) > 1)
+    assert sorted(set(logged)) == list(range(1, 21)) and max(map(logged.count, logged)) <= 2, logged
+    assert len(again) <= 2 and all(e >= seen for e in again), (seen, logged)
     assert all(t["node_ip"] == HEAD_IP for t in trials.values())  # the lost node ran nothing more
     assert "raylet" in {r.name for r in killed} and [r for r in killed if processes.find(r)] == []

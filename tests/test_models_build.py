@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from models_fakes import SMALL, SMALL_VIDEO, batch_of, fake_session, fake_sessions
+from model_builders import SMALL, SMALL_VIDEO, batch_of, fake_session, fake_sessions
 from sensorium_models.errors import UserError
 from sensorium_models.models import ModelConfig, build_model
 

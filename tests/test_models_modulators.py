@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models_fakes import fake_session, fake_sessions
+from model_builders import fake_session, fake_sessions
 from sensorium_models.errors import UserError
 from sensorium_models.models import build_model
 from sensorium_models.models.modulators import SmoothGain, half_gaussian_kernel, history_features, state_features

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from models_fakes import SMALL_VIDEO, batch_of, fake_sessions
+from model_builders import SMALL_VIDEO, batch_of, fake_sessions
 from sensorium_models.models import ModelConfig, build_model
 from sensorium_models.models.video import Factorised3dCore, temporal_laplace_l2norm
 

@@ -6,9 +6,10 @@ import dataclasses
 import mlflow
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
 
-from models_fakes import SMALL, fake_sessions
+from model_builders import SMALL, fake_sessions
 from search.registry import Member, download_ensemble, load_ensemble_folder, register_ensemble, save_ensemble
 from sensorium_models.ensemble import Ensemble, mean_predictions
 from sensorium_models.errors import UserError
@@ -17,8 +18,15 @@ from sensorium_models.prediction import predict
 
 
 def _members(sessions, seeds=(1, 2)):
+    """Members whose weights are not those their seed builds (as trained ones are not): each tensor shifted."""
     config = {"data": {"paths": ["unused"]}, "model": SMALL, "trainer": {"max_epochs": 1}}
-    return [Member(config, seed, build_model(sessions, SMALL, seed).state_dict()) for seed in seeds]
+    members = []
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(seed)
+        state = {k: v + 0.1 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+                 for k, v in build_model(sessions, SMALL, seed).state_dict().items()}
+        members.append(Member(config, seed, state))
+    return members
 
 
 def test_mean_predictions_static_and_video():
@@ -35,11 +43,15 @@ def test_saved_ensemble_rebuilds_and_predicts_the_mean_of_its_members(tmp_path):
     ensemble, matched = load_ensemble_folder(folder, sessions)
     assert [s.key for s in matched] == [s.key for s in sessions]
     trials = sessions[0].indices("test")
-    singles = []
+    singles, untrained = [], []
     for member in members:
+        untrained.append(predict(build_model(sessions, SMALL, member.seed).eval(), sessions[0], trials))
         model = build_model(sessions, SMALL, member.seed)
+        model.load_state_dict(member.state_dict)
         singles.append(predict(model.eval(), sessions[0], trials))
-    np.testing.assert_allclose(ensemble.predict(sessions[0], trials), np.mean(singles, axis=0), rtol=1e-5)
+    rebuilt = ensemble.predict(sessions[0], trials)
+    np.testing.assert_allclose(rebuilt, np.mean(singles, axis=0), rtol=1e-5)
+    assert np.abs(rebuilt - np.mean(untrained, axis=0)).max() > 1e-3  # the saved weights, not the seed's
     assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 2
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, write_space
+from search_builders import mlflow_runs, run_cli, start_ui, tiny_session, tiny_space, write_space
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,13 +36,16 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
 
     assert finished_search["rc"] == 0, finished_search["err"]
     assert "search tiny done: 0 running" in finished_search["out"]
+    assert "Configuration for experiment" not in finished_search["out"] and "tensorboard" not in finished_search["out"]
     trials = ExperimentAnalysis(str(finished_search["runs"] / "ray_results" / "tiny")).trials
     assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
 
     (parent,) = mlflow_runs(finished_search["runs"], "search")
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["ray_address"].startswith("127.0.0.1:")
-    assert len(parent.data.tags["config_hash"]) == 12 and parent.data.tags["git_commit"]
+    assert len(parent.data.tags["config_hash"]) == 12
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", head) and re.fullmatch(f"{head}(-dirty)?", parent.data.tags["git_commit"])
     assert "best_val_corr" in parent.data.metrics
     children = mlflow_runs(finished_search["runs"], "trial")
     assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
@@ -123,22 +126,10 @@ def test_failed_trials_are_recorded_with_their_reason(ray_local, tmp_path):
     assert parent.info.status == "FINISHED" and parent.data.metrics["trials_failed"] >= 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_ui_serves_the_trial_runs_over_rest(finished_search):
-    from search.commands.ui import wait_healthy
-
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", "--runs-dir", str(finished_search["runs"]),
-                             "--port", str(port)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc, url = start_ui(finished_search["runs"])
+    port = int(url.rsplit(":", 1)[1])
     try:
-        assert wait_healthy(url, proc, timeout_s=180), "MLflow server did not answer /health"
         assert proc.stdout.readline().startswith(f"MLflow UI: {url}")
         request = urllib.request.Request(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=sensorium-search")
         experiment = json.load(urllib.request.urlopen(request, timeout=30))["experiment"]

@@ -6,7 +6,7 @@ import pytest
 
 from search_builders import run_cli
 from sensorium_models.submission import STATIC_FILES, VIDEO_FILES, validate_submission, write_video_submission
-from submission_sessions import static_session, video_prediction, video_sessions
+from submission_builders import static_session, video_prediction, video_sessions
 
 
 @pytest.mark.parametrize("content, problem", [

@@ -5,7 +5,7 @@ import argparse
 
 from search.commands import submission as command
 from sensorium_models.submission import write_static_submission, write_video_submission
-from submission_sessions import static_predictions, static_session, video_prediction, video_sessions
+from submission_builders import static_predictions, static_session, video_prediction, video_sessions
 
 
 def test_validate_parses_file_and_data():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sensorium_models.submission import STATIC_FILES, validate_submission, write_static_submission
-from submission_sessions import static_predictions, static_session
+from submission_builders import static_predictions, static_session
 
 LIVE, FINAL = STATIC_FILES["test"], STATIC_FILES["final_test"]
 SESSION = static_session()

@@ -8,7 +8,7 @@ import pytest
 
 from sensorium_models.submission import VIDEO_FILES, validate_submission, write_video_submission
 from sensorium_models.submission.write_video import VIDEO_SCHEMA
-from submission_sessions import MOUSE_A, MOUSE_B, video_prediction, video_sessions
+from submission_builders import MOUSE_A, MOUSE_B, video_prediction, video_sessions
 
 LIVE = VIDEO_FILES["live_test_main"]
 

@@ -15,7 +15,7 @@ from sensorium_models.submission import (
     MAIN_TRACK_ZIP, STATIC_FILES, VIDEO_FILES, validate_submission, write_main_track, write_static_submission,
     write_video_submission,
 )
-from submission_sessions import MOUSE_A, MOUSE_B, static_predictions, static_session, video_prediction, video_sessions
+from submission_builders import MOUSE_A, MOUSE_B, static_predictions, static_session, video_prediction, video_sessions
 
 
 def read_csv_rows(path):

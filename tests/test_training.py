@@ -12,7 +12,7 @@ from sensorium_models.errors import UserError
 from sensorium_models.prediction import neuron_correlations, score_predictions
 from sensorium_models.train_state import EarlyStopping
 from sensorium_models.training import NonFiniteLoss, TrainerConfig, predict, train
-from tiny_sessions import TinyModel, static_session, video_session
+from training_builders import TinyModel, static_session, video_session
 
 FAST = {"batch_size": 16, "lr_init": 0.03, "max_epochs": 6, "patience": 2, "lr_decay_steps": 2, "device": "cpu"}
 

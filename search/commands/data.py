@@ -7,14 +7,14 @@ import json
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="inspect sessions, write synthetic ones")
-    commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    inspect = commands.add_parser("inspect", help="read sessions and summarise them (builds the cache)")
+    inspect = actions.add_parser("inspect", help="read sessions and summarise them (builds the cache)")
     inspect.add_argument("path", help="a session folder, its .zip, or a folder holding sessions")
     inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
-    inspect.set_defaults(func=inspect_sessions)
+    inspect.set_defaults(func=_inspect)
 
-    synth = commands.add_parser("synth", help="write synthetic sessions in the organisers' layout")
+    synth = actions.add_parser("synth", help="write synthetic sessions in the organisers' layout")
     synth.add_argument("--kind", choices=("static", "video"), required=True)
     synth.add_argument("--out", required=True, help="folder to write the sessions (and ground_truth/) into")
     synth.add_argument("--preset", choices=("tiny", "demo", "realistic"), default="tiny")
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--trials", type=int, default=None, help="trials per session (default: the preset's)")
     synth.add_argument("--neurons", type=int, default=None, help="neurons per session (default: the preset's)")
     synth.add_argument("--seed", type=int, default=0)
-    synth.set_defaults(func=synthesize_sessions)
+    synth.set_defaults(func=_synth)
 
 
 def summarise(session) -> dict:
@@ -70,7 +70,7 @@ def _quirks(session) -> dict | None:
             "hidden_trials": int(session.hidden.sum()), "fields_left_out": len(q["notes"])}
 
 
-def inspect_sessions(args: argparse.Namespace) -> int:
+def _inspect(args: argparse.Namespace) -> int:
     from sensorium_models.data import load_sessions
 
     summaries = [summarise(session) for session in load_sessions({"paths": [args.path]})]
@@ -99,7 +99,7 @@ def inspect_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
-def synthesize_sessions(args: argparse.Namespace) -> int:
+def _synth(args: argparse.Namespace) -> int:
     from sensorium_models.data.synthetic import synthesize
 
     folders = synthesize(args.out, kind=args.kind, preset=args.preset, sessions=args.sessions,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search.commands.options import RUNS_DIR, runs_dir
+
 # (competition, search config, synthetic kind, preset): the config's data path is where the data goes.
 DEMOS = [
     ("SENSORIUM 2022", "configs/search/demo_static.yaml", "static", "demo"),
@@ -17,8 +19,8 @@ DEMOS = [
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="synthetic data → search → promotion → submission files, both competitions")
-    parser.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
+    parser = subparsers.add_parser("demo", parents=[RUNS_DIR],
+                                   help="synthetic data → search → promotion → submission files, both competitions")
     parser.add_argument("--only", choices=["static", "video"], help="run one competition's half only")
     parser.add_argument("--top-k", type=int, default=2, help="configurations promoted per search (default 2)")
     parser.add_argument("--seeds", type=int, default=5, help="members per configuration (default 5)")
@@ -75,7 +77,6 @@ def _search(config: Path, name: str, runs: Path) -> None:
 
 def _demo(args) -> int:
     from search.promote import promote
-    from search.run import runs_dir
     from search.tracking import default_tracking_uri
 
     runs = runs_dir(args.runs_dir)

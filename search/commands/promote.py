@@ -4,10 +4,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from search.commands.options import ADDRESS, RUNS_DIR, runs_dir
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "promote", help="retrain a search's best configurations with several seeds, ensemble, register, submit",
+        "promote", parents=[RUNS_DIR, ADDRESS],
+        help="retrain a search's best configurations with several seeds, ensemble, register, submit",
         description="Takes the top-k completed trials of search NAME, retrains each with --seeds seeds (each on "
         "its own train/validation re-split) as Ray tasks, ensembles each configuration by the mean, scores "
         "members and ensembles, registers the best ensemble in MLflow under --alias and writes validated "
@@ -18,14 +21,11 @@ def register(subparsers) -> None:
     parser.add_argument("--alias", default="champion", help="registry alias for the best ensemble")
     parser.add_argument("--model-name", help="registered model name (default NAME-ensemble)")
     parser.add_argument("--out", type=Path, help="folder for the ensemble and submissions (default <runs>/promotions/NAME)")
-    parser.add_argument("--address", help="join this Ray cluster (default: Ray in this process, on 127.0.0.1)")
-    parser.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
     parser.set_defaults(func=_promote)
 
 
 def _promote(args) -> int:
     from search.promote import promote
-    from search.run import runs_dir
     from sensorium_models.errors import UserError
 
     if args.top_k < 1 or args.seeds < 1:

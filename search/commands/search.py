@@ -1,37 +1,33 @@
 """``sensorium-search search launch|resume|status|best``: hyperparameter searches by name."""
 from __future__ import annotations
 
-import argparse
 import sys
+
+from search.commands.options import ADDRESS, MLFLOW_URI, RUNS_DIR, runs_dir
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("search", help="hyperparameter search with Ray Tune, Optuna and ASHA, tracked in MLflow")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    runs = argparse.ArgumentParser(add_help=False)
-    runs.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
-
-    launch = actions.add_parser("launch", parents=[runs], help="start a search from a YAML search space")
+    launch = actions.add_parser("launch", parents=[RUNS_DIR, ADDRESS, MLFLOW_URI],
+                                help="start a search from a YAML search space")
     launch.add_argument("config", help="search YAML: data/model/trainer blocks and a search block")
     launch.add_argument("--name", help="search name (default: the YAML's file name)")
-    launch.add_argument("--address", help="join a Ray cluster: auto, ray://HOST:PORT or HOST:PORT "
-                                          "(default: Ray in this process, on 127.0.0.1)")
-    launch.add_argument("--mlflow-uri", help="tracking store or server (default sqlite:///<runs>/mlflow.db)")
     launch.add_argument("--storage", help="Tune results and checkpoints: a folder or s3://... (default <runs>/ray_results)")
     launch.add_argument("--num-samples", type=int, help="override search.num_samples")
     launch.add_argument("--max-concurrent", type=int, help="override search.max_concurrent")
     launch.set_defaults(func=_launch)
 
-    resume = actions.add_parser("resume", parents=[runs], help="continue a stopped or killed search")
+    resume = actions.add_parser("resume", parents=[RUNS_DIR, ADDRESS], help="continue a stopped or killed search")
     resume.add_argument("name")
-    resume.add_argument("--address", help="join this Ray cluster instead of starting one")
     resume.set_defaults(func=_resume)
 
-    status = actions.add_parser("status", parents=[runs], help="table of a search's trials")
+    status = actions.add_parser("status", parents=[RUNS_DIR], help="table of a search's trials")
     status.add_argument("name")
     status.set_defaults(func=_status)
 
-    best = actions.add_parser("best", parents=[runs], help="the best trial's configuration as YAML, ready for train")
+    best = actions.add_parser("best", parents=[RUNS_DIR],
+                              help="the best trial's configuration as YAML, ready for train")
     best.add_argument("name")
     best.add_argument("--output", "-o", help="write the YAML here instead of stdout")
     best.set_defaults(func=_best)
@@ -39,7 +35,7 @@ def register(subparsers) -> None:
 
 def _launch(args) -> int:
     from search.config import load_spec
-    from search.run import launch, runs_dir, schemas
+    from search.run import launch, schemas
 
     overrides = {"num_samples": args.num_samples, "max_concurrent": args.max_concurrent}
     spec = load_spec(args.config, schemas(), args.name, overrides)
@@ -48,7 +44,7 @@ def _launch(args) -> int:
 
 
 def _resume(args) -> int:
-    from search.run import resume, runs_dir
+    from search.run import resume
 
     args.interrupt_hint = _resume_hint(args.name, args)
     return resume(args.name, runs_dir(args.runs_dir), args.address)
@@ -61,7 +57,7 @@ def _resume_hint(name: str, args) -> str:
 
 def _status(args) -> int:
     from search.results import format_table, summary_line, trial_rows
-    from search.run import SearchRecord, load_trials, runs_dir
+    from search.run import SearchRecord, load_trials
 
     runs = runs_dir(args.runs_dir)
     record = SearchRecord.read(runs, args.name)
@@ -77,7 +73,7 @@ def _best(args) -> int:
     import yaml
 
     from search.results import best_row, trial_rows
-    from search.run import SearchRecord, load_trials, runs_dir
+    from search.run import SearchRecord, load_trials
     from sensorium_models.atomic import atomic_path, check_target
     from sensorium_models.errors import UserError
 

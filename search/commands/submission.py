@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from search.commands.options import MLFLOW_URI, RUNS_DIR, runs_dir
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     group = subparsers.add_parser("submission", help="check submission files against the sessions they are for")
-    actions = group.add_subparsers(dest="submission_command", required=True, metavar="ACTION")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     validate = actions.add_parser(
         "validate",
         help="check a 2022 CSV or 2023 parquet submission file",
@@ -22,12 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="the session folder(s) the file is for: a session folder, its zip, or a folder of them")
     validate.set_defaults(func=_validate)
 
-    write = actions.add_parser("write", help="write (and validate) every submission file from a registered ensemble")
+    write = actions.add_parser("write", parents=[RUNS_DIR, MLFLOW_URI],
+                               help="write (and validate) every submission file from a registered ensemble")
     write.add_argument("--model", required=True, help="registered ensemble, e.g. models:/tiny-ensemble@champion")
     write.add_argument("--data", type=Path, required=True, help="the competition session(s): folder, zip or parent")
     write.add_argument("--out", type=Path, required=True, help="folder for the submission files")
-    write.add_argument("--mlflow-uri", help="tracking store or server (default sqlite:///<runs>/mlflow.db)")
-    write.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
     write.set_defaults(func=_write)
 
 
@@ -67,7 +68,6 @@ def _write(args: argparse.Namespace) -> int:
     import mlflow
 
     from search.registry import download_ensemble, load_ensemble_folder
-    from search.run import runs_dir
     from search.tracking import default_tracking_uri
     from sensorium_models.data import load_sessions
     from sensorium_models.errors import UserError

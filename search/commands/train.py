@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for model.pt, config.yaml and scores.json (default runs/train/<config>-seed<S>)")
-    parser.set_defaults(func=run_train)
+    parser.set_defaults(func=_train)
 
 
 def read_train_config(path: Path) -> dict[str, dict]:
@@ -68,13 +68,13 @@ def _print_scores(rows: list[dict]) -> None:
         print(f"{row['session']:<{width}} {row['tier']:<16} {row['trials']:>6} {values}")
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
     from sensorium_models.data import load_sessions
     from sensorium_models.models import build_model
     from sensorium_models.models.config import parse_model_config
+    from sensorium_models.progress import Progress
     from sensorium_models.training import eval_skip, train, trainer_config
 
     from search.config import check_family
@@ -94,11 +94,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{len(sessions)} session(s): " + ", ".join(f"{s.key} ({s.kind}, {s.n_trials} trials, "
                                                        f"{s.n_neurons} neurons)" for s in sessions))
     print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
-    with tqdm(total=trainer_cfg.max_epochs, unit="epoch", desc="train") as bar:
+    with Progress(trainer_cfg.max_epochs, "train", unit="epoch") as bar:  # early stopping may end it sooner
         def report(epoch: int, metrics: dict, _checkpoint: Path) -> None:
-            bar.update(epoch - bar.n)
-            bar.set_postfix(val_corr=f"{metrics['val_corr']:.4f}", loss=f"{metrics['loss']:.4g}",
-                            lr=f"{metrics['lr']:.2g}")
+            bar.update(epoch - bar.done, val_corr=f"{metrics['val_corr']:.4f}", loss=f"{metrics['loss']:.4g}",
+                       lr=f"{metrics['lr']:.2g}")
 
         result = train(model, sessions, trainer_cfg, args.seed, report=report)
     print(f"best validation correlation {result.best_val_corr:.4f} after {result.epochs} epochs")

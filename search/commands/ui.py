@@ -13,17 +13,17 @@ import sys
 import time
 import urllib.request
 
+from search.commands.options import MLFLOW_URI, RUNS_DIR, runs_dir
 from sensorium_models.errors import UserError
 
 HOST = "127.0.0.1"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("ui", help="serve the MLflow UI over the search store on 127.0.0.1")
-    parser.add_argument("--runs-dir", help="project run folder (default $SENSORIUM_RUNS_DIR or ./runs)")
-    parser.add_argument("--mlflow-uri", help="backend store (default sqlite:///<runs>/mlflow.db)")
+    parser = subparsers.add_parser("ui", parents=[RUNS_DIR, MLFLOW_URI],
+                                   help="serve the MLflow UI over the search store on 127.0.0.1")
     parser.add_argument("--port", type=port_number, default=5000, help="0 picks a free port (default 5000)")
-    parser.set_defaults(func=_serve)
+    parser.set_defaults(func=_ui)
 
 
 def port_number(text: str) -> int:
@@ -59,8 +59,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
-def _serve(args) -> int:
-    from search.run import runs_dir
+def _ui(args) -> int:
     from search.tracking import default_tracking_uri
 
     runs = runs_dir(args.runs_dir)

@@ -1,7 +1,9 @@
 """What the organisers' servers accept: file names, columns and the frames a 2023 row holds.
 
-Facts from reference/sensorium2022.md §6 and sensorium2023.md §0, §6; shared by the writers and the
-validator so both agree by construction.
+The 2022 names and columns are those of the starter kit's ``generate_submission_file``
+(sinzlab/sensorium, ``sensorium/utility/submission.py``); the 2023 ones are from that competition's starter-kit
+README and the winners' ``make_submission`` code. Shared by the writers and the validator so both agree by
+construction.
 """
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ MAIN_TRACK_TIERS = ("live_test_main", "final_test_main")
 MAIN_TRACK_ZIP = "submission_main.zip"
 
 # Only the first MAX_FRAMES frames of a trial are scored, and the server drops the first SKIP_FRAMES of
-# them: a 300-frame trial is submitted as frames 51..299 (249 frames), the ViV1T convention (§6).
+# them: a 300-frame trial is submitted as frames 51..299 (249 frames). That is ViV1T's convention (the last
+# T-51 frames); DwiseNeuro writes frames 50..298, the same count. Which alignment the server scores has not
+# been verified.
 MAX_FRAMES = 300
 SKIP_FRAMES = 51
 

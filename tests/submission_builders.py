@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from sensorium_models.data.session import Session
+from session_builders import make_session
 
 STATIC_TIERS = ["train"] * 10 + ["validation"] * 4 + ["test"] * 8 + ["final_test"] * 8
 
@@ -17,15 +18,10 @@ def static_session(name: str = "static26872-17-20-GrayImageNet-94c6ff995dac58309
     tiers = np.array(STATIC_TIERS)
     order = rng.permutation(n)  # file order is not presentation order
     image_ids = np.concatenate([np.arange(100, 114), np.repeat(np.arange(200, 204), 2), np.repeat(np.arange(300, 304), 2)])
-    return Session(
-        key=name[len("static"):name.index("-GrayImageNet-")], name=name, kind="static", path=Path(name),
-        stimuli=rng.random((n, 1, 2, 3), dtype=np.float32),
-        responses=rng.random((n, n_neurons), dtype=np.float32),
-        behavior=np.zeros((n, 3), np.float32), pupil_center=np.zeros((n, 2), np.float32),
-        tiers=tiers[order], trial_ids=np.array([f"{rng.integers(2**62):032x}" for _ in range(n)]),
-        unit_ids=np.array([11, 3, 25, 7, 19]), coords=np.zeros((n_neurons, 3), np.float32),
-        response_std=np.ones(n_neurons, np.float32), image_ids=image_ids[order],
-    )
+    stimuli, responses = rng.random((n, 1, 2, 3), dtype=np.float32), rng.random((n, n_neurons), dtype=np.float32)
+    return make_session("static", name[len("static"):name.index("-GrayImageNet-")], stimuli, responses, tiers[order],
+                        name=name, path=Path(name), image_ids=image_ids[order], unit_ids=np.array([11, 3, 25, 7, 19]),
+                        trial_ids=np.array([f"{rng.integers(2**62):032x}" for _ in range(n)]))
 
 
 def static_predictions(session: Session) -> dict[str, np.ndarray]:
@@ -51,14 +47,8 @@ def video_session(name: str) -> Session:
     """One mouse, 4 neurons, trials of 200, 300 and 320 valid frames (zero-padded to 320)."""
     tiers, lengths = zip(*VIDEO_TRIALS[name])
     n, frames, n_neurons = len(tiers), max(lengths), len(VIDEO_UNITS[name])
-    return Session(
-        key=name, name=name, kind="video", path=Path(name),
-        stimuli=np.zeros((n, frames, 1, 1), np.float32), responses=np.zeros((n, frames, n_neurons), np.float32),
-        behavior=np.zeros((n, frames, 2), np.float32), pupil_center=np.zeros((n, frames, 2), np.float32),
-        tiers=np.array(tiers), trial_ids=np.arange(n), unit_ids=VIDEO_UNITS[name],
-        coords=np.zeros((n_neurons, 3), np.float32), response_std=np.ones((frames, n_neurons), np.float32),
-        lengths=np.array(lengths),
-    )
+    return make_session("video", name, np.zeros((n, frames, 1, 1)), np.zeros((n, frames, n_neurons)), tiers,
+                        name=name, path=Path(name), unit_ids=VIDEO_UNITS[name], lengths=np.array(lengths))
 
 
 def video_sessions() -> list[Session]:

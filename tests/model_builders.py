@@ -8,6 +8,7 @@ import torch
 
 from sensorium_models.data.batches import Batch
 from sensorium_models.data.session import Session
+from session_builders import make_session
 
 # A small config: the real architecture, narrow enough for a fast CPU test.
 SMALL = {"hidden_channels": 4, "layers": 2, "input_kern": 5, "hidden_kern": 3}
@@ -30,15 +31,11 @@ def fake_session(key: str, kind: str = "static", n_trials: int = 20, n_neurons: 
         std, lengths = np.ones((frames, n_neurons)), np.full(n_trials, frames)
     tiers = np.array(["train"] * n_trials, dtype=object)
     tiers[n_trials // 2::5], tiers[n_trials // 2 + 1::5] = "validation", "test"
-    return Session(
-        key=key, name=f"fake-{key}", kind=kind, path=Path("/nonexistent") / key,
-        stimuli=stimuli.astype(np.float32), responses=responses.astype(np.float32),
-        behavior=behavior.astype(np.float32), pupil_center=pupil.astype(np.float32),
-        tiers=tiers.astype(str), trial_ids=np.arange(n_trials), unit_ids=np.arange(n_neurons) + 1,
-        coords=rng.uniform(-300, 300, (n_neurons, 3)).astype(np.float32), response_std=std,
-        image_ids=np.arange(n_trials) if kind == "static" else None,
-        order=rng.permutation(n_trials) if with_order else None, lengths=lengths,
-    )
+    coords = rng.uniform(-300, 300, (n_neurons, 3)).astype(np.float32)
+    return make_session(kind, key, stimuli, responses, tiers, name=f"fake-{key}", path=Path("/nonexistent") / key,
+                        behavior=behavior.astype(np.float32), pupil_center=pupil.astype(np.float32), coords=coords,
+                        response_std=std, image_ids=np.arange(n_trials) if kind == "static" else None,
+                        order=rng.permutation(n_trials) if with_order else None, lengths=lengths)
 
 
 def fake_sessions(kind: str = "static", **kwargs) -> list[Session]:

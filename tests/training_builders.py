@@ -5,14 +5,13 @@ responses drawn from a known linear-nonlinear-Poisson model, so a model can genu
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sensorium_models.data.session import Session
+from session_builders import make_session
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -29,15 +28,12 @@ def static_session(key: str, n_trials: int = 120, n_neurons: int = 6, seed: int 
     images = rng.normal(size=(image_ids.max() + 1, 1, *shape)).astype(np.float32)[image_ids]
     weights = rng.normal(size=(shape[0] * shape[1], n_neurons)) / np.sqrt(shape[0] * shape[1])
     rates = _softplus(2 * images.reshape(n_trials, -1) @ weights)
-    tiers = np.array(["train"] * n_train + ["validation"] * n_val + ["test"] * n_test)
-    return Session(
-        key=key, name=f"static{key}", kind="static", path=Path(key),
-        stimuli=images, responses=rng.poisson(rates).astype(np.float32),
-        behavior=rng.normal(size=(n_trials, 3)).astype(np.float32),
-        pupil_center=rng.normal(size=(n_trials, 2)).astype(np.float32),
-        tiers=tiers, trial_ids=np.arange(n_trials), unit_ids=np.arange(n_neurons) + 1000,
-        coords=np.zeros((n_neurons, 3), np.float32), response_std=np.ones(n_neurons, np.float32),
-        image_ids=image_ids, order=np.arange(n_trials))
+    tiers = ["train"] * n_train + ["validation"] * n_val + ["test"] * n_test
+    responses = rng.poisson(rates)
+    behavior, pupil = rng.normal(size=(n_trials, 3)), rng.normal(size=(n_trials, 2))
+    return make_session("static", key, images, responses, tiers, behavior=behavior.astype(np.float32),
+                        pupil_center=pupil.astype(np.float32), unit_ids=np.arange(n_neurons) + 1000,
+                        image_ids=image_ids, order=np.arange(n_trials))
 
 
 def video_session(key: str, n_trials: int = 24, n_neurons: int = 5, frames: int = 30, seed: int = 0,
@@ -50,15 +46,11 @@ def video_session(key: str, n_trials: int = 24, n_neurons: int = 5, frames: int 
     weights = rng.normal(size=(shape[0] * shape[1], n_neurons)) / np.sqrt(shape[0] * shape[1])
     rates = _softplus(2 * stimuli.reshape(n_trials, frames, -1) @ weights)
     responses = rng.poisson(rates).astype(np.float32) * valid[:, :, None]
-    tiers = np.array(["train"] * 16 + ["oracle"] * 4 + ["live_test_main"] * (n_trials - 20))
-    return Session(
-        key=key, name=f"dynamic{key}", kind="video", path=Path(key),
-        stimuli=stimuli, responses=responses,
-        behavior=rng.normal(size=(n_trials, frames, 2)).astype(np.float32) * valid[:, :, None],
-        pupil_center=rng.normal(size=(n_trials, frames, 2)).astype(np.float32) * valid[:, :, None],
-        tiers=tiers, trial_ids=np.arange(n_trials), unit_ids=np.arange(n_neurons),
-        coords=np.zeros((n_neurons, 3), np.float32), response_std=np.ones((frames, n_neurons), np.float32),
-        lengths=lengths)
+    tiers = ["train"] * 16 + ["oracle"] * 4 + ["live_test_main"] * (n_trials - 20)
+    behavior = rng.normal(size=(n_trials, frames, 2)).astype(np.float32) * valid[:, :, None]
+    pupil = rng.normal(size=(n_trials, frames, 2)).astype(np.float32) * valid[:, :, None]
+    return make_session("video", key, stimuli, responses, tiers, name=f"dynamic{key}", behavior=behavior,
+                        pupil_center=pupil, unit_ids=np.arange(n_neurons), lengths=lengths)
 
 
 class TinyModel(nn.Module):

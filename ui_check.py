@@ -6,7 +6,7 @@ tests/test_search_run.py. Chromium is driven over the DevTools protocol (aiohttp
 in the stack) because the page nests trial runs under their search run: they are expanded before the
 names are looked for.
 
-    python tests/ui_check.py [--runs-dir DIR] [--out runs/ui-check/experiment.png]
+    python ui_check.py [--runs-dir DIR] [--out runs/ui-check/experiment.png]
 
 Without ``--runs-dir`` a tiny search is run first in a temporary folder.
 """
@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,14 +25,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project, and the test helpers that run a tiny search
+from search_builders import run_cli, start_ui, tiny_session, tiny_space, write_space  # noqa: E402
+
 EXPAND = "document.querySelectorAll('button[data-component-id*=\"runnamecellrenderer\"]').forEach(b => b.click())"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rest(url: str, body: dict | None = None) -> dict:
@@ -45,8 +41,6 @@ def rest(url: str, body: dict | None = None) -> dict:
 
 def tiny_search(folder: Path) -> Path:
     """Run the tiny test search into ``folder/runs``; returns that folder."""
-    from search_builders import run_cli, tiny_session, tiny_space, write_space
-
     session = tiny_session(folder / "data")
     config = write_space(folder / "tiny.yaml", tiny_space(session.parent, folder / "cache"))
     rc, out, err = run_cli("search", "launch", str(config), "--runs-dir", str(folder / "runs"))
@@ -99,18 +93,9 @@ def main() -> int:
     scratch = tempfile.TemporaryDirectory(prefix="ui-check-")
     runs = args.runs_dir.absolute() if args.runs_dir else tiny_search(Path(scratch.name))
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    ui = subprocess.Popen([sys.executable, "-m", "search.cli", "ui", "--runs-dir", str(runs), "--port", str(port)],
-                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          start_new_session=True)
+    ui, url = start_ui(runs, stdout=subprocess.DEVNULL)
     browser = None
     try:
-        from search.commands.ui import wait_healthy
-
-        if not wait_healthy(url, ui, timeout_s=180):
-            raise SystemExit(f"no MLflow server answered on {url}")
         experiment = rest(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=sensorium-search")["experiment"]
         runs_found = rest(f"{url}/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]],
                                                                 "filter": "tags.role = 'trial'", "max_results": 1000})

@@ -1,0 +1,39 @@
+"""The environment Ray, Tune and MLflow read: set here and nowhere else, before the first ``import ray``.
+
+Ray reads some of these when it is imported and Tune others when a run starts, so the entry point
+(``search.cli.main``), the test session (``tests/conftest.py``) and the benchmarks call ``apply`` first thing.
+"""
+from __future__ import annotations
+
+import os
+from typing import MutableMapping
+
+# Forced: the standards allow traffic to loopback only, so no usage report is ever sent.
+FORCED = {"RAY_USAGE_STATS_ENABLED": "0"}
+
+# Defaults a user's own export overrides.
+DEFAULTS = {
+    # Tune's new console output prints a "Configuration for experiment" box and a TensorBoard hint at every
+    # start, whatever the verbosity; the legacy reporter at verbose=0 prints nothing. ProgressPrinter reports.
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # A progress bar per artifact upload or download floods logs (dozens per promotion).
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def apply(address: str | None, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Set the environment for Ray in this process (``address`` None) or for joining the cluster at ``address``.
+
+    In effect for Ray only if nothing imported ray yet. ``environ`` is for tests: the process's own
+    environment cannot be set and restored around Ray without Ray noticing.
+    """
+    environ.update(FORCED)
+    for name, value in DEFAULTS.items():
+        environ.setdefault(name, value)
+    if address is None:
+        # The in-process node then lives on 127.0.0.1 and listens there only (Ray otherwise swaps 127.0.0.1
+        # for the machine's network address and listens on every interface).
+        environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    elif address != "auto":
+        # A token-authenticated cluster rejects an explicit HOST:PORT unless the client says it uses tokens.
+        environ.setdefault("RAY_AUTH_MODE", "token")

@@ -1,0 +1,55 @@
+"""The progress helper: a tqdm bar on a terminal, plain lines in a log, and the items passed through untouched."""
+from __future__ import annotations
+
+import io
+
+from sensorium_models.progress import Progress, track
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_off_a_terminal_it_prints_plain_lines_and_a_last_one():
+    log = io.StringIO()
+    with Progress(total=4, what="writing", unit="trial", every_s=0.0, stream=log) as progress:
+        progress.update(1)
+        progress.update(3, loss=0.5)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 3
+    assert lines[0].startswith("writing: 1/4 trials (25%), ")
+    assert lines[1].startswith("writing: 4/4 trials (100%), loss 0.5, ")
+    assert lines[2].startswith("writing: done, 4/4 trials (100%), ")
+
+
+def test_plain_lines_are_spaced_in_time():
+    log = io.StringIO()
+    with Progress(total=1000, what="reading", every_s=3600.0, stream=log) as progress:
+        for _ in range(1000):
+            progress.update()
+    assert log.getvalue().splitlines() == [log.getvalue().splitlines()[-1]]  # only the closing line
+    assert log.getvalue().startswith("reading: done, 1000/1000 items (100%)")
+
+
+def test_on_a_terminal_it_draws_a_bar():
+    screen = Terminal()
+    with Progress(total=3, what="consolidating", unit="file", stream=screen) as progress:
+        progress.update(3)
+    assert "consolidating" in screen.getvalue() and "3/3" in screen.getvalue() and "\r" in screen.getvalue()
+
+
+def test_track_yields_every_item_and_says_when_it_stopped_early():
+    log = io.StringIO()
+    assert list(track(["a", "b", "c"], "files", stream=log)) == ["a", "b", "c"]
+    assert log.getvalue().startswith("files: done, 3/3 items")
+    log = io.StringIO()
+    for item in track(iter(range(10)), "unknown length", stream=log):
+        if item == 4:
+            break
+    assert log.getvalue().startswith("unknown length: stopped at 4 items")
+    log = io.StringIO()
+    for item in track(range(10), "known length", stream=log):
+        if item == 4:
+            break
+    assert log.getvalue().startswith("known length: stopped at 4/10 items (40%)")
