@@ -249,7 +249,6 @@ def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_fram
         array.flush()
     quirks.unusable = [int(i) for i in read if lengths[i] == 0]
     quirks.none_skipped = int(n - len(read))
-    quirks.hidden_tiers = sorted(str(t) for t in np.unique(tiers[hidden]) if hidden[tiers == t].all())
     _save_trial_records(store.out, lengths=lengths, trial_lengths=trial_lengths, hidden=hidden,
                         repeat_groups=repeat_groups(digests))
     if response_std.ndim == 2 and response_std.shape[-1] > 1:

@@ -97,7 +97,6 @@ class VideoQuirks:
     nan_frames: int = 0             # frames inside trials holding a NaN (dropouts)
     unusable: list[int] = field(default_factory=list)   # trials cut at frame 0: no usable frame
     none_skipped: int = 0           # 'none' trials, never read
-    hidden_tiers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)      # meta/trials fields left out, and what it costs
     trials_uneven: int = 0          # trials whose modalities end at different frames, cut to the shortest
 
