@@ -107,7 +107,7 @@ def promotion_gain(spec, runs: Path) -> list[list]:
     from search.promote import promote
     from search.run import SearchRecord
 
-    if promote(spec.name, runs, 1, 5, "champion", runs / "promotion", None, None) != 0:
+    if promote(spec.name, runs, top_k=1, seeds=5, alias="champion", out=runs / "promotion") != 0:
         raise SystemExit("promotion failed")
     record = SearchRecord.read(runs, spec.name)
     client = MlflowClient(record.tracking_uri)

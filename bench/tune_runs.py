@@ -30,7 +30,13 @@ class TrialCurve:
 
 
 def searcher(kind: str, seed: int):
-    """``tpe``: Optuna's TPE as ``search run`` builds it; ``random``: Tune's seeded random sampler."""
+    """``tpe-pruned``: TPE as ``search launch`` builds it (told PRUNED for ASHA's stops, the running best);
+    ``tpe``: Tune's own OptunaSearch (every stop COMPLETE, last epoch's value); ``random``: Tune's seeded
+    random sampler."""
+    if kind == "tpe-pruned":
+        from search.searcher import PruningAwareOptunaSearch
+
+        return PruningAwareOptunaSearch(seed=seed)
     if kind == "tpe":
         from ray.tune.search.optuna import OptunaSearch
 
@@ -67,19 +73,24 @@ def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, search
     environment.apply(None)
     from ray import tune
 
+    from search.progress import EarlyStopMarker
+    from search.results import OBJECTIVE
     from search.run import connect_ray
     from search.trainable import trainable, trial_dirname
 
     connect_ray(None)
     settings = spec.settings
+    new_wiring = searcher_kind == "tpe-pruned"  # the searcher reads the marks EarlyStopMarker makes
     tuner = tune.Tuner(
         trainable(spec), param_space=spec.param_space(),
         tune_config=tune.TuneConfig(
-            metric=settings.metric, mode=settings.mode, search_alg=searcher(searcher_kind, searcher_seed),
+            metric=OBJECTIVE if new_wiring else settings.metric, mode=settings.mode,
+            search_alg=searcher(searcher_kind, searcher_seed),
             scheduler=scheduler(scheduler_kind, spec), num_samples=settings.num_samples,
             max_concurrent_trials=1, reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=name, storage_path=str(storage.absolute()), verbose=0,
+            callbacks=[EarlyStopMarker(settings.asha.max_t)] if new_wiring else [],
             failure_config=tune.FailureConfig(max_failures=0),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )

@@ -39,6 +39,7 @@ class AshaSettings(_Strict):
     grace_period: int = Field(1, ge=1)
     max_t: int = Field(ge=1)
     reduction_factor: float = Field(2.0, gt=1)
+    brackets: int = Field(1, ge=1)  # more than one hedges successive halving's bias to fast starters
 
     @model_validator(mode="after")
     def _grace_within_max(self) -> "AshaSettings":
@@ -68,6 +69,7 @@ class SearchSettings(_Strict):
     max_concurrent: int = Field(2, ge=1)
     seed: int = 0                      # the searcher's and every trial's seed
     max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
+    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints: more on object storage (each is an upload)
     asha: AshaSettings
     resources: Resources = Resources()
     # Complete configurations (every searched key) the searcher tries first, in order.

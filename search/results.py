@@ -14,6 +14,9 @@ from search.config import SearchSpec
 
 FINISHED, EARLY_STOPPED, FAILED = "FINISHED", "EARLY_STOPPED", "FAILED"
 STOPPED_EARLY = "stopped_early"  # result key progress.EarlyStopMarker adds where the scheduler stopped a trial
+# Result key the trainable adds to every epoch: the best value of the search metric so far. ASHA and TPE
+# compare trials by it, as the project ranks and promotes them by their best epoch.
+OBJECTIVE = "objective"
 
 
 @dataclass

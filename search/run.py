@@ -1,33 +1,42 @@
 """Launch, resume and inspect a search: Ray (in-process on loopback, or a cluster), the Tuner, the record.
 
-A search is known by its name. Launch writes ``<runs>/searches/<name>/`` (the validated YAML and where
-its Tune experiment and MLflow runs live), so resume, status and best need nothing but the name.
+A search is known by its name. Its record (where its Tune experiment and MLflow runs live) and its
+validated YAML are written beside the Tune experiment, on the search's storage (a folder or ``s3://…``),
+so a fresh machine resumes, inspects or promotes it given ``--storage``; ``<runs>/searches/<name>/``
+keeps a copy of the record, so on the machine that launched it the name alone is enough.
 Ray is imported at the top: callers apply ``search.environment`` before they import this module.
 """
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import optuna
 import ray
 from ray import tune
-from ray.tune import ExperimentAnalysis
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search.optuna import OptunaSearch
 
-from search.config import SearchSpec, check_name, check_resources, load_spec
+from search import storage as store
+from search.checkpoints import CheckpointPruner
+from search.config import SearchSpec, check_name, check_resources, parse_spec
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
-from search.results import summary_line, trial_rows
-from search.tracking import MlflowTracker, default_tracking_uri, end_search_run, open_experiment, start_search_run
+from search.results import OBJECTIVE, summary_line, trial_rows
+from search.searcher import PruningAwareOptunaSearch
+from search.tracking import MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run
 from search.trainable import trainable, trial_dirname
-from sensorium_models.atomic import atomic_path
+from search.tune_state import saved_trials
 from sensorium_models.errors import UserError
+
+RECORD_DIR = "sensorium-search"  # in the Tune experiment folder: the record, the YAML, the promotion
+
+
+def absolute_storage(location: str) -> str:
+    return location if store.is_uri(location) else str(Path(location).absolute())
+
 
 def schemas() -> dict:
     """The pydantic schemas of the three config blocks, as the contracts define them."""
@@ -40,7 +49,7 @@ def schemas() -> dict:
 
 @dataclass
 class SearchRecord:
-    """Where a search's pieces live; written once at launch."""
+    """Where a search's pieces live; written once at launch, beside the Tune experiment."""
 
     name: str
     experiment_path: str   # Tune's experiment folder (storage_path/name), local or a URI
@@ -50,24 +59,50 @@ class SearchRecord:
 
     @staticmethod
     def folder(runs: Path, name: str) -> Path:
+        """The launching machine's copy of the record."""
         return runs / "searches" / check_name(name)
 
+    @property
+    def storage_folder(self) -> str:
+        """The search's own folder on its storage, inside the Tune experiment folder."""
+        return store.join(self.experiment_path, RECORD_DIR)
+
     def write(self, runs: Path, spec: SearchSpec) -> None:
-        with atomic_path(self.folder(runs, self.name)) as tmp:
-            tmp.mkdir()
-            (tmp / "search.yaml").write_text(spec.text)
-            (tmp / "record.json").write_text(json.dumps(asdict(self), indent=2))
+        text = json.dumps(asdict(self), indent=2)
+        store.write_text(store.join(self.storage_folder, "search.yaml"), spec.text)
+        store.write_text(store.join(self.storage_folder, "record.json"), text)
+        store.write_text(str(self.folder(runs, self.name) / "record.json"), text)
 
     @classmethod
-    def read(cls, runs: Path, name: str) -> "SearchRecord":
-        path = cls.folder(runs, name) / "record.json"
-        if not path.exists():
-            known = sorted(p.name for p in (runs / "searches").glob("*/") if (p / "record.json").exists())
-            raise UserError(f"search {name!r}: no record at {path} (searches under {runs}: {', '.join(known) or 'none'})")
-        return cls(**json.loads(path.read_text()))
+    def read(cls, runs: Path, name: str, storage: str | None = None, tracking_uri: str | None = None) -> "SearchRecord":
+        """From ``storage`` (the folder or URI given to launch) when given, else from the runs folder's copy.
+        ``tracking_uri`` replaces the recorded MLflow address (a server reached another way)."""
+        if storage is not None:
+            experiment_path = store.join(absolute_storage(storage), check_name(name))
+            text = store.read_text(store.join(experiment_path, RECORD_DIR, "record.json"))
+            if text is None:
+                known = [n for n in store.list_folders(absolute_storage(storage))
+                         if store.exists(store.join(absolute_storage(storage), n, RECORD_DIR, "record.json"))]
+                raise UserError(f"search {name!r}: no record under --storage {storage} "
+                                f"(searches there: {', '.join(known) or 'none'})")
+            record = replace(cls(**json.loads(text)), experiment_path=experiment_path)  # where it is now
+        else:
+            path = cls.folder(runs, name) / "record.json"
+            if not path.exists():
+                known = sorted(p.name for p in (runs / "searches").glob("*/") if (p / "record.json").exists())
+                raise UserError(f"search {name!r}: no record at {path} (searches under {runs}: "
+                                f"{', '.join(known) or 'none'}; on another machine, pass --storage)")
+            record = cls(**json.loads(path.read_text()))
+        return replace(record, tracking_uri=tracking_uri) if tracking_uri else record
 
-    def spec(self, runs: Path, check_paths: bool = True) -> SearchSpec:
-        return load_spec(self.folder(runs, self.name) / "search.yaml", schemas(), self.name, check_paths=check_paths)
+    def spec(self, check_paths: bool = True) -> SearchSpec:
+        from sensorium_models.yaml_file import parse_yaml
+
+        where = store.join(self.storage_folder, "search.yaml")
+        text = store.read_text(where)
+        if text is None:
+            raise UserError(f"search {self.name!r}: no search.yaml at {where}")
+        return parse_spec(parse_yaml(text, where), schemas(), self.name, where, check_paths=check_paths)
 
 
 def connect_ray(address: str | None) -> str:
@@ -110,10 +145,9 @@ def cluster_nodes() -> list[dict[str, float]]:
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
     if SearchRecord.folder(runs, spec.name).exists():
         raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
-    storage = storage or str(runs / "ray_results")
-    storage = storage if "://" in storage else str(Path(storage).absolute())
-    experiment_path = f"{storage.rstrip('/')}/{spec.name}"
-    if "://" not in storage and Path(experiment_path).exists():
+    storage = absolute_storage(storage or str(runs / "ray_results"))
+    experiment_path = store.join(storage, spec.name)
+    if store.exists(experiment_path):
         raise UserError(f"--storage: {experiment_path} exists already; pick another --name or --storage")
     if address is None:
         check_resources(spec.settings.resources, local_nodes(spec.settings.resources.gpus))
@@ -132,46 +166,54 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
         print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
         tuner = build_tuner(spec, record, storage)
     except BaseException:
-        end_search_run(tracking_uri, parent, "KILLED")
+        end_run(tracking_uri, parent, "KILLED")
         raise
     return _fit(tuner, spec, record)
 
 
-def resume(name: str, runs: Path, address: str | None) -> int:
-    record = SearchRecord.read(runs, name)
-    spec = record.spec(runs)
+def resume(name: str, runs: Path, address: str | None, storage: str | None = None,
+           tracking_uri: str | None = None) -> int:
+    record = SearchRecord.read(runs, name, storage, tracking_uri)
+    spec = record.spec()
     preflight(spec, schemas())
     path = record.experiment_path
-    restorable = tune.Tuner.can_restore(path)
-    never_started = "://" not in path and not Path(path).exists()  # launch interrupted before Tune wrote
-    if not (restorable or never_started):
-        raise UserError(f"search {name!r}: no Tune experiment state at {path} (interrupted before Tune saved "
-                        f"any?); move that folder aside and resume again to start the search afresh")
     ray_address = connect_ray(address)
     start_search_run(record.tracking_uri, record.experiment_id, spec, ray_address)
-    if restorable:
+    if tune.Tuner.can_restore(path):
         print(f"search {name}: resuming from {path}; Ray {ray_address}", flush=True)
         tuner = tune.Tuner.restore(path, trainable=trainable(spec), resume_errored=True)
-    else:
+        _track_into(tuner, record.tracking_uri)
+    else:  # launch was interrupted before Tune saved its first state (the record is written before it)
         print(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}",
               flush=True)
-        tuner = build_tuner(spec, record, str(Path(path).parent))
+        tuner = build_tuner(spec, record, path.rsplit("/", 1)[0])
     return _fit(tuner, spec, record)
 
 
-def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=()):
-    """The Tuner of a new search: OptunaSearch (TPE, seeded) + ASHA, MLflow and progress callbacks.
+def _track_into(tuner, tracking_uri: str) -> None:
+    """Point the restored Tuner's MLflow tracker (pickled at launch) at the store this resume was given."""
+    if getattr(tuner, "_local_tuner", None) is None:  # Ray Client: the Tuner lives on the cluster, as launched
+        return
+    for callback in tuner._local_tuner.get_run_config().callbacks or []:
+        if isinstance(callback, MlflowTracker):
+            callback.tracking_uri = tracking_uri
 
-    ``reuse_actors=False`` and extra ``callbacks`` exist for the overhead benchmark.
+
+def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=()):
+    """The Tuner of a new search: TPE told which trials ASHA pruned, ASHA, checkpoint, MLflow and progress callbacks.
+
+    Both compare trials by ``OBJECTIVE``, the running best of the search metric. ``reuse_actors=False`` and
+    extra ``callbacks`` exist for the benchmarks.
     """
     settings = spec.settings
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_config = tune.TuneConfig(
-        metric=settings.metric, mode=settings.mode,
-        search_alg=OptunaSearch(points_to_evaluate=spec.points or None, seed=settings.seed),
+        metric=OBJECTIVE, mode=settings.mode,
+        search_alg=PruningAwareOptunaSearch(points_to_evaluate=spec.points or None, seed=settings.seed),
         scheduler=ASHAScheduler(time_attr="training_iteration", max_t=settings.asha.max_t,
                                 grace_period=settings.asha.grace_period,
-                                reduction_factor=settings.asha.reduction_factor),
+                                reduction_factor=settings.asha.reduction_factor,
+                                brackets=settings.asha.brackets),
         num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
         trial_dirname_creator=trial_dirname,
     )
@@ -179,13 +221,10 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
         name=spec.name, storage_path=storage, verbose=0,
         callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
-                   ProgressPrinter(spec), *callbacks],
+                   ProgressPrinter(spec), CheckpointPruner(), *callbacks],
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # The two most recent checkpoints, to resume from (promotion retrains from configs and needs none).
-        # Not one: a driver killed between a trial's new checkpoint and Tune's next snapshot would leave the
-        # snapshot naming a checkpoint already deleted, and that trial could not be restored. Tune forces a
-        # snapshot every num_to_keep checkpoints, so a small number keeps the saved state fresh.
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        # No rotation: a saved snapshot may name any checkpoint of a running trial (search/checkpoints.py).
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
     return tune.Tuner(trainable(spec), param_space=spec.param_space(), tune_config=tune_config, run_config=run_config)
 
@@ -199,7 +238,7 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
         unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
         status = "KILLED" if unfinished else "FINISHED"
     finally:
-        end_search_run(record.tracking_uri, record.parent_run_id, status)
+        end_run(record.tracking_uri, record.parent_run_id, status)
     print(f"search {spec.name} {'interrupted' if unfinished else 'done'}: {summary_line(trial_rows(trials, spec), spec)}")
     if unfinished:
         print(f"  continue with: sensorium-search search resume {spec.name}")
@@ -213,9 +252,7 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
 
 def load_trials(record: SearchRecord) -> list:
     """The trials of a search as Tune saved them (works while it runs, after it ended, or was killed)."""
-    # It warns for every trial that has not reported yet; the table shows those as pending.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    try:
-        return ExperimentAnalysis(record.experiment_path).trials
-    except ValueError:  # Tune writes its first snapshot when the first trial starts
-        raise UserError(f"search {record.name!r}: no Tune experiment state at {record.experiment_path} yet") from None
+    trials = saved_trials(record.experiment_path)
+    if trials is None:  # Tune writes its first snapshot when the first trial starts
+        raise UserError(f"search {record.name!r}: no Tune experiment state at {record.experiment_path} yet")
+    return trials

@@ -1,4 +1,5 @@
-"""MLflow, written only from the driver: one parent run per search, one child run per Tune trial.
+"""MLflow, written only from the driver (every write of the project's runs is here): one parent run per
+search, one child run per Tune trial; one run per promotion, one child run per member.
 
 Trials on other nodes never touch the store. A child run carries the Tune trial id as a tag, and the
 tracker finds runs by that tag before creating one, so a resumed search reuses its runs instead of
@@ -67,10 +68,60 @@ def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec, ra
     return run.info.run_id
 
 
-def end_search_run(tracking_uri: str, run_id: str, status: str) -> None:
+def end_run(tracking_uri: str, run_id: str, status: str) -> None:
     from mlflow import MlflowClient
 
     MlflowClient(tracking_uri).set_terminated(run_id, status)
+
+
+def promotion_run(tracking_uri: str, experiment_id: str, search_run_id: str, name: str, folder: str) -> str:
+    """The promotion's run: the one an earlier run into ``folder`` left (it continues), else a new one."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = client.search_runs([experiment_id], f"tags.role = 'promotion' and tags.search_name = '{name}' "
+                               f"and tags.promotion_folder = '{folder}'", order_by=["attributes.start_time DESC"],
+                               max_results=1)
+    if found:
+        client.update_run(found[0].info.run_id, status="RUNNING")
+        return found[0].info.run_id
+    return client.create_run(experiment_id, run_name=f"{name}-promotion", tags={
+        "role": "promotion", "search_name": name, PARENT_TAG: search_run_id, "promotion_folder": folder}).info.run_id
+
+
+def log_member(tracking_uri: str, experiment_id: str, parent_id: str, blocks: dict, member,
+               scores: dict[str, float]) -> None:
+    """A finished member's child run, closed; nothing if an earlier run of the promotion logged it."""
+    import json
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    found = client.search_runs([experiment_id], f"tags.`{PARENT_TAG}` = '{parent_id}' and tags.trial_id = "
+                               f"'{member.trial_id}' and tags.seed = '{member.seed}'", max_results=1)
+    if found and found[0].info.status == "FINISHED":
+        return
+    run_id = found[0].info.run_id if found else client.create_run(
+        experiment_id, run_name=f"{member.trial_id}-seed{member.seed}", tags={
+            "role": "promotion-member", PARENT_TAG: parent_id, "trial_id": member.trial_id,
+            "seed": str(member.seed), "split": member.split, "folder": member.folder}).info.run_id
+    params = {**{k: json.dumps(v) if isinstance(v, list) else v for k, v in flatten(blocks).items()},
+              "seed": member.seed, "epochs": member.epochs}
+    metrics = {"validation_corr_own_split": member.validation_corr,
+               **{k.replace("/", "."): v for k, v in scores.items()}}
+    client.log_batch(run_id, metrics=_metrics(metrics, 0), params=[] if found and found[0].data.params else _params(params))
+    client.set_terminated(run_id, "FINISHED")
+
+
+def log_promotion(tracking_uri: str, run_id: str, table: str, best_blocks: dict, best_scores: dict[str, float],
+                  reused: int) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.log_text(run_id, table, "scores.md")
+    client.log_dict(run_id, best_blocks, "best_config.yaml")
+    client.log_batch(run_id, metrics=_metrics({**{k.replace("/", "."): v for k, v in best_scores.items()},
+                                               "members_reused": reused}, 0))
 
 
 def _git_commit() -> str:
@@ -95,6 +146,13 @@ def _params(values: dict) -> list:
     from mlflow.entities import Param
 
     return [Param(k, str(v)[:6000]) for k, v in values.items()]
+
+
+def _metrics(values: dict[str, float], step: int, stamp_ms: int | None = None) -> list:
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000) if stamp_ms is None else stamp_ms
+    return [Metric(k, float(v), stamp, step) for k, v in values.items()]
 
 
 class MlflowTracker(tune.Callback):
@@ -152,6 +210,8 @@ class MlflowTracker(tune.Callback):
 
     def _set_state(self, trial, state: str, status: str | None = None, **tags: str) -> None:
         run_id = self.run_for(trial)
+        if status not in (None, "RUNNING"):
+            self.flush()  # a run ends with all its epochs logged
         for key, value in {"state": state, **tags}.items():
             self.client.set_tag(run_id, key, value)
         if status == "RUNNING":
@@ -163,17 +223,22 @@ class MlflowTracker(tune.Callback):
         self._set_state(trial, "RUNNING", "RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        from mlflow.entities import Metric
+        from mlflow.entities import RunTag
 
         step = int(result.get("training_iteration", 0))
         stamp = int(result.get("timestamp", time.time()) * 1000)
-        metrics = [Metric(k, v, stamp, step) for k, v in reported_metrics(result).items()]
-        self.client.log_batch(self.run_for(trial), metrics=metrics)
+        tags = []
         node, seen = result.get("node_ip"), self._nodes.setdefault(trial.trial_id, [])
         if node and seen[-1:] != [node]:  # where the trial runs; a retry on another node adds that node
             seen.append(node)
-            self.client.set_tag(self.run_for(trial), "node_ip", node)
-            self.client.set_tag(self.run_for(trial), "nodes", ",".join(seen))
+            tags = [RunTag("node_ip", node), RunTag("nodes", ",".join(seen))]
+        # Queued, not waited for: a slow tracking server must not stall Tune's event loop (flushed at each end).
+        self.client.log_batch(self.run_for(trial), metrics=_metrics(reported_metrics(result), step, stamp),
+                              tags=tags, synchronous=False)
+
+    def flush(self) -> None:
+        """Wait for the queued metrics (MLflow keeps one queue per store)."""
+        self.client._tracking_client.store.flush_async_logging()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         state = completed_state(trial)  # Tune has not marked it TERMINATED yet
@@ -190,6 +255,7 @@ class MlflowTracker(tune.Callback):
 
     def on_experiment_end(self, trials, **info):
         """Drop runs of trials Tune never saved (a killed driver), then summarise the search on the parent."""
+        self.flush()
         known = {t.trial_id for t in trials}
         for run in self.child_runs():
             if run.data.tags.get("trial_id") not in known:

@@ -1,4 +1,5 @@
-"""The function Ray Tune runs for one trial: the three contracts, reporting every epoch with a checkpoint.
+"""The function Ray Tune runs for one trial: the three contracts, reporting every epoch (a checkpoint every
+``search.checkpoint_every`` epochs) with the running best of the search metric, which ASHA and TPE compare.
 
 Sessions are loaded once per worker process and kept for the next trial that asks for the same data
 config (Tune runs many trials in one worker with ``reuse_actors``), so a trial costs a model build, not a
@@ -11,12 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+from pathlib import Path
 
 from ray import tune
 
 from search.config import SearchSpec
+from search.results import OBJECTIVE
 
 NONFINITE_MARKER = "nonfinite_loss.txt"
+RUNNING_BEST_FILE = "running_best.json"  # in each checkpoint: the objective so far, for a resumed trial
 
 
 class TrialDiverged(RuntimeError):
@@ -55,17 +60,40 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
     sessions = sessions_for(blocks["data"], seed)
     model = build_model(sessions, blocks["model"], seed)
 
-    def report(epoch: int, metrics: dict, checkpoint_dir: str) -> None:
-        tune.report({**metrics, "epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
-
+    settings = spec.settings
     checkpoint = tune.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as resume_from:
+        best = _read_running_best(resume_from)
+
+        def report(epoch: int, metrics: dict, checkpoint_dir: Path) -> None:
+            nonlocal best
+            best = running_best(best, metrics.get(settings.metric), settings.mode)
+            saved = None
+            if epoch % settings.checkpoint_every == 0:
+                (Path(checkpoint_dir) / RUNNING_BEST_FILE).write_text(json.dumps(best))
+                saved = tune.Checkpoint.from_directory(checkpoint_dir)
+            tune.report({**metrics, "epoch": epoch, OBJECTIVE: best}, checkpoint=saved)
+
         try:
             train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from)
         except NonFiniteLoss as err:
             reason = f"NonFiniteLoss: {err}"
             _write_marker(reason)
             raise TrialDiverged(reason) from None  # no __cause__ for Tune to copy
+
+
+def running_best(best: float | None, value: float | None, mode: str) -> float | None:
+    """The better of the two for ``mode``; a missing or non-finite value changes nothing (a first NaN stays)."""
+    if value is None or not math.isfinite(value):
+        return value if best is None else best
+    if best is None or not math.isfinite(best):
+        return value
+    return max(best, value) if mode == "max" else min(best, value)
+
+
+def _read_running_best(folder) -> float | None:
+    path = Path(folder) / RUNNING_BEST_FILE if folder else None
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
 
 
 def _marker():

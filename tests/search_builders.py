@@ -76,12 +76,12 @@ def start_ui(runs: Path, stdout=subprocess.PIPE, attempts: int = 3) -> tuple[sub
     raise AssertionError(f"sensorium-search ui exited {attempts} times before answering (ports taken?)")
 
 
-def mlflow_runs(runs: Path, role: str) -> list:
-    """The active MLflow runs of one role ("search" or "trial") in the project's store."""
+def mlflow_runs(runs: Path, role: str, tracking_uri: str | None = None) -> list:
+    """The active MLflow runs of one role ("search" or "trial") in the project's store (or ``tracking_uri``)."""
     from mlflow import MlflowClient
 
     from search.tracking import EXPERIMENT, default_tracking_uri
 
-    client = MlflowClient(default_tracking_uri(runs))
+    client = MlflowClient(tracking_uri or default_tracking_uri(runs))
     experiment = client.get_experiment_by_name(EXPERIMENT)
     return list(client.search_runs([experiment.experiment_id], f"tags.role = '{role}'", max_results=1000))

@@ -1,9 +1,11 @@
-"""A search whose driver is SIGKILLed mid-way, then resumed: it finishes, nothing completed runs again,
-and MLflow ends with exactly one run per trial."""
+"""A search whose driver is SIGKILLed three times (mid-run, while a resume restores its trials, and again
+mid-run), then resumed on a "fresh machine" (its runs folder deleted) from ``--storage`` alone: it finishes
+with every trial completed, nothing completed runs again, and MLflow holds exactly one run per trial."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,42 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, write_space
+from search_builders import run_cli, tiny_session, tiny_space, write_space
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]
-ENDED = re.compile(r"trial (\w+) (finished|early stopped) after")
-SAMPLES = 16  # enough that the search is still running when the first completed trial is saved
-# Tune's error for a trial whose snapshot names a checkpoint it had already rotated out when the driver died
-LOST_CHECKPOINT = "does not exist on storage anymore"
+STARTED = re.compile(r"trial (\w+) started")
+SAMPLES = 16  # enough that the search is still running at each kill
 
 
-def wait_for_ended_trials(log: Path, proc: subprocess.Popen, count: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the search ended before it could be killed:\n{log.read_text()}"
-        if len(ENDED.findall(log.read_text())) >= count:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"fewer than {count} trials ended in {timeout_s} s:\n{log.read_text()}")
+def saved_state(storage: Path) -> dict[str, str]:
+    """Trial id → status in Tune's saved experiment state (what a resume restores); {} before the first."""
+    from search.tune_state import saved_trials
+
+    try:
+        return {t.trial_id: t.status for t in saved_trials(str(storage / "resumable")) or []}
+    except Exception:  # noqa: BLE001 - Tune may be replacing its state file this instant; read again
+        return {}
 
 
-def wait_for_saved_completion(runs: Path, proc: subprocess.Popen, timeout_s: float) -> None:
-    """Until Tune's saved experiment state (what resume reads) records a completed trial: only those are
-    promised not to run again; the progress lines can run a few seconds ahead of Tune's snapshot."""
-    from search.run import SearchRecord, load_trials
-
-    record = SearchRecord.read(runs, "resumable")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the search ended before it could be killed"
-        try:
-            if any(t.status == "TERMINATED" for t in load_trials(record)):
-                return
-        except Exception:  # noqa: BLE001 - Tune may be rewriting its state file this instant; read again
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"no completed trial in Tune's saved state within {timeout_s} s")
+def completed(state: dict[str, str]) -> set[str]:
+    return {trial for trial, status in state.items() if status == "TERMINATED"}
 
 
 def end_process_group(pgid: int) -> None:
@@ -61,66 +47,86 @@ def end_process_group(pgid: int) -> None:
     raise AssertionError(f"process group {pgid} did not end")
 
 
-def killed_search(tmp_path: Path) -> Path:
-    """Launch a search in a child process and SIGKILL it once Tune has saved a completed trial."""
-    session = tiny_session(tmp_path / "data")
-    config = write_space(tmp_path / "resumable.yaml",
-                         tiny_space(session.parent, tmp_path / "cache", num_samples=SAMPLES))
-    runs, log = tmp_path / "runs", tmp_path / "launch.log"
+def killed_driver(argv: list[str], log: Path, kill_when, timeout_s: float = 300) -> str:
+    """Run the CLI in a child process and SIGKILL it once ``kill_when(output)`` holds; returns its output."""
     with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "search.cli", "search", "launch", str(config), "--runs-dir", str(runs)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "search.cli", *argv], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
-        wait_for_ended_trials(log, proc, count=1, timeout_s=300)
-        wait_for_saved_completion(runs, proc, timeout_s=60)
+        deadline = time.monotonic() + timeout_s
+        while not kill_when(log.read_text()):
+            assert proc.poll() is None, f"the search ended before it could be killed:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no kill point within {timeout_s} s:\n{log.read_text()}"
+            time.sleep(0.3)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         end_process_group(proc.pid)
-    return runs
+    return log.read_text()
 
 
-def resume_to_the_end(runs: Path) -> tuple[str, list]:
-    """``search resume``: it exits 0 with every trial completed but those Tune's race lost; returns what it
-    printed and the trials as Tune saved them."""
-    from search.results import error_reason
-    from search.run import SearchRecord, load_trials
-
-    rc, out, err = run_cli("search", "resume", "resumable", "--runs-dir", str(runs))
-    assert rc == 0, err
-    assert "search resumable done: 0 running" in out
-    trials = load_trials(SearchRecord.read(runs, "resumable"))
-    assert len(trials) == SAMPLES
-    for trial in trials:  # the one failure allowed is Tune's own race (README, "Searching")
-        assert trial.status == "TERMINATED" or LOST_CHECKPOINT in error_reason(trial), error_reason(trial)
-    return out, trials
-
-
-def test_killed_search_resumes_without_rerunning_or_duplicating(ray_local, tmp_path):
+def test_killed_three_times_then_resumed_from_storage_loses_and_repeats_nothing(ray_local, tmp_path):
     from mlflow import MlflowClient
 
-    from search.run import SearchRecord, load_trials
-    from search.tracking import default_tracking_uri
+    from search.tracking import EXPERIMENT
 
-    runs = killed_search(tmp_path)
-    saved = load_trials(SearchRecord.read(runs, "resumable"))
-    completed = {t.trial_id for t in saved if t.status == "TERMINATED"}
-    assert 1 <= len(completed) < SAMPLES, [t.status for t in saved]
-    client = MlflowClient(default_tracking_uri(runs))
+    session = tiny_session(tmp_path / "data")
+    config = write_space(tmp_path / "resumable.yaml", tiny_space(session.parent, tmp_path / "cache",
+                                                                 num_samples=SAMPLES))
+    runs, storage = tmp_path / "runs", tmp_path / "storage"
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"  # outside runs: a tracking server in real life
+    (tmp_path / "mlflow").mkdir()
+    where = ["--runs-dir", str(runs), "--storage", str(storage)]
+
+    def more_completed_than(count: int):
+        return lambda _: len(completed(saved_state(storage))) > count
+
+    outputs, done_at_kill = [], []
+    # 1. mid-run, once Tune's saved state records a completed trial
+    outputs.append(killed_driver(["search", "launch", str(config), "--mlflow-uri", uri, *where],
+                                 tmp_path / "kill1.log", more_completed_than(0)))
+    done_at_kill.append(completed(saved_state(storage)))
+    # 2. while the resume restores its trials: as soon as it starts the first one again
+    outputs.append(killed_driver(["search", "resume", "resumable", *where], tmp_path / "kill2.log",
+                                 lambda out: STARTED.search(out) is not None))
+    done_at_kill.append(completed(saved_state(storage)))
+    # 3. mid-run again, two completions later
+    outputs.append(killed_driver(["search", "resume", "resumable", *where], tmp_path / "kill3.log",
+                                 more_completed_than(len(done_at_kill[-1]) + 1)))
+    done_at_kill.append(completed(saved_state(storage)))
+    assert 1 <= len(done_at_kill[0]) and len(done_at_kill[-1]) < SAMPLES, done_at_kill
+    assert done_at_kill[0] <= done_at_kill[1] <= done_at_kill[2]
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT).experiment_id
+
+    def trial_runs() -> list:
+        return list(client.search_runs([experiment], "tags.role = 'trial'", max_results=1000))
+
     epochs_logged = {r.data.tags["trial_id"]: len(client.get_metric_history(r.info.run_id, "val_corr"))
-                     for r in mlflow_runs(runs, "trial") if r.data.tags["trial_id"] in completed}
+                     for r in trial_runs() if r.data.tags["trial_id"] in done_at_kill[-1]}
 
-    out, trials = resume_to_the_end(runs)
-    assert not set(re.findall(r"trial (\w+) started", out)) & completed
-    lost = {t.trial_id for t in trials if t.status != "TERMINATED"}
+    shutil.rmtree(runs)  # a fresh machine: only the storage and the tracking store are left
+    rc, out, err = run_cli("search", "resume", "resumable", "--storage", str(storage), "--mlflow-uri", uri,
+                           "--runs-dir", str(tmp_path / "fresh"))
+    assert rc == 0, err
+    assert "search resumable done: 0 running" in out
+    for done, later in zip(done_at_kill, [*outputs[1:], out]):  # nothing completed before a kill ran again
+        assert not set(STARTED.findall(later)) & done
 
-    children = mlflow_runs(runs, "trial")
-    assert sorted(r.data.tags["trial_id"] for r in children) == sorted(t.trial_id for t in trials)
-    for run in (r for r in children if r.data.tags["trial_id"] not in lost):
+    state = saved_state(storage)
+    assert len(state) == SAMPLES and set(state.values()) == {"TERMINATED"}, state  # zero trials lost
+    children = trial_runs()
+    assert sorted(r.data.tags["trial_id"] for r in children) == sorted(state)  # one run per trial
+    for run in children:
         assert run.data.tags["state"] in ("FINISHED", "EARLY_STOPPED") and "val_corr" in run.data.metrics
-        if run.data.tags["trial_id"] in completed:
-            assert len(client.get_metric_history(run.info.run_id, "val_corr")) == epochs_logged[run.data.tags["trial_id"]]
-    (parent,) = mlflow_runs(runs, "search")
+        trial = run.data.tags["trial_id"]
+        if trial in epochs_logged:  # completed before the last kill: not logged again
+            assert len(client.get_metric_history(run.info.run_id, "val_corr")) == epochs_logged[trial]
+        kept = sorted(p.name for p in (storage / "resumable" / f"trial_{trial}").glob("checkpoint_*"))
+        assert len(kept) == 1, (trial, kept)  # an ended trial keeps only the checkpoint Tune names
+    (parent,) = client.search_runs([experiment], "tags.role = 'search'")
     assert parent.info.status == "FINISHED"
+    rc, out, _ = run_cli("search", "status", "resumable", "--storage", str(storage), "--runs-dir", str(tmp_path / "fresh"))
+    assert rc == 0 and f"{SAMPLES - sum(1 for r in children if r.data.tags['state'] == 'EARLY_STOPPED')} finished" in out

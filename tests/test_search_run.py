@@ -61,6 +61,32 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
     assert best.info.run_id == parent.data.tags["best_run_id"]
 
 
+def test_optuna_is_told_pruned_for_asha_stops_and_the_running_best_for_the_rest(finished_search):
+    """Tune's own OptunaSearch would tell COMPLETE with the last epoch's value for every trial."""
+    from optuna.trial import TrialState
+
+    from search.run import SearchRecord, load_trials
+    from search.searcher import PruningAwareOptunaSearch
+
+    record = SearchRecord.read(finished_search["runs"], "tiny")
+    searcher = PruningAwareOptunaSearch()
+    searcher.restore_from_dir(record.experiment_path)
+    told = {t._trial_id: t for t in searcher._ot_study.get_trials(deepcopy=False)}
+    states = {}
+    for trial in load_trials(record):
+        frozen = told[searcher._ot_trials[trial.trial_id]._trial_id]
+        epochs = trial.last_result["training_iteration"]
+        best = trial.metric_analysis["val_corr"]["max"]
+        states[trial.trial_id] = frozen.state
+        if trial.last_result.get("stopped_early"):
+            assert frozen.state == TrialState.PRUNED
+            assert sorted(frozen.intermediate_values) == list(range(1, epochs + 1))  # the stopping epoch too
+        else:
+            assert frozen.state == TrialState.COMPLETE
+        assert frozen.value == pytest.approx(best)  # the running best, whichever epoch held it
+    assert set(states.values()) == {TrialState.PRUNED, TrialState.COMPLETE}, states
+
+
 def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
     from mlflow import MlflowClient
 
@@ -94,7 +120,7 @@ def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
 
 
 def test_launch_refuses_an_existing_name(finished_search):
-    config = finished_search["runs"] / "searches" / "tiny" / "search.yaml"
+    config = finished_search["runs"] / "ray_results" / "tiny" / "sensorium-search" / "search.yaml"
     rc, _, err = run_cli("search", "launch", str(config), "--name", "tiny", "--runs-dir", str(finished_search["runs"]))
     assert rc == 2 and "search 'tiny' exists" in err
 
@@ -154,3 +180,24 @@ def test_ui_serves_the_trial_runs_over_rest(finished_search):
 def _serving(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_checkpoint_every_n_epochs_carries_the_running_best(ray_local, tmp_path):
+    """``checkpoint_every: 2``: Tune registers checkpoints at epochs 2 and 4 only, each holding the objective
+    a resumed trial continues from; once the trial ended only the last one is left on storage."""
+    from search.run import SearchRecord, load_trials
+    from search.trainable import RUNNING_BEST_FILE
+
+    session = tiny_session(tmp_path / "data")
+    space = tiny_space(session.parent, tmp_path / "cache", num_samples=1, max_concurrent=1, checkpoint_every=2)
+    space["search"]["asha"] = {"grace_period": 4, "max_t": 4}
+    rc, _, err = run_cli("search", "launch", str(write_space(tmp_path / "every2.yaml", space)),
+                         "--runs-dir", str(tmp_path / "runs"))
+    assert rc == 0, err
+    (trial,) = load_trials(SearchRecord.read(tmp_path / "runs", "every2"))
+    registered = trial.run_metadata.checkpoint_manager.best_checkpoint_results
+    assert [r.metrics["epoch"] for r in registered] == [2, 4]
+    best = trial.metric_analysis["val_corr"]["max"]  # over all four epochs
+    assert registered[0].metrics["objective"] <= registered[1].metrics["objective"] == pytest.approx(best)
+    (left,) = Path(trial.path).glob("checkpoint_*")
+    assert json.loads((left / RUNNING_BEST_FILE).read_text()) == pytest.approx(best)

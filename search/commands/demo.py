@@ -65,7 +65,7 @@ def _search(config: Path, name: str, runs: Path) -> None:
             raise SystemExit(130)
         return
     record = SearchRecord.read(runs, name)
-    spec = record.spec(runs)
+    spec = record.spec()
     rows = trial_rows(load_trials(record), spec)
     if len(rows) < spec.settings.num_samples or any(r.state in ("RUNNING", "PENDING", "PAUSED") for r in rows):
         print(f"search {name} exists and is unfinished: resuming", flush=True)
@@ -77,6 +77,7 @@ def _search(config: Path, name: str, runs: Path) -> None:
 
 def _demo(args) -> int:
     from search.promote import promote
+    from search.run import SearchRecord
     from search.tracking import default_tracking_uri
 
     runs = runs_dir(args.runs_dir)
@@ -89,8 +90,9 @@ def _demo(args) -> int:
         print(f"\n== {competition}: {config}", flush=True)
         _prepare_data(config, kind, preset)
         _search(config, name, runs)
-        promote(name, runs, args.top_k, args.seeds, "champion", None, None, None)
-        written.append((competition, runs / "promotions" / name / "submission", f"{name}-ensemble"))
+        promote(name, runs, top_k=args.top_k, seeds=args.seeds, alias="champion")
+        promotion = SearchRecord.read(runs, name).storage_folder
+        written.append((competition, f"{promotion}/promotion/submission", f"{name}-ensemble"))
     print("\n== done")
     for competition, folder, model in written:
         print(f"{competition}: submission files under {folder}; ensemble models:/{model}@champion")

@@ -14,13 +14,18 @@ def register(subparsers) -> None:
         description="Takes the top-k completed trials of search NAME, retrains each with --seeds seeds (each on "
         "its own train/validation re-split) as Ray tasks, ensembles each configuration by the mean, scores "
         "members and ensembles, registers the best ensemble in MLflow under --alias and writes validated "
-        "submission files.")
+        "submission files. Each member is saved to storage when it finishes: run it again after a crash and "
+        "it trains only the members still missing.")
     parser.add_argument("name", help="the search to promote")
     parser.add_argument("--top-k", type=int, default=3, help="configurations to retrain (default 3)")
     parser.add_argument("--seeds", type=int, default=5, help="members per configuration (default 5)")
     parser.add_argument("--alias", default="champion", help="registry alias for the best ensemble")
     parser.add_argument("--model-name", help="registered model name (default NAME-ensemble)")
-    parser.add_argument("--out", type=Path, help="folder for the ensemble and submissions (default <runs>/promotions/NAME)")
+    parser.add_argument("--out", type=Path, help="folder for the ensemble and submissions (default: the promotion "
+                                                 "folder beside the search's Tune experiment, on its storage)")
+    parser.add_argument("--storage", help="read the search from this storage (folder or s3://...), e.g. on another "
+                                          "machine; members, ensemble and submissions go there too")
+    parser.add_argument("--mlflow-uri", help="tracking store or server (default: the one the search was launched with)")
     parser.set_defaults(func=_promote)
 
 
@@ -32,5 +37,6 @@ def _promote(args) -> int:
         raise UserError(f"--top-k and --seeds must be at least 1 (found {args.top_k}, {args.seeds})")
     if re.fullmatch(r"[vV]\d+|latest", args.alias):
         raise UserError(f"--alias {args.alias!r}: MLflow reserves 'latest' and v<number> aliases; pick another name")
-    return promote(args.name, runs_dir(args.runs_dir), args.top_k, args.seeds, args.alias, args.out,
-                   args.address, args.model_name)
+    return promote(args.name, runs_dir(args.runs_dir), top_k=args.top_k, seeds=args.seeds, alias=args.alias,
+                   out=args.out, address=args.address, registered_name=args.model_name, storage=args.storage,
+                   tracking_uri=args.mlflow_uri)

@@ -1,32 +1,39 @@
 """``sensorium-search search launch|resume|status|best``: hyperparameter searches by name."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from search.commands.options import ADDRESS, MLFLOW_URI, RUNS_DIR, runs_dir
+
+STORAGE = argparse.ArgumentParser(add_help=False)
+STORAGE.add_argument("--storage", help="Tune results, checkpoints and the search's record: a folder or s3://... "
+                                       "(launch: default <runs>/ray_results; the others read the search from "
+                                       "there, e.g. on another machine)")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("search", help="hyperparameter search with Ray Tune, Optuna and ASHA, tracked in MLflow")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    launch = actions.add_parser("launch", parents=[RUNS_DIR, ADDRESS, MLFLOW_URI],
+    launch = actions.add_parser("launch", parents=[RUNS_DIR, ADDRESS, MLFLOW_URI, STORAGE],
                                 help="start a search from a YAML search space")
     launch.add_argument("config", help="search YAML: data/model/trainer blocks and a search block")
     launch.add_argument("--name", help="search name (default: the YAML's file name)")
-    launch.add_argument("--storage", help="Tune results and checkpoints: a folder or s3://... (default <runs>/ray_results)")
     launch.add_argument("--num-samples", type=int, help="override search.num_samples")
     launch.add_argument("--max-concurrent", type=int, help="override search.max_concurrent")
     launch.set_defaults(func=_launch)
 
-    resume = actions.add_parser("resume", parents=[RUNS_DIR, ADDRESS], help="continue a stopped or killed search")
+    resume = actions.add_parser("resume", parents=[RUNS_DIR, ADDRESS, STORAGE],
+                                help="continue a stopped or killed search")
     resume.add_argument("name")
+    resume.add_argument("--mlflow-uri", help="tracking store or server (default: the one the search was launched with)")
     resume.set_defaults(func=_resume)
 
-    status = actions.add_parser("status", parents=[RUNS_DIR], help="table of a search's trials")
+    status = actions.add_parser("status", parents=[RUNS_DIR, STORAGE], help="table of a search's trials")
     status.add_argument("name")
     status.set_defaults(func=_status)
 
-    best = actions.add_parser("best", parents=[RUNS_DIR],
+    best = actions.add_parser("best", parents=[RUNS_DIR, STORAGE],
                               help="the best trial's configuration as YAML, ready for train")
     best.add_argument("name")
     best.add_argument("--output", "-o", help="write the YAML here instead of stdout")
@@ -47,12 +54,13 @@ def _resume(args) -> int:
     from search.run import resume
 
     args.interrupt_hint = _resume_hint(args.name, args)
-    return resume(args.name, runs_dir(args.runs_dir), args.address)
+    return resume(args.name, runs_dir(args.runs_dir), args.address, args.storage, args.mlflow_uri)
 
 
 def _resume_hint(name: str, args) -> str:
     runs = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
-    return f"continue with: sensorium-search search resume {name}{runs}"
+    storage = f" --storage {args.storage}" if args.storage else ""
+    return f"continue with: sensorium-search search resume {name}{runs}{storage}"
 
 
 def _status(args) -> int:
@@ -60,8 +68,8 @@ def _status(args) -> int:
     from search.run import SearchRecord, load_trials
 
     runs = runs_dir(args.runs_dir)
-    record = SearchRecord.read(runs, args.name)
-    spec = record.spec(runs, check_paths=False)
+    record = SearchRecord.read(runs, args.name, args.storage)
+    spec = record.spec(check_paths=False)
     rows = trial_rows(load_trials(record), spec)
     print(f"search {spec.name} ({record.experiment_path}; MLflow {record.tracking_uri}, parent run {record.parent_run_id})")
     print(summary_line(rows, spec))
@@ -80,8 +88,8 @@ def _best(args) -> int:
     if args.output:
         check_target(args.output)  # a folder there is the user's: refuse before reading anything
     runs = runs_dir(args.runs_dir)
-    record = SearchRecord.read(runs, args.name)
-    spec = record.spec(runs, check_paths=False)
+    record = SearchRecord.read(runs, args.name, args.storage)
+    spec = record.spec(check_paths=False)
     best = best_row(trial_rows(load_trials(record), spec), spec.settings.mode)
     if best is None:
         raise UserError(f"search {args.name!r}: no trial has reported {spec.settings.metric} yet")

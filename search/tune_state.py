@@ -1,0 +1,37 @@
+"""Tune's saved experiment state, read from storage (a folder or a URI): what a resume would restore.
+
+Lighter than ``ExperimentAnalysis``, which also downloads every trial's result files: only the newest
+experiment snapshot is read. Uses two helpers private to Ray (pinned at 2.60.0), the ones
+``ExperimentAnalysis`` itself calls.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import PurePosixPath
+
+
+def saved_trials(experiment_path: str, fs=None) -> list | None:
+    """The trials of the newest snapshot under ``experiment_path`` (on pyarrow filesystem ``fs`` if given,
+    else the one the path names), or None when Tune saved none yet."""
+    from ray.train._internal.storage import get_fs_and_path
+    from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
+    from ray.tune.experiment import Trial
+    from ray.tune.utils.serialization import _loads_with_cloudpickle
+
+    fs, fs_path = get_fs_and_path(experiment_path, storage_filesystem=fs)
+    snapshot = _find_newest_experiment_checkpoint(fs_path, fs=fs)
+    if snapshot is None:
+        return None
+    with fs.open_input_stream(snapshot) as f:
+        state = _loads_with_cloudpickle(f.readall())
+    trials = []
+    for trial_json, run_metadata in state["trial_data"]:
+        trial = Trial.from_json_state(trial_json, stub=True)
+        trial.restore_run_metadata(run_metadata)
+        storage = copy.copy(trial.storage)  # where it is now, which need not be where it was written
+        storage.storage_fs_path = PurePosixPath(fs_path).parent.as_posix()
+        storage.storage_filesystem = fs
+        storage.experiment_dir_name = PurePosixPath(fs_path).name
+        trial.set_storage(storage)
+        trials.append(trial)
+    return trials

@@ -1,0 +1,52 @@
+"""Files beside a search's Tune experiment, on a local folder and through pyarrow's URI path (``file://``
+takes the same code as ``s3://``), and a promotion member's predictions read back from either."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from search import storage as store
+from search.members import PREDICTIONS_FILE, RECORD_FILE, MemberRecord, _save_predictions
+
+
+@pytest.fixture(params=["folder", "uri"])
+def location(request, tmp_path):
+    return str(tmp_path / "storage") if request.param == "folder" else (tmp_path / "storage").as_uri()
+
+
+def test_text_and_folders_round_trip(location, tmp_path):
+    target = store.join(location, "search", "sensorium-search", "record.json")
+    assert store.read_text(target) is None and not store.exists(target)
+    store.write_text(target, '{"name": "search"}')
+    store.write_text(target, '{"name": "again"}')  # replaced, not appended
+    assert store.read_text(target) == '{"name": "again"}' and store.exists(target)
+    local = tmp_path / "made"
+    (local / "sub").mkdir(parents=True)
+    (local / "sub" / "a.txt").write_text("a")
+    store.put_folder(local, store.join(location, "search", "copied"))
+    assert store.list_folders(store.join(location, "search")) == ["copied", "sensorium-search"]
+    back = store.get_folder(store.join(location, "search", "copied"), tmp_path / "back")
+    assert (back / "sub" / "a.txt").read_text() == "a"
+    assert store.list_folders(store.join(location, "nowhere")) == []
+
+
+def test_a_member_reads_back_static_and_video_predictions(location, tmp_path):
+    static = np.arange(12, dtype=np.float32).reshape(3, 4)
+    video = [np.ones((5, 4), np.float32), np.zeros((7, 4), np.float32)]
+    made = tmp_path / "member"
+    made.mkdir()
+    _save_predictions(made / PREDICTIONS_FILE, {"s1": {"test": static}, "m2": {"final_test": video}})
+    folder = MemberRecord.location(location, "abc", 100)
+    assert MemberRecord.find(location, "abc", 100) is None
+    store.put_folder(made, folder)
+    assert MemberRecord.find(location, "abc", 100) is None  # not complete before member.json
+    store.write_text(store.join(folder, RECORD_FILE), json.dumps(
+        {"trial_id": "abc", "seed": 100, "validation_corr": 0.5, "epochs": 3, "split": "x", "skip": 0}))
+    member = MemberRecord.find(location, "abc", 100)
+    assert member is not None and member.folder == folder
+    got = member.predictions()
+    np.testing.assert_array_equal(got["s1"]["test"], static)
+    assert [a.shape for a in got["m2"]["final_test"]] == [(5, 4), (7, 4)]
+    np.testing.assert_array_equal(got["m2"]["final_test"][0], video[0])
