@@ -39,8 +39,7 @@ def write_search(folder: Path, epochs: int = 3, samples: int = 4, max_failures: 
 def driver_env(cluster: LocalCluster) -> dict[str, str]:
     """The environment of a shell that drives ``cluster``: its client settings and this checkout."""
     path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
-    return {**os.environ, **cluster.client_env(), "PYTHONPATH": path,
-            "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+    return {**os.environ, **cluster.client_env(), "PYTHONPATH": path}
 
 
 def launch_command(config: Path, runs: Path, address: str) -> list[str]:

@@ -34,8 +34,7 @@ def run_job(cluster: LocalCluster, entrypoint: str, timeout_s: float = 240) -> t
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(cluster.dashboard_url, headers=cluster.auth_headers())
-    passed = ("PYTHONPATH", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S")
-    env = {k: v for k, v in driver_env(cluster).items() if k in passed}
+    env = {"PYTHONPATH": driver_env(cluster)["PYTHONPATH"]}
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env={"env_vars": env})
     deadline = time.monotonic() + timeout_s
     while (status := client.get_job_status(job_id)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED,
