@@ -85,7 +85,8 @@ def run_search(spec, runs: Path) -> list:
 def tier_scores(blocks: dict, seed: int, sessions: list) -> dict[str, float]:
     """Retrain ``blocks`` with ``seed``; mean single-trial correlation on each session's ``test`` tier."""
     from sensorium_models.models import build_model
-    from sensorium_models.prediction import predict, score_predictions
+    from sensorium_models.prediction import predict
+    from sensorium_models.scoring import score_predictions
     from sensorium_models.training import train
 
     model = build_model(sessions, blocks["model"], seed)

@@ -54,7 +54,8 @@ def shuffled(session, seed: int):
 def run_variant(name: str, sessions, trainer: dict, seed: int) -> dict:
     from sensorium_models.data.ground_truth import load_ground_truth
     from sensorium_models.models import build_model
-    from sensorium_models.prediction import predict, score_predictions
+    from sensorium_models.prediction import predict
+    from sensorium_models.scoring import score_predictions
     from sensorium_models.training import train
 
     trained_on = [shuffled(s, seed) for s in sessions] if name == "control" else sessions

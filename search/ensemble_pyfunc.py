@@ -1,7 +1,8 @@
 """The MLflow pyfunc of a registered ensemble, logged from code so that loading it unpickles nothing.
 
 ``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict({"paths": [...]})`` returns, for every session
-in the data that the ensemble knows, the ensemble's predictions for each of its test tiers.
+in the data that the ensemble knows, the ensemble's predictions for each of its test tiers (video: whole
+trials, as a submission row needs them).
 """
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):  # no type hints: MLflow would infer a schema
         from sensorium_models.data import load_sessions
+        from sensorium_models.data.tiers import tiers_of_role
         from search.registry import load_ensemble_folder
 
         sessions = load_sessions({"paths": list(model_input["paths"])})
         ensemble, matched = load_ensemble_folder(self.folder, sessions)
         return {
-            session.name: {tier: ensemble.predict(session, session.tier_indices(tier))
-                           for tier in sorted(set(session.tiers[session.roles == "test"]))}
+            session.name: {tier: ensemble.predict(session.whole_trials(), session.tier_indices(tier))
+                           for tier in tiers_of_role(session, "test")}
             for session in matched
         }
 

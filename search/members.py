@@ -29,7 +29,7 @@ class MemberRecord:
     validation_corr: float   # on its own held-out split
     epochs: int
     split: str               # fingerprint of its validation trials
-    skip: int                # frames the scorer skips (video burn-in)
+    skip: int                # frames of a video trial the scorer skips (trainer.eval_skip, else 51)
     folder: str              # on storage
 
     @staticmethod
@@ -85,8 +85,9 @@ def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion
     from search.trainable import sessions_for
     from sensorium_models.models import build_model
     from sensorium_models.prediction import predict
+    from sensorium_models.data.tiers import scored_tiers
+    from sensorium_models.submission.for_predictor import full_trials
     from sensorium_models.training import eval_skip, train, trainer_config
-    from search.promote import scored_tiers
 
     torch.set_num_threads(threads)
     sessions = sessions_for({**blocks["data"], "resplit": True}, seed)
@@ -94,11 +95,12 @@ def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion
     result = train(model, sessions, blocks["trainer"], seed)
     model.load_state_dict(result.best_state)
     split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in sessions)).hexdigest()[:12]
-    predictions = {s.key: {tier: predict(model, s, s.tier_indices(tier)) for tier in scored_tiers(s)}
-                   for s in sessions}
+    whole = sessions_for(full_trials({**blocks["data"], "resplit": True}), seed)  # scored as the competition does
+    predictions = {s.key: {tier: predict(model, s.whole_trials(), s.tier_indices(tier)) for tier in scored_tiers(s)}
+                   for s in whole}
     folder = MemberRecord.location(promotion, trial_id, seed)
     record = MemberRecord(trial_id, seed, float(result.best_val_corr), int(result.epochs), split,
-                          eval_skip(model, trainer_config(blocks["trainer"])), folder)
+                          eval_skip(trainer_config(blocks["trainer"])), folder)
     with tempfile.TemporaryDirectory() as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(tmp) / WEIGHTS_FILE)
         _save_predictions(Path(tmp) / PREDICTIONS_FILE, predictions)

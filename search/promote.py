@@ -22,6 +22,7 @@ from search import storage as store
 from search.members import MemberRecord, train_member
 from search.results import EARLY_STOPPED, FINISHED
 from search.run import SearchRecord, connect_ray, load_trials
+from search.score_table import score_table, training_note
 from sensorium_models.errors import UserError
 
 
@@ -50,16 +51,6 @@ def top_candidates(record: SearchRecord, spec, k: int) -> list[Candidate]:
         raise UserError(f"search {record.name!r} has no completed trial to promote")
     rows.sort(key=lambda r: r.best, reverse=spec.settings.mode == "max")
     return [Candidate(r.trial_id, r.best, spec.decode(r.config)) for r in rows[:k]]
-
-
-def scored_tiers(session) -> list[str]:
-    """The shipped validation tiers and the test tiers that carry responses (competition tests are zeroed).
-    Decided by the tier label, not the session's roles, which a re-split changes."""
-    from sensorium_models.data.session import TIER_ROLES
-
-    return [tier for tier in sorted(set(session.tiers))
-            if TIER_ROLES[tier] == "validation"
-            or (TIER_ROLES[tier] == "test" and np.any(session.responses[session.tier_indices(tier)] != 0))]
 
 
 def train_members(candidates: list[Candidate], seeds: list[int], promotion: str, cpus: float, gpus: float,
@@ -95,15 +86,11 @@ def train_members(candidates: list[Candidate], seeds: list[int], promotion: str,
 
 
 def score(sessions, predictions_by_session: dict, skip: int) -> dict[str, float]:
-    """Scores of predictions ``{session key: {tier: predictions}}``, keyed ``<session>/<tier>/<metric>``."""
-    from sensorium_models.prediction import score_predictions
+    """Scores of predictions ``{session key: {tier: predictions}}``, keyed ``<session>/<tier>/<metric>``,
+    with ``mean/<tier>/<metric>`` the mean over the scored mice."""
+    from sensorium_models.scoring import flat_scores, tier_scores
 
-    scores = {}
-    for session in sessions:
-        for tier, predictions in predictions_by_session[session.key].items():
-            for metric, value in score_predictions(session, session.tier_indices(tier), predictions, skip).items():
-                scores[f"{session.key}/{tier}/{metric}"] = value
-    return scores
+    return flat_scores(tier_scores(sessions, lambda session, tier: predictions_by_session[session.key][tier], skip))
 
 
 def ensemble_predictions(members: list[MemberRecord]) -> dict:
@@ -115,21 +102,6 @@ def ensemble_predictions(members: list[MemberRecord]) -> dict:
             for key, tiers in each[0].items()}
 
 
-def score_table(candidates: list[Candidate], member_scores: dict) -> str:
-    """Markdown: one row per member and per ensemble, one column per session/tier/metric."""
-    columns = sorted({c for scores in member_scores.values() for c in scores})
-    lines = ["| trial | model | own-split val corr | " + " | ".join(columns) + " |",
-             "|---|---|---|" + "---|" * len(columns)]
-    for candidate in candidates:
-        for member in candidate.members:
-            cells = member_scores[(candidate.trial_id, member.seed)]
-            lines.append(f"| {candidate.trial_id} | seed {member.seed} | {member.validation_corr:.4f} | "
-                         + " | ".join(f"{cells.get(c, float('nan')):.4f}" for c in columns) + " |")
-        lines.append(f"| {candidate.trial_id} | **ensemble** | {candidate.member_validation:.4f} (mean) | "
-                     + " | ".join(f"**{candidate.scores.get(c, float('nan')):.4f}**" for c in columns) + " |")
-    return "\n".join(lines)
-
-
 def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, model_name: str, alias: str,
             parent_id: str) -> tuple[str, list[Path]]:
     """Save the best ensemble into ``folder``, register it, write validated submissions; (version, files)."""
@@ -137,9 +109,11 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
 
     from search.registry import Member, load_ensemble_folder, register_ensemble, save_ensemble
     from search.trainable import sessions_for
+    from sensorium_models.data import as_data_config
     from sensorium_models.submission import write_submissions
+    from sensorium_models.submission.for_predictor import full_trials
 
-    sessions = sessions_for(best.blocks["data"], seed)
+    sessions = sessions_for(full_trials(best.blocks["data"]), seed)  # rows need whole trials
     members = [Member(best.blocks, m.seed, m.state_dict()) for m in best.members]
     ensemble_folder = save_ensemble(folder / "ensemble", members, sessions, {
         "search": record.name, "trial_id": best.trial_id, "scores": best.scores,
@@ -147,7 +121,9 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
     mlflow.set_tracking_uri(record.tracking_uri)
     version = register_ensemble(ensemble_folder, model_name, alias, parent_id)
     ensemble, matched = load_ensemble_folder(ensemble_folder, sessions)
-    return version, write_submissions(ensemble, matched, folder / "submission")
+    data = as_data_config(best.blocks["data"])
+    return version, write_submissions(ensemble, matched, folder / "submission", mice=data.submission_mice,
+                                      first_frame=data.submission_first_frame)
 
 
 def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: Path | None = None,
@@ -156,6 +132,7 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
     """``sensorium-search promote``: see the module docstring. Returns the exit status."""
     from search import tracking
     from search.trainable import sessions_for
+    from sensorium_models.submission.for_predictor import full_trials
 
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
@@ -169,7 +146,7 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
     member_scores = {}
 
     def scored(candidate: Candidate, member: MemberRecord) -> None:
-        sessions = sessions_for(candidate.blocks["data"], spec.settings.seed)
+        sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
         member_scores[(candidate.trial_id, member.seed)] = score(sessions, member.predictions(), member.skip)
         tracking.log_member(record.tracking_uri, record.experiment_id, parent_id, candidate.blocks, member,
                             member_scores[(candidate.trial_id, member.seed)])
@@ -178,10 +155,12 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
         reused = train_members(candidates, seed_list, promotion, spec.settings.resources.cpus,
                                spec.settings.resources.gpus, scored)
         for candidate in candidates:
-            sessions = sessions_for(candidate.blocks["data"], spec.settings.seed)
+            sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
             candidate.scores = score(sessions, ensemble_predictions(candidate.members), candidate.members[0].skip)
         best = max(candidates, key=lambda c: c.member_validation)
         table = score_table(candidates, member_scores)
+        note = training_note(sessions_for(best.blocks["data"], spec.settings.seed))
+        table += f"\n\n{note}" if note else ""
         print(table)
         tracking.log_promotion(record.tracking_uri, parent_id, table, best.blocks, best.scores, reused)
         model_name = registered_name or f"{name}-ensemble"

@@ -66,7 +66,9 @@ def _matching_sessions(folder: Path, keys: list[str], sessions: list[Session]) -
             session = by_key[key]
             if not np.array_equal(stored[f"{key}/unit_ids"], session.unit_ids):
                 raise UserError(f"session {key}: neuron ids differ from those the ensemble was trained on")
-            if not np.allclose(stored[f"{key}/response_std"], session.response_std, rtol=1e-4):
+            trained, std = stored[f"{key}/response_std"], np.asarray(session.response_std)
+            frames = min(len(trained), len(std)) if std.ndim == 2 else None  # video: per frame; data may be longer
+            if trained.shape[1:] != std.shape[1:] or not np.allclose(trained[:frames], std[:frames], rtol=1e-4):
                 raise UserError(f"session {key}: response statistics differ from those the ensemble "
                                 "was trained on (meta/statistics/responses changed?)")
     return [by_key[k] for k in keys]

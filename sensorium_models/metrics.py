@@ -42,7 +42,8 @@ def correlation_to_average(responses: np.ndarray, predictions: np.ndarray,
 
 def feve(responses: np.ndarray, predictions: np.ndarray, image_ids: np.ndarray,
          fev_threshold: float = 0.15) -> np.ndarray:
-    """Fraction of explainable variance explained, for the neurons whose FEV exceeds ``fev_threshold``.
+    """Fraction of explainable variance explained, for the neurons whose FEV is at least ``fev_threshold``
+    (the organisers' ``>=``, sinzlab/sensorium 37c9447).
 
     Over the trials of images shown at least twice (a single showing carries no noise estimate):
     total_var = var(responses, ddof=1); noise_var = mean over images of var over repeats (ddof=1);
@@ -66,18 +67,51 @@ def feve(responses: np.ndarray, predictions: np.ndarray, image_ids: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         fev = (total_var - noise_var) / total_var
         explained = 1 - (error - noise_var) / (total_var - noise_var)
-    return explained[fev > fev_threshold]
+    return explained[fev >= fev_threshold]
+
+
+# The 2023 scorer: only a trial's first SCORED_UNTIL frames count, and it drops the first SCORED_FROM of
+# them, so a 300-frame trial is scored on frames 51..299 (249 frames, as both accepted winners submitted).
+SCORED_FROM = 51
+SCORED_UNTIL = 300
+
+
+def scored_window(length: int, skip: int = SCORED_FROM) -> slice:
+    """Frames ``skip``..min(length, 300)-1 of a trial: what the 2023 scorer compares (empty if too short)."""
+    return slice(skip, max(skip, min(int(length), SCORED_UNTIL)))
 
 
 def challenge_correlation(responses: list[np.ndarray], predictions: list[np.ndarray],
-                          skip: int = 50) -> np.ndarray:
-    """The 2023 challenge correlation: per trial drop the first ``skip`` frames, concatenate trials along
-    time, then per-neuron correlation (NaN -> 0). Each trial is a (frames, neurons) array."""
+                          skip: int = SCORED_FROM) -> np.ndarray:
+    """The 2023 competition correlation of one mouse: frames ``skip``..min(T, 300)-1 of every trial
+    concatenated along time, then per-neuron correlation (NaN -> 0). Each trial is (frames, neurons).
+    The competition's value is the mean of this over neurons, then the mean over mice."""
+    _check_trials(responses, predictions)
+    kept_r = np.concatenate([np.asarray(r)[scored_window(len(r), skip)] for r in responses], axis=0)
+    kept_p = np.concatenate([np.asarray(p)[scored_window(len(p), skip)] for p in predictions], axis=0)
+    return single_trial_correlation(kept_r, kept_p)
+
+
+def video_correlation_to_average(responses: list[np.ndarray], predictions: list[np.ndarray],
+                                 groups: np.ndarray, skip: int = SCORED_FROM) -> np.ndarray:
+    """The 2023 scorer's second column for one mouse: per video (trials sharing a ``groups`` value, i.e.
+    repeats of one stimulus) the frame-wise mean over its repeats of responses and of predictions, scored
+    frames of every video concatenated, then per-neuron correlation (NaN -> 0)."""
+    _check_trials(responses, predictions)
+    groups = np.asarray(groups)
+    mean_r, mean_p = [], []
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        length = min(len(responses[i]) for i in members)
+        window = scored_window(length, skip)
+        mean_r.append(np.mean([np.asarray(responses[i], np.float64)[window] for i in members], axis=0))
+        mean_p.append(np.mean([np.asarray(predictions[i], np.float64)[window] for i in members], axis=0))
+    return single_trial_correlation(np.concatenate(mean_r), np.concatenate(mean_p))
+
+
+def _check_trials(responses: list[np.ndarray], predictions: list[np.ndarray]) -> None:
     if len(responses) != len(predictions):
         raise ValueError(f"{len(responses)} response trials but {len(predictions)} prediction trials")
     for r, p in zip(responses, predictions):
         if np.shape(r) != np.shape(p):
             raise ValueError(f"a response trial has shape {np.shape(r)}, its prediction {np.shape(p)}")
-    kept_r = np.concatenate([np.asarray(r)[skip:] for r in responses], axis=0)
-    kept_p = np.concatenate([np.asarray(p)[skip:] for p in predictions], axis=0)
-    return single_trial_correlation(kept_r, kept_p)

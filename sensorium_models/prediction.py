@@ -1,4 +1,4 @@
-"""Predictions of a trained model over whole trials, and the scores computed from them.
+"""Predictions of a trained model over whole trials (scored in :mod:`.scoring`).
 
 Static predictions are (trials, neurons); video predictions are one (length_i, neurons) array per trial,
 time first like ``Session.responses[i, :lengths[i]]``, so they feed ``metrics`` and the submission writers.
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics
 from .data.batches import SessionTensors, sequential_batches
 from .data.session import Session
 
@@ -71,31 +70,3 @@ def trial_responses(session: Session, trials: np.ndarray) -> np.ndarray | list[n
     if session.kind == "video":
         return [np.asarray(session.responses[t, :session.lengths[t]]) for t in trials]
     return np.asarray(session.responses[np.asarray(trials)])
-
-
-def neuron_correlations(session: Session, trials: np.ndarray, predictions, skip: int = 0) -> np.ndarray:
-    """The per-neuron validation score: single-trial correlation (static) or, for video, the challenge
-    correlation with the first ``skip`` frames of each trial left out."""
-    responses = trial_responses(session, trials)
-    if session.kind == "video":
-        return metrics.challenge_correlation(responses, predictions, skip=skip)
-    return metrics.single_trial_correlation(responses, predictions)
-
-
-def score_predictions(session: Session, trials: np.ndarray, predictions, skip: int = 0) -> dict[str, float]:
-    """Neuron-averaged scores of predictions for ``trials``: video gets the challenge correlation; static
-    the single-trial correlation, plus correlation to average and FEVE where images repeat."""
-    trials = np.asarray(trials)
-    if session.kind == "video":
-        return {"challenge_corr": float(neuron_correlations(session, trials, predictions, skip).mean())}
-    scores = {"single_trial_corr": float(neuron_correlations(session, trials, predictions).mean())}
-    if session.image_ids is not None:
-        image_ids = np.asarray(session.image_ids)[trials]
-        if len(np.unique(image_ids)) < len(image_ids):
-            responses = trial_responses(session, trials)
-            scores["corr_to_average"] = float(
-                metrics.correlation_to_average(responses, predictions, image_ids).mean())
-            explained = metrics.feve(responses, predictions, image_ids)
-            if explained.size:
-                scores["feve"] = float(explained.mean())
-    return scores

@@ -5,7 +5,8 @@ sqrt(n_trials / batch_size), plus ``model.regularizer(key)``; sessions cycled Lo
 optimiser step per cycle (gradients accumulated over sessions); validation correlation every epoch driving
 ReduceLROnPlateau and an early stopper that restores the best weights at each plateau and ends after
 ``lr_decay_steps`` plateaus or ``max_epochs``. Video: random clips for training, the first ``burn_in``
-frames left out of the loss, challenge correlation over whole validation trials.
+frames left out of the loss; the validation score is the 2023 competition's (frames 51..min(T, 300)-1 of
+whole validation trials, mean over neurons, then over mice).
 """
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from torch import nn
 from .data.batches import SessionTensors, cycle_sessions, epoch_generator, shuffled_batches
 from .data.session import Session
 from .errors import UserError, expect, validated
+from .metrics import SCORED_FROM
 from .precision import choose_amp, describe
-from .prediction import autocast, neuron_correlations, predict, predict_tensors, resolve_device
+from .prediction import autocast, predict, predict_tensors, resolve_device
+from .scoring import neuron_correlations, search_score
 from .train_state import EarlyStopping, load_checkpoint, save_checkpoint
 
 __all__ = ["NonFiniteLoss", "TrainResult", "TrainerConfig", "burn_in", "eval_skip", "predict", "train", "trainer_config"]
@@ -54,7 +57,8 @@ class TrainerConfig(BaseModel):
     scale_loss: bool = True
     clip_frames: int = Field(80, gt=0, description="video only: training clip length (capped at the shortest trial)")
     burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
-    eval_skip: int | None = Field(None, ge=0, description="frames the video validation skips; None: burn_in")
+    eval_skip: int | None = Field(None, ge=0, description="video only: frames each trial's validation score skips; "
+                                  "None: the 2023 competition's 51 (set it lower only for trials under 52 frames)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool | Literal["auto"] = Field(False, description="bf16 autocast; auto: on CUDA GPUs with bf16 and CPUs "
                                                          "with AMX, fp32 elsewhere (printed)")
@@ -70,9 +74,10 @@ def burn_in(model: nn.Module, cfg: TrainerConfig) -> int:
     return cfg.burn_in if cfg.burn_in is not None else int(getattr(model, "burn_in", 0))
 
 
-def eval_skip(model: nn.Module, cfg: TrainerConfig) -> int:
-    """Frames per trial the video validation score leaves out: ``eval_skip``, else the burn-in."""
-    return cfg.eval_skip if cfg.eval_skip is not None else burn_in(model, cfg)
+def eval_skip(cfg: TrainerConfig) -> int:
+    """Frames per trial the video validation score leaves out: ``eval_skip``, else the competition's 51
+    (the score then is the competition's, whatever the model's burn-in)."""
+    return cfg.eval_skip if cfg.eval_skip is not None else SCORED_FROM
 
 
 class NonFiniteLoss(RuntimeError):
@@ -126,8 +131,13 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
             clips[s.key] = min(cfg.clip_frames, int(np.min(_uncut_lengths(s)[s.indices("train")])))
             expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
                    f"{s.key} leave nothing after a burn-in of {frames_out} frames")
-    tensors = {s.key: SessionTensors.from_session(s, device) for s in sessions}
-    return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(model, cfg), clips)
+        if s.kind == "video" and len(s.indices("validation")):
+            longest = int(np.max(s.whole_trials().lengths[s.indices("validation")]))
+            expect(longest > eval_skip(cfg), f"trainer.eval_skip: the validation trials of session {s.key} have "
+                   f"at most {longest} frames, none left after skipping {eval_skip(cfg)} (the competition skips "
+                   f"51); set trainer.eval_skip below {longest}")
+    tensors = {s.key: SessionTensors.from_session(s.whole_trials(), device) for s in sessions}  # lengths: for eval
+    return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(cfg), clips)
 
 
 def _uncut_lengths(session: Session) -> np.ndarray:
@@ -185,15 +195,16 @@ def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimiz
 
 
 def _validation_score(model: nn.Module, setup: _Setup) -> float:
-    """Mean over all neurons of all sessions of the per-neuron validation correlation."""
-    per_neuron = []
+    """The competition's score on the validation trials (``scoring.search_score``)."""
+    scored, per_neuron = [], []
     for session in setup.sessions:
         trials = session.indices("validation")
         if len(trials):
             predictions = predict_tensors(model, setup.tensors[session.key], trials,
                                           setup.cfg.eval_batch_size, setup.amp)
-            per_neuron.append(neuron_correlations(session, trials, predictions, setup.eval_skip))
-    return float(np.concatenate(per_neuron).mean())
+            scored.append(session)
+            per_neuron.append(neuron_correlations(session.whole_trials(), trials, predictions, setup.eval_skip))
+    return search_score(scored, per_neuron)
 
 
 def _optimizer(model: nn.Module, cfg: TrainerConfig) -> torch.optim.Optimizer:

@@ -55,6 +55,20 @@ def video_sessions() -> list[Session]:
     return [video_session(MOUSE_A), video_session(MOUSE_B)]
 
 
+OLD_MOUSE = "dynamic29156-11-10-Video-8744edeac3b4d1ce16b680916b5267ce"
+VIDEO_TRIALS[OLD_MOUSE] = [("train", 300), ("oracle", 300), ("live_test_main", 300), ("final_test_main", 300),
+                           ("live_test_bonus", 300)]
+VIDEO_UNITS[OLD_MOUSE] = np.array([7, 8, 9])
+
+
+def old_mouse_session() -> Session:
+    """A 2023 old mouse: every tier ships responses (ones inside the valid frames), so none is hidden."""
+    session = video_session(OLD_MOUSE)
+    valid = np.arange(session.responses.shape[1])[None, :] < session.lengths[:, None]
+    session.responses[:] = valid[:, :, None]
+    return session
+
+
 def video_prediction(session: Session, trial: int) -> np.ndarray:
     """(frames, neurons) whose value encodes where it came from: trial*1000 + frame + neuron/10."""
     frames = np.arange(int(session.lengths[trial]))[:, None]

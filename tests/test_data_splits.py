@@ -60,3 +60,49 @@ def test_session_without_validation_needs_a_fraction(tmp_path):
     with pytest.raises(UserError, match="validation_fraction: expected a value in"):
         resplit(session, seed=0)
     assert len(resplit(session, seed=0, validation_fraction=0.25).indices("validation")) == 6
+
+
+def _video_with_repeats():
+    """The tiny in-memory video session (16 train, 4 oracle, 4 live_test_main) where trials 0-11 show 4
+    videos 3 times each and the oracle trials 2 videos twice: identical frames and lengths per repeat."""
+    from training_builders import video_session
+
+    session = video_session("v", seed=3)
+    for i in list(range(12)) + [18, 19]:
+        source = i % 4 if i < 12 else i - 2
+        session.stimuli[i], session.lengths[i] = session.stimuli[source], session.lengths[source]
+    return session
+
+
+def test_video_repeats_are_grouped_by_their_frames_and_stay_on_one_side():
+    from sensorium_models.data.repeats import repeat_groups
+
+    session = _video_with_repeats()
+    groups = repeat_groups(session, np.arange(session.n_trials))
+    assert len(np.unique(groups[:12])) == 4 and groups[18] == groups[16] and groups[19] == groups[17]
+    assert len(np.unique(groups)) == 4 + 4 + 2 + 4
+    pool = np.arange(20)
+    for seed in range(6):
+        split = resplit(session, seed=seed, validation_fraction=0.3)
+        for group in np.unique(groups[pool]):
+            assert len(set(split.roles[pool][groups[pool] == group])) == 1
+        assert list(split.roles[20:]) == ["test"] * 4
+
+
+def test_train_on_test_tiers_trains_on_labelled_tiers_only_and_they_leave_the_scores(tmp_path):
+    from sensorium_models.data.tiers import hidden_tiers, scored_tiers, trained_test_tiers
+
+    parts = video_parts()
+    final = list(parts["trials"]["tiers"]).index("final_test_main")
+    parts["data"]["responses"][final][:, :parts["lengths"][final]] = 0  # hidden: zeros, then NaN padding
+    folder = write(parts, tmp_path, "video")
+    cfg = {"paths": [str(folder)], "cache_dir": str(tmp_path / "c")}
+    (shipped,) = load_sessions(cfg)
+    assert hidden_tiers(shipped) == ["final_test_main"]
+    assert scored_tiers(shipped) == ["oracle", "final_test_bonus", "live_test_main"]
+    (trained,) = load_sessions({**cfg, "train_on_test_tiers": True, "resplit": True}, seed=1)
+    assert list(trained.roles[8:]) != ["test", "test", "test", "skip"]
+    assert trained.roles[final] == "test" and trained.roles[11] == "skip"
+    assert set(trained.roles[[8, 10]]) <= {"train", "validation"}
+    assert trained_test_tiers(trained) == ["final_test_bonus", "live_test_main"]
+    assert scored_tiers(trained) == ["oracle"]

@@ -7,7 +7,9 @@ from sensorium_models.metrics import (
     correlation,
     correlation_to_average,
     feve,
+    scored_window,
     single_trial_correlation,
+    video_correlation_to_average,
 )
 
 
@@ -110,3 +112,27 @@ def test_challenge_correlation_nan_safe_and_checks_shapes():
     assert result.shape == (2,) and np.isfinite(result).all() and result[1] == 0.0
     with pytest.raises(ValueError, match="shape"):
         challenge_correlation(responses, [p[:3] for p in predictions], skip=0)
+
+
+def test_challenge_window_is_frames_51_to_min_t_300():
+    assert scored_window(300) == slice(51, 300) and scored_window(320) == slice(51, 300)
+    assert scored_window(200) == slice(51, 200) and scored_window(40) == slice(51, 51)
+    rng = np.random.default_rng(2)
+    r, p = rng.normal(size=(330, 3)), rng.normal(size=(330, 3))
+    tampered = p.copy()
+    tampered[:51] = tampered[300:] = 1e6  # frames the competition never reads
+    np.testing.assert_allclose(challenge_correlation([r], [tampered]), single_trial_correlation(r[51:300], p[51:300]))
+
+
+def test_video_correlation_to_average_averages_repeats_frame_by_frame():
+    # Two videos of 2 frames (skip 0), each shown twice: repeat means r = [1,2 | 4,5], p = [0,2 | 3,3].
+    responses = [np.array([[0.0], [2]]), np.array([[3.0], [5]]), np.array([[2.0], [2]]), np.array([[5.0], [5]])]
+    predictions = [np.array([[0.0], [1]]), np.array([[3.0], [3]]), np.array([[0.0], [3]]), np.array([[3.0], [3]])]
+    result = video_correlation_to_average(responses, predictions, np.array([7, 9, 7, 9]), skip=0)
+    np.testing.assert_allclose(result, correlation(np.array([1.0, 2, 4, 5]), np.array([0.0, 2, 3, 3])))
+
+
+def test_feve_keeps_a_neuron_whose_fev_equals_the_threshold():
+    responses, image_ids = _feve_case()
+    total, noise = np.var(responses[:, 0], ddof=1), 2.0
+    assert feve(responses, np.full((4, 2), 4.0), image_ids, fev_threshold=(total - noise) / total).size == 1

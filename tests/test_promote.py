@@ -30,7 +30,8 @@ from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, writ
 from search.trainable import sessions_for
 from sensorium_models.data import load_sessions
 from sensorium_models.models import build_model
-from sensorium_models.prediction import neuron_correlations, predict
+from sensorium_models.prediction import predict
+from sensorium_models.scoring import neuron_correlations
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import pytest
 
 from sensorium_models.submission import VIDEO_FILES, validate_submission, write_video_submission
 from sensorium_models.submission.write_video import VIDEO_SCHEMA
-from submission_builders import MOUSE_A, MOUSE_B, video_prediction, video_sessions
+from submission_builders import MOUSE_A, MOUSE_B, OLD_MOUSE, old_mouse_session, video_prediction, video_sessions
 
 LIVE = VIDEO_FILES["live_test_main"]
 
@@ -43,7 +43,6 @@ def with_value(rows, value):
 
 
 A, B = video_sessions()
-OLD_MOUSE = "dynamic29156-11-10-Video-8744edeac3b4d1ce16b680916b5267ce"
 NON_FINITE = f"non-finite prediction (NaN, inf or null) (1 rows): mouse {MOUSE_A}, trial 3"
 
 
@@ -98,7 +97,11 @@ BROKEN_ROWS = {  # name: (how the valid rows are broken, the problems expected, 
         lambda r: r + [{**r[0], "trial_indices": 8}],
         [f"trial index not in the mouse's session (1 rows): mouse {MOUSE_A}, trial 8"],
     ),
-    "no rows": (lambda r: [], [missing(MOUSE_A, 2, "2, 3"), missing(MOUSE_B, 2, "2, 3")]),
+    "no rows": (lambda r: [], [f"missing mice: {MOUSE_A}, {MOUSE_B} have no row; they are among the 2 mice this "
+                               "file must hold (the mice whose main-track test responses are hidden)"]),
+    "one mouse without rows": (lambda r: r[2:], [f"missing mice: {MOUSE_A} have no row; they are among the 2 mice "
+                                                 "this file must hold (the mice whose main-track test responses "
+                                                 "are hidden)"]),
 }
 
 
@@ -181,3 +184,33 @@ def test_many_broken_rows_read_as_one_line_per_kind(tmp_path, good_rows):
     rows = [{**r, "prediction": np.full((4, len(r["prediction"][0])), np.nan).tolist()} for r in good_rows]
     (problem,) = validate_submission(write_rows(tmp_path / LIVE, rows), video_sessions())
     assert problem.startswith("non-finite prediction (NaN, inf or null) (4 rows): ")
+
+
+def test_rows_of_a_mouse_the_server_does_not_score_are_named(tmp_path, good_rows):
+    """An old mouse ships its test responses: the server's solution holds no rows for it (scorer: set of mice
+    equal), so its rows make the file invalid, and choosing it makes it required."""
+    old = old_mouse_session()
+    sessions = [*video_sessions(), old]
+    path = write_rows(tmp_path / LIVE, good_rows + [row_for(old, 2)])
+    assert validate_submission(path, sessions) == [
+        f"extra mice: {OLD_MOUSE} (1 rows) are not among the 2 mice this file must hold (the mice whose "
+        "main-track test responses are hidden)"]
+    assert validate_submission(path, sessions, mice=[MOUSE_A, MOUSE_B, OLD_MOUSE]) == []
+    assert validate_submission(path, sessions, mice=[OLD_MOUSE, MOUSE_B]) == [
+        f"extra mice: {MOUSE_A} (2 rows) are not among the 2 mice this file must hold (the chosen mice)"]
+    good = write_rows(tmp_path / "good" / LIVE, good_rows)
+    assert validate_submission(good, sessions, mice=[MOUSE_A, MOUSE_B, OLD_MOUSE]) == [
+        f"missing mice: {OLD_MOUSE} have no row; they are among the 3 mice this file must hold (the chosen mice)"]
+
+
+def test_a_mouse_name_unlike_the_organisers_is_warned_about(tmp_path):
+    from dataclasses import replace
+
+    renamed = [replace(s, name=f"mouse{i}", key=f"mouse{i}") for i, s in enumerate(video_sessions())]
+    expected = {f"mouse 'mouse{i}' does not look like an organiser folder name" for i in range(2)}
+    with pytest.warns(UserWarning) as written:
+        path = write_video_submission(renamed, "live_test_main", video_prediction, tmp_path)
+    with pytest.warns(UserWarning) as validated:
+        assert validate_submission(path, renamed) == []
+    for record in (written, validated):
+        assert {str(w.message).split(" (")[0].removeprefix(f"{path.name}: ") for w in record} == expected

@@ -156,3 +156,57 @@ def test_a_test_trial_cut_at_a_dropout_still_gets_its_whole_row(tmp_path):
     row = next(r for r in pq.read_table(paths[0]).to_pylist()
                if r["mouse"] == session.name and r["trial_indices"] == trial)
     assert len(row["prediction"][0]) == min(int(session.trial_lengths[trial]), 300) - 51 == 249
+
+
+def test_dwiseneuro_alignment_writes_frames_50_to_298(tmp_path):
+    sessions = video_sessions()
+    path = write_video_submission(sessions, "live_test_main", video_prediction, tmp_path, first_frame=50)
+    assert validate_submission(path, sessions) == []  # same shapes: the server cannot tell them apart
+    for row in pq.read_table(path).to_pylist():
+        session = next(s for s in sessions if s.name == row["mouse"])
+        end = min(int(session.lengths[row["trial_indices"]]), 300)
+        truth = video_prediction(session, row["trial_indices"])[50:end - 1].T
+        np.testing.assert_array_equal(np.array(row["prediction"], dtype=np.float32), truth)
+    with pytest.raises(UserError, match=r"first frame: expected one of \[51, 50\], found 49"):
+        write_video_submission(sessions, "live_test_main", video_prediction, tmp_path / "x", first_frame=49)
+
+
+class _Predictor:
+    def __init__(self):
+        self.asked = []
+
+    def predict(self, session, trials):
+        self.asked.append(session.name)
+        return [video_prediction(session, int(t)) for t in trials]
+
+
+def test_write_submissions_holds_exactly_the_hidden_mice_in_main_and_bonus_files(tmp_path):
+    from sensorium_models.submission import write_submissions
+    from submission_builders import OLD_MOUSE, old_mouse_session
+
+    sessions = [old_mouse_session(), *video_sessions()]
+    predictor = _Predictor()
+    written = write_submissions(predictor, sessions, tmp_path)
+    assert [p.name for p in written] == [
+        VIDEO_FILES["live_test_main"], VIDEO_FILES["final_test_main"], MAIN_TRACK_ZIP,
+        VIDEO_FILES["live_test_bonus"], "submission_live_bonus.zip",
+        VIDEO_FILES["final_test_bonus"], "submission_final_bonus.zip"]
+    assert OLD_MOUSE not in predictor.asked
+    mice = {path.name: {r["mouse"] for r in pq.read_table(path, columns=["mouse"]).to_pylist()}
+            for path in written if path.suffix != ".zip"}
+    assert mice == {VIDEO_FILES["live_test_main"]: {MOUSE_A, MOUSE_B}, VIDEO_FILES["final_test_main"]: {MOUSE_A, MOUSE_B},
+                    VIDEO_FILES["live_test_bonus"]: {MOUSE_A}, VIDEO_FILES["final_test_bonus"]: {MOUSE_B}}
+    with zipfile.ZipFile(tmp_path / "submission_live_bonus.zip") as archive:
+        assert archive.namelist() == [VIDEO_FILES["live_test_bonus"]]
+    chosen = write_submissions(_Predictor(), sessions, tmp_path / "chosen", mice=[OLD_MOUSE])
+    assert {r["mouse"] for r in pq.read_table(chosen[0], columns=["mouse"]).to_pylist()} == {OLD_MOUSE}
+    with pytest.raises(UserError, match=r"submission mice: \['mouseX'\] are not video sessions in the data"):
+        write_submissions(_Predictor(), sessions, tmp_path / "bad", mice=["mouseX"])
+
+
+def test_submission_data_reads_whole_trials_whatever_max_frames(tmp_path):
+    from sensorium_models.submission.for_predictor import full_trials
+
+    assert full_trials({"paths": ["x"], "max_frames": 120}) == {"paths": ["x"], "max_frames": 300}
+    assert full_trials({"paths": ["x"], "max_frames": 400}) == {"paths": ["x"], "max_frames": 400}
+    assert full_trials({"paths": ["x"]}) == {"paths": ["x"]}  # the same config: the same cached sessions

@@ -9,7 +9,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from dataclasses import replace
 
 from sensorium_models.errors import UserError
-from sensorium_models.prediction import neuron_correlations, score_predictions
+from sensorium_models.scoring import neuron_correlations, score_predictions
 from sensorium_models.train_state import EarlyStopping
 from sensorium_models.training import NonFiniteLoss, TrainerConfig, predict, train
 from training_builders import TinyModel, static_session, video_session
@@ -141,7 +141,7 @@ def test_one_optimiser_step_per_cycle_over_two_sessions():
 def test_video_training_excludes_burn_in_and_respects_lengths():
     sessions = [video_session("v", seed=4), video_session("w", n_trials=28, seed=5)]
     model = TinyModel(sessions, burn_in=3)      # NaN output before frame 3
-    cfg = {**FAST, "batch_size": 4, "clip_frames": 12, "max_epochs": 4}
+    cfg = {**FAST, "batch_size": 4, "clip_frames": 12, "max_epochs": 4, "eval_skip": 3}  # trials under 52 frames
     result = train(model, sessions, cfg, seed=0)
     assert np.isfinite(result.best_val_corr) and result.best_val_corr > 0.3
     predictions = predict(model, sessions[0], np.array([20, 2, 21]))
@@ -150,6 +150,19 @@ def test_video_training_excludes_burn_in_and_respects_lengths():
         train(TinyModel(sessions, burn_in=3), sessions, {**cfg, "burn_in": 2}, seed=0)
     with pytest.raises(UserError, match="trainer.clip_frames"):
         train(TinyModel(sessions, burn_in=3), sessions, {**cfg, "clip_frames": 3}, seed=0)
+    with pytest.raises(UserError, match="trainer.eval_skip: the validation trials of session v have at most "):
+        train(TinyModel(sessions, burn_in=3), sessions, {**cfg, "eval_skip": None}, seed=0)
+
+
+def test_video_validation_score_is_the_competition_score_mean_over_mice():
+    """Frames 51..min(T, 300)-1 of each validation trial, mean over neurons per mouse, then over mice."""
+    sessions = [video_session("v", frames=70, seed=4), video_session("w", n_trials=28, n_neurons=3, frames=70, seed=5)]
+    model = TinyModel(sessions)
+    result = train(model, sessions, {**FAST, "batch_size": 4, "clip_frames": 20, "max_epochs": 2}, seed=0)
+    per_mouse = [neuron_correlations(s, s.indices("validation"), predict(model, s, s.indices("validation")))
+                 for s in sessions]
+    assert result.best_val_corr == pytest.approx(np.mean([values.mean() for values in per_mouse]), abs=1e-6)
+    assert result.best_val_corr != pytest.approx(np.concatenate(per_mouse).mean(), abs=1e-6)  # not pooled
 
 
 def test_config_errors_name_the_key():
@@ -173,7 +186,7 @@ def test_a_train_trial_cut_at_a_dropout_is_left_out_of_clips_instead_of_shorteni
     seen: list[tuple[list[int], int]] = []
     model.register_forward_pre_hook(
         lambda m, args: seen.append((args[0].trials.tolist(), args[0].stimuli.shape[1])) if m.training else None)
-    train(model, [session], {**FAST, "batch_size": 4, "clip_frames": 12, "max_epochs": 1}, seed=0)
+    train(model, [session], {**FAST, "batch_size": 4, "clip_frames": 12, "max_epochs": 1, "eval_skip": 3}, seed=0)
     assert seen and all(frames == 12 for _, frames in seen)
     drawn = {t for trials, _ in seen for t in trials}
     assert cut not in drawn and drawn == set(session.indices("train")) - {cut}

@@ -37,35 +37,20 @@ def read_train_config(path: Path) -> dict[str, dict]:
     return read_blocks(path)
 
 
-def _labelled(session, trials) -> bool:
-    """Unlabelled test tiers ship dummy zero responses; those cannot be scored."""
-    return len(trials) > 0 and bool((session.responses[trials] != 0).any())
+def _print_scores(rows: list[dict], sessions) -> None:
+    from sensorium_models.data.tiers import trained_test_tiers
 
-
-def final_scores(model, sessions, skip: int, batch_size: int | None) -> list[dict]:
-    """Validation and every labelled test tier of each session, one row per (session, tier)."""
-    from sensorium_models.prediction import predict, score_predictions
-
-    rows = []
-    for session in sessions:
-        parts = [("validation", session.indices("validation"))]
-        parts += [(tier, session.tier_indices(tier)) for tier in sorted(set(session.tiers[session.roles == "test"]))]
-        for name, trials in parts:
-            if _labelled(session, trials):
-                predictions = predict(model, session, trials, batch_size=batch_size)
-                rows.append({"session": session.key, "tier": name, "trials": int(len(trials)),
-                             **score_predictions(session, trials, predictions, skip)})
-    return rows
-
-
-def _print_scores(rows: list[dict]) -> None:
-    metrics = [m for m in ("single_trial_corr", "corr_to_average", "feve", "challenge_corr")
+    metrics = [m for m in ("challenge_corr", "single_trial_corr", "corr_to_average", "feve")
                if any(m in row for row in rows)]
     width = max([len("session")] + [len(row["session"]) for row in rows])
     print(f"{'session':<{width}} {'tier':<16} {'trials':>6} " + " ".join(f"{m:>17}" for m in metrics))
     for row in rows:
         values = " ".join(f"{row[m]:>17.4f}" if m in row else f"{'-':>17}" for m in metrics)
         print(f"{row['session']:<{width}} {row['tier']:<16} {row['trials']:>6} {values}")
+    for session in sessions:
+        trained = trained_test_tiers(session)
+        if trained:
+            print(f"not scored: {session.key} {', '.join(trained)} (trained on: data.train_on_test_tiers)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -75,6 +60,8 @@ def _train(args: argparse.Namespace) -> int:
     from sensorium_models.models import build_model
     from sensorium_models.models.config import parse_model_config
     from sensorium_models.progress import Progress
+    from sensorium_models.prediction import predict
+    from sensorium_models.scoring import tier_scores
     from sensorium_models.training import eval_skip, train, trainer_config
 
     from search.config import check_family
@@ -101,8 +88,10 @@ def _train(args: argparse.Namespace) -> int:
 
         result = train(model, sessions, trainer_cfg, args.seed, report=report)
     print(f"best validation correlation {result.best_val_corr:.4f} after {result.epochs} epochs")
-    rows = final_scores(model, sessions, eval_skip(model, trainer_cfg), trainer_cfg.eval_batch_size)
-    _print_scores(rows)
+    rows = tier_scores(sessions, lambda session, tier: predict(model, session, session.tier_indices(tier),
+                                                               batch_size=trainer_cfg.eval_batch_size),
+                       eval_skip(trainer_cfg))
+    _print_scores(rows, sessions)
     with atomic_path(out) as tmp:
         tmp.mkdir()
         torch.save(result.best_state, tmp / "model.pt")

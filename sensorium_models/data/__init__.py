@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,7 +14,7 @@ from ..errors import UserError, validated
 from .cache import cache_root, open_session
 from .session import Session
 from .sources import open_files, session_paths
-from .splits import resplit
+from .splits import resplit, train_on_test_tiers
 from .video_trials import VideoQuirks
 
 __all__ = ["DataConfig", "Session", "load_sessions"]
@@ -27,10 +27,20 @@ class DataConfig(BaseModel):
 
     paths: list[str] = Field(min_length=1, description="session folders, their .zip files, or folders holding sessions")
     scale: float = Field(0.25, gt=0, le=1, description="static only: image down-scale, done once at load (144x256 -> 36x64)")
-    max_frames: int = Field(300, ge=1, description="video only: trials are cropped to this many frames")
+    max_frames: int = Field(300, ge=1, description="video only: trials are cropped to this many frames for training "
+                            "and the search's validation score (the competition scores frames 51..min(T, 300)-1; "
+                            "promotion scores and submission files always read whole trials)")
     resplit: bool = Field(False, description="redraw train/validation with the seed (test tiers untouched)")
     validation_fraction: float | None = Field(None, gt=0, lt=1, description="of train+validation; default: as shipped")
     cache_dir: str | None = Field(None, description="default $XDG_CACHE_HOME/sensorium-search")
+    train_on_test_tiers: bool = Field(False, description="train on the test tiers shipped with responses (the "
+                                      "2023 old mice's), as both 2023 winners did; they then leave the test scores")
+    submission_mice: list[str] | None = Field(
+        None, description="video only: the mice (folder names or keys) the 2023 main and bonus files hold; default: those "
+                          "whose test responses of that track are hidden, the mice the server scores")
+    submission_first_frame: Literal[51, 50] = Field(
+        51, description="video only: 2023 rows hold min(T, 300) - 51 frames from this one: 51 (51..299, ViV1T and the "
+                        "starter kit's 'last frames') or 50 (50..298, DwiseNeuro); which the server holds is unverified")
 
     @model_validator(mode="after")
     def _fraction_needs_resplit(self) -> "DataConfig":
@@ -65,6 +75,8 @@ def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[
             raise UserError(f"{session.path}: expected each session once, found key {session.key} also at "
                             f"{seen[session.key].path}")
         seen[session.key] = session
+    if cfg.train_on_test_tiers:
+        sessions = [train_on_test_tiers(session) for session in sessions]
     if cfg.resplit:
         sessions = [resplit(session, seed, cfg.validation_fraction) for session in sessions]
     return sessions

@@ -1,6 +1,9 @@
 """Every submission file a predictor owes for the competition sessions in the data, checked by the validator.
 
-A predictor is anything with ``predict(session, trials)`` (a model wrapper or an ``Ensemble``).
+A predictor is anything with ``predict(session, trials)`` (a model wrapper or an ``Ensemble``). Video
+sessions must hold whole trials (at least their first 300 frames): ``full_trials`` gives the data config
+that loads them so, whatever ``data.max_frames`` the model was trained with, so every row covers frames
+51..min(T, 300)-1 of its trial.
 """
 from __future__ import annotations
 
@@ -9,16 +12,28 @@ from pathlib import Path
 import numpy as np
 
 from ..data.session import Session
-from .formats import MAIN_TRACK_TIERS, STATIC_FILES, sessions_of_kind
+from ..metrics import SCORED_FROM, SCORED_UNTIL
+from .formats import STATIC_FILES, TRACKS, sessions_of_kind, submission_mice
 from .validate import validate_submission
 from .write_static import write_static_submission
-from .write_video import write_main_track
+from .write_video import write_track
 
 
-def write_submissions(predictor, sessions: list[Session], out: str | Path) -> list[Path]:
+def full_trials(data_cfg: dict) -> dict:
+    """``data_cfg`` with ``max_frames`` raised to the 300 frames the 2023 scorer reads (itself if it reads
+    them already), for writing files and for scores that are the competition's."""
+    if int(data_cfg.get("max_frames", SCORED_UNTIL)) >= SCORED_UNTIL:
+        return data_cfg
+    return {**data_cfg, "max_frames": SCORED_UNTIL}
+
+
+def write_submissions(predictor, sessions: list[Session], out: str | Path, mice: list[str] | None = None,
+                      first_frame: int = SCORED_FROM) -> list[Path]:
     """2022: the live/final CSVs of each static session with test tiers, in ``out/<session name>/``.
-    2023: the main-track parquet pair over every video session, and their upload zip, in ``out/``.
-    Each file is validated against the sessions; a file our own writer got wrong is a bug (RuntimeError).
+    2023: per track (main, bonus) the parquet files for exactly the mice ``submission_mice`` picks (``mice``,
+    else those whose responses of the track are hidden) and their upload zips, in ``out/``; rows start at
+    ``first_frame``. Each file is validated against the sessions and that set of mice; a file our own writer
+    got wrong is a bug (RuntimeError).
     """
     out = Path(out)
     written: list[Path] = []
@@ -27,17 +42,23 @@ def write_submissions(predictor, sessions: list[Session], out: str | Path) -> li
         if tiers:
             predictions = {tier: predictor.predict(session, session.tier_indices(tier)) for tier in tiers}
             written += write_static_submission(session, predictions, out / session.name)
-    video = [s for s in sessions_of_kind(sessions, "video")
-             if any(len(s.tier_indices(tier)) for tier in MAIN_TRACK_TIERS)]
-    if video:
+    problems = []
+    for track, tiers in TRACKS.items():
+        chosen = submission_mice(sessions, track, mice)
+        if not chosen:
+            continue
         by_trial = {}
-        for session in video:
-            trials = np.concatenate([session.tier_indices(tier) for tier in MAIN_TRACK_TIERS])
+        for session in chosen:
+            trials = np.concatenate([session.tier_indices(tier) for tier in tiers])
             whole = predictor.predict(session.whole_trials(), trials)  # trials cut at a dropout: all frames
             by_trial.update({(session.name, int(t)): p for t, p in zip(trials, whole)})
-        written += write_main_track(video, lambda session, trial: by_trial[(session.name, trial)], out)
-    problems = [f"{path}: {problem}" for path in written if path.suffix != ".zip"
-                for problem in validate_submission(path, sessions)]
+        files = write_track(chosen, track, lambda session, trial: by_trial[(session.name, trial)], out, first_frame)
+        names = [session.name for session in chosen]
+        problems += [f"{path}: {problem}" for path in files if path.suffix != ".zip"
+                     for problem in validate_submission(path, sessions, mice=names)]
+        written += files
+    problems += [f"{path}: {problem}" for path in written if path.suffix == ".csv"
+                 for problem in validate_submission(path, sessions)]
     if problems:
         raise RuntimeError("submission files failed validation:\n" + "\n".join(problems))
     return written

@@ -1,6 +1,12 @@
-"""Check a SENSORIUM 2023 submission parquet against the video sessions, streaming a few rows at a time."""
+"""Check a SENSORIUM 2023 submission parquet against the video sessions, streaming a few rows at a time.
+
+Like the organisers' scorer, the file must hold exactly the mice it is scored on (``formats.submission_mice``:
+by default those whose test responses of the file's track are hidden), each with every trial of its tier.
+"""
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +17,7 @@ import pyarrow.parquet as pq
 from ..data.session import Session
 from ..errors import UserError
 from .checks import Findings, TrialLedger, column_problems, neuron_ids_problem
-from .formats import VIDEO_COLUMNS, scored_frames, sessions_of_kind
+from .formats import VIDEO_COLUMNS, mouse_name_warning, scored_frames, sessions_of_kind, submission_mice, track_of
 
 ROWS_PER_BATCH = 4  # ~8 MB of predictions per main-track row
 
@@ -55,10 +61,12 @@ def _bounds(lengths: np.ndarray) -> np.ndarray:
 class _RowChecker:
     """Checks the rows of one file, batch by batch, against the video sessions."""
 
-    def __init__(self, sessions: list[Session], ledger: TrialLedger, findings: Findings) -> None:
+    def __init__(self, sessions: list[Session], expected: list[str], ledger: TrialLedger, findings: Findings) -> None:
         self.sessions = {session.name: session for session in sessions}
+        self.expected = set(expected)
         self.ledger = ledger
         self.findings = findings
+        self.rows_per_mouse: Counter[str] = Counter()
 
     def batch(self, batch: pa.RecordBatch) -> None:
         mice = batch.column("mouse").to_pylist()
@@ -78,6 +86,9 @@ class _RowChecker:
             if session is None:
                 self.ledger.unknown("unknown mouse (no such video session in the data)", label)
                 continue
+            self.rows_per_mouse[mouse] += 1
+            if mouse not in self.expected:
+                continue  # reported once per mouse, as an extra one
             if trial is None or not 0 <= trial < session.n_trials:
                 self.ledger.unknown("trial index not in the mouse's session", label)
                 continue
@@ -108,8 +119,11 @@ class _RowChecker:
             self.findings.row("wrong prediction shape", f"{label}: {shape}, expected {expected}")
 
 
-def validate_video(path: Path, tier: str, sessions: list[Session]) -> list[str]:
-    """Problems of a 2023 parquet file for ``tier`` (e.g. ``live_test_main``); empty if it is valid."""
+def validate_video(path: Path, tier: str, sessions: list[Session], mice: list[str] | None = None) -> list[str]:
+    """Problems of a 2023 parquet file for ``tier`` (e.g. ``live_test_main``); empty if it is valid.
+
+    ``mice`` (folder names or keys) are the mice the file must hold; default: the mice whose test
+    responses of the tier's track are hidden, the ones the server scores."""
     video = sessions_of_kind(sessions, "video")
     if not video:
         return ["the data holds no video (2023) session to check a parquet file against"]
@@ -120,13 +134,29 @@ def validate_video(path: Path, tier: str, sessions: list[Session]) -> list[str]:
     problems = schema_problems(parquet.schema_arrow)
     if problems:
         return problems
+    track = track_of(tier)
+    expected = [s for s in submission_mice(video, track, mice) if len(s.tier_indices(tier))]
     findings = Findings()
     ledger = TrialLedger(tier, path.name, findings)
-    checker = _RowChecker(video, ledger, findings)
+    checker = _RowChecker(video, [s.name for s in expected], ledger, findings)
     try:
         for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=list(VIDEO_COLUMNS)):
             checker.batch(batch)
     except (pa.ArrowException, OSError) as err:
         return [f"{path.name} is not a readable parquet file (a damaged page?): {' '.join(str(err).split())}"]
-    ledger.finish(video)
+    for mouse in checker.rows_per_mouse:
+        warning = mouse_name_warning(mouse)
+        if warning:
+            warnings.warn(f"{path.name}: {warning}", stacklevel=2)
+    present = [s for s in expected if checker.rows_per_mouse[s.name]]
+    ledger.finish(present)
+    which = "the chosen mice" if mice is not None else f"the mice whose {track}-track test responses are hidden"
+    scored = f"{len(expected)} mice this file must hold ({which})"
+    extra = {m: n for m, n in checker.rows_per_mouse.items() if m not in {s.name for s in expected}}
+    if extra:
+        findings.line(f"extra mice: {', '.join(f'{m} ({n} rows)' for m, n in extra.items())} are not among the "
+                      f"{scored}")
+    missing = [s.name for s in expected if s not in present]
+    if missing:
+        findings.line(f"missing mice: {', '.join(missing)} have no row; they are among the {scored}")
     return findings.messages()

@@ -8,6 +8,7 @@ ParquetWriter appends it as a row group, so memory stays about one trial whateve
 """
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -19,8 +20,10 @@ import pyarrow.parquet as pq
 from ..atomic import atomic_path
 from ..data.session import Session
 from ..errors import UserError
+from ..metrics import SCORED_FROM
 from .formats import (
-    MAIN_TRACK_TIERS, MAIN_TRACK_ZIP, VIDEO_COLUMNS, VIDEO_FILES, check_tier, scored_frames, sessions_of_kind,
+    BONUS_TRACK_ZIPS, MAIN_TRACK_ZIP, TRACKS, VIDEO_COLUMNS, VIDEO_FILES, check_tier, mouse_name_warning,
+    scored_frames, sessions_of_kind,
 )
 
 VIDEO_SCHEMA = pa.schema([
@@ -72,10 +75,10 @@ def _list_array(values: pa.Array, length: int) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def video_row(session: Session, trial: int, prediction: np.ndarray) -> pa.RecordBatch:
+def video_row(session: Session, trial: int, prediction: np.ndarray, first_frame: int = SCORED_FROM) -> pa.RecordBatch:
     """One submission row: the trial's scored frames transposed to (neurons, frames), as float32."""
     prediction = np.asarray(prediction)
-    frames = scored_frames(session, trial)
+    frames = scored_frames(session, trial, first_frame)
     where = f"mouse {session.name}, trial {trial}"
     if prediction.ndim != 2 or prediction.shape[1] != session.n_neurons or prediction.shape[0] < frames.stop:
         raise UserError(
@@ -99,15 +102,22 @@ def write_video_submission(
     predictions: PredictionSource,
     folder: str | Path,
     compression_level: int = BROTLI_LEVEL,
+    first_frame: int = SCORED_FROM,
 ) -> Path:
-    """Write the parquet file of one test tier (e.g. ``live_test_main``) for every video session holding it.
+    """Write the parquet file of one test tier (e.g. ``live_test_main``) for every video session given
+    that holds it (pass exactly the mice the server scores: ``formats.submission_mice``).
 
     Predictions are pulled one trial at a time (see ``PredictionSource``) and written as one row group
-    each, to a temporary name renamed on success. Returns the path written.
+    each, to a temporary name renamed on success. Rows start at ``first_frame`` (``formats.FIRST_FRAMES``).
+    Returns the path written.
     """
     video = sessions_of_kind(sessions, "video")
     if not any(len(check_tier(session, tier, VIDEO_FILES)) for session in video):
         raise UserError(f"no video session has trials in tier {tier!r}")
+    for session in video:
+        warning = mouse_name_warning(session.name)
+        if warning:
+            warnings.warn(warning, stacklevel=2)
     target = Path(folder) / VIDEO_FILES[tier]
     with atomic_path(target) as tmp:
         with pq.ParquetWriter(
@@ -115,7 +125,7 @@ def write_video_submission(
             use_dictionary=["mouse", "neuron_ids"], write_statistics=["mouse", "trial_indices"],
         ) as writer:
             for session, trial, prediction in _trial_predictions(video, tier, predictions):
-                writer.write_batch(video_row(session, trial, prediction))
+                writer.write_batch(video_row(session, trial, prediction, first_frame))
     return target
 
 
@@ -128,9 +138,24 @@ def zip_files(paths: list[Path], target: str | Path) -> Path:
     return target
 
 
+def write_track(
+    sessions: list[Session], track: str, predictions: Callable[[Session, int], np.ndarray], folder: str | Path,
+    first_frame: int = SCORED_FROM,
+) -> list[Path]:
+    """A track's upload: ``main``, the live and final parquet files and ``submission_main.zip`` holding
+    both; ``bonus``, each of its parquet files and a zip of its own (they are uploaded separately).
+    Tiers no given session holds are left out."""
+    tiers = [tier for tier in TRACKS[track] if any(len(s.tier_indices(tier)) for s in sessions_of_kind(sessions, "video"))]
+    files = [write_video_submission(sessions, tier, predictions, folder, first_frame=first_frame) for tier in tiers]
+    if track == "main":
+        return [*files, zip_files(files, Path(folder) / MAIN_TRACK_ZIP)]
+    return [path for tier, file in zip(tiers, files)
+            for path in (file, zip_files([file], Path(folder) / BONUS_TRACK_ZIPS[tier]))]
+
+
 def write_main_track(
-    sessions: list[Session], predictions: Callable[[Session, int], np.ndarray], folder: str | Path
+    sessions: list[Session], predictions: Callable[[Session, int], np.ndarray], folder: str | Path,
+    first_frame: int = SCORED_FROM,
 ) -> list[Path]:
     """The live and final main-track parquet files and ``submission_main.zip`` holding both, for upload."""
-    files = [write_video_submission(sessions, tier, predictions, folder) for tier in MAIN_TRACK_TIERS]
-    return [*files, zip_files(files, Path(folder) / MAIN_TRACK_ZIP)]
+    return write_track(sessions, "main", predictions, folder, first_frame)
