@@ -14,8 +14,9 @@ from search_builders import run_cli
 from sensorium_models.data import load_sessions
 from sensorium_models.submission import validate_submission
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.environ.get("SENSORIUM_DEMO_TEST") != "1",
-                                                   reason="about 10 min on 2 cores: set SENSORIUM_DEMO_TEST=1")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800),
+              pytest.mark.skipif(os.environ.get("SENSORIUM_DEMO_TEST") != "1",
+                                 reason="about 10 min on 2 cores: set SENSORIUM_DEMO_TEST=1")]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -19,7 +19,7 @@ from sensorium_models.data import load_sessions
 from sensorium_models.data.synthetic import synthesize
 from sensorium_models.submission import VIDEO_FILES, validate_submission
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # its search + promotion: 100-170 s on 2 busy cores
 MAX_FRAMES = 70  # below the longest tiny trials (80 frames): submissions must still cover whole trials
 TRACK_TIERS = {"main": ("live_test_main", "final_test_main"), "bonus": ("live_test_bonus", "final_test_bonus")}
 
