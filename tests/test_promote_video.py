@@ -44,10 +44,11 @@ def promoted(tmp_path_factory, ray_local):
     rc, _, err = run_cli("search", "launch", str(write_space(root / "v.yaml", _space(root / "data", root / "cache"))),
                          "--name", "v", "--runs-dir", str(runs))
     assert rc == 0, err
-    rc, out, err = run_cli("promote", "v", "--top-k", "1", "--seeds", "2", "--runs-dir", str(runs))
+    rc, out, err = run_cli("promote", "v", "--top-k", "1", "--seeds", "2", "--runs-dir", str(runs),
+                           "--out", str(root / "promotion"))
     assert rc == 0, err
     sessions = load_sessions({"paths": [str(root / "data")], "cache_dir": str(root / "cache")})  # whole trials
-    return runs / "promotions" / "v", sessions, out
+    return root / "promotion", sessions, out
 
 
 def _hidden_mice(sessions, tiers) -> set[str]:

@@ -19,7 +19,8 @@ def _rows(offset: float) -> list[dict]:
 
 def test_ten_sessions_make_four_columns_of_means_over_the_scored_mice():
     member = flat_scores(_rows(0.0))
-    candidate = Candidate("t1", 0.3, {}, members=[MemberRecord("t1", 100, 0.25, 2, "ab", 51, "m")], scores=flat_scores(_rows(0.05)))
+    member_record = MemberRecord("t1", 100, 0.25, 2, "ab", 51, "m")
+    candidate = Candidate("t1", 0.3, {}, members=[member_record], scores=flat_scores(_rows(0.05)))
     header, _, member_row, ensemble_row = score_table([candidate], {("t1", 100): member}).splitlines()
     assert header == ("| trial | model | own-split val corr | oracle challenge_corr (10 mice) | oracle corr_to_average "
                       "(10 mice) | live_test_main challenge_corr (5 mice) | live_test_main corr_to_average (5 mice) |")
