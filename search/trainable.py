@@ -48,6 +48,7 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
     """One trial: load (or reuse) sessions, build the model, train it, resuming from Tune's checkpoint."""
     import torch
 
+    from sensorium_models.data import placement_of
     from sensorium_models.models import build_model
     from sensorium_models.training import NonFiniteLoss, train
 
@@ -75,7 +76,8 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
             tune.report({**metrics, "epoch": epoch, OBJECTIVE: best}, checkpoint=saved)
 
         try:
-            train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from)
+            train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from,
+                  placement=placement_of(blocks["data"]), device_share=device_share(spec))
         except NonFiniteLoss as err:
             reason = f"NonFiniteLoss: {err}"
             _write_marker(reason)
@@ -94,6 +96,12 @@ def running_best(best: float | None, value: float | None, mode: str) -> float | 
 def _read_running_best(folder) -> float | None:
     path = Path(folder) / RUNNING_BEST_FILE if folder else None
     return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
+def device_share(spec: SearchSpec) -> float:
+    """The fraction of a GPU a trial may fill: its fractional GPU (Ray does not isolate the rest)."""
+    gpus = spec.settings.resources.gpus
+    return min(gpus, 1.0) if gpus > 0 else 1.0
 
 
 def _marker():

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .data.batches import SessionTensors, sequential_batches
+from .data.placement import prefetched
 from .data.session import Session
 
 DEFAULT_BATCH_SIZE = {"static": 256, "video": 8}
@@ -34,17 +35,19 @@ def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManag
 @torch.no_grad()
 def predict_tensors(model: nn.Module, tensors: SessionTensors, trials: np.ndarray,
                     batch_size: int | None = None, amp: bool = False) -> np.ndarray | list[np.ndarray]:
-    """Predict ``trials`` of a session already on the device, in eval mode (restored afterwards)."""
+    """Predict ``trials`` of a session placed for training (see ``data.placement``), in eval mode (restored
+    afterwards)."""
     trials = np.asarray(trials, dtype=np.int64)
     batch_size = batch_size or DEFAULT_BATCH_SIZE[tensors.kind]
     was_training = model.training
     model.eval()
     outputs: dict[int, np.ndarray] = {}
     try:
-        for index in sequential_batches(np.unique(trials), batch_size, tensors.lengths):
+        indices = sequential_batches(np.unique(trials), batch_size, tensors.lengths)
+        for batch in prefetched(tensors.batch, indices, tensors.prefetch):
             with autocast(tensors.device, amp):
-                out = model(tensors.batch(index))
-            outputs.update(zip(index.trials.tolist(), out.float().cpu().numpy()))
+                out = model(batch)
+            outputs.update(zip(batch.trials.tolist(), out.float().cpu().numpy()))
     finally:
         model.train(was_training)
     if tensors.kind == "video":

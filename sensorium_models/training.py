@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from .data.batches import SessionTensors, cycle_sessions, epoch_generator, shuffled_batches
+from .data.placement import Placement, choose_placement, device_budget, place_sessions, prefetched
+from .data.placement import describe as describe_placement
 from .data.session import Session
 from .errors import UserError, expect, validated
 from .metrics import SCORED_FROM
@@ -115,7 +117,8 @@ class _Setup:
     clips: dict[str, int]          # video training clip length per session
 
 
-def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: int) -> _Setup:
+def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: int, placement: Placement,
+           device_share: float) -> _Setup:
     expect(len(sessions) > 0, "train: no sessions to train on")
     expect(any(len(s.indices("validation")) for s in sessions),
            "train: no session has validation trials (role 'validation'); early stopping needs some")
@@ -136,7 +139,10 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
             expect(longest > eval_skip(cfg), f"trainer.eval_skip: the validation trials of session {s.key} have "
                    f"at most {longest} frames, none left after skipping {eval_skip(cfg)} (the competition skips "
                    f"51); set trainer.eval_skip below {longest}")
-    tensors = {s.key: SessionTensors.from_session(s.whole_trials(), device) for s in sessions}  # lengths: for eval
+    where, why = choose_placement(placement, sessions, device_budget(device, device_share))
+    if placement == "auto":
+        print(describe_placement(where, why), flush=True)
+    tensors = place_sessions([s.whole_trials() for s in sessions], where, device)  # lengths: for eval
     return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(cfg), clips)
 
 
@@ -177,11 +183,14 @@ def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimiz
             session.lengths if session.kind == "video" else None, setup.clips.get(session.key))
     model.train()
     total, count = 0.0, 0
-    for cycle in cycle_sessions(batches):
+    cycles = list(cycle_sessions(batches))
+    loaded = prefetched(lambda item: setup.tensors[item[0]].batch(item[1]),
+                        [item for cycle in cycles for item in cycle], _prefetch(setup))
+    for cycle in cycles:
         optimizer.zero_grad(set_to_none=True)
         losses = []
-        for key, index in cycle:
-            loss = _batch_loss(model, setup, key, setup.tensors[key].batch(index))
+        for key, _ in cycle:
+            loss = _batch_loss(model, setup, key, next(loaded))
             loss.backward()
             losses.append(loss.detach())
         values = torch.stack(losses).cpu()
@@ -192,6 +201,10 @@ def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimiz
         optimizer.step()
         total, count = total + float(values.sum()), count + len(values)
     return total / max(count, 1)
+
+
+def _prefetch(setup: _Setup) -> bool:
+    return any(t.prefetch for t in setup.tensors.values())
 
 
 def _validation_score(model: nn.Module, setup: _Setup) -> float:
@@ -213,15 +226,17 @@ def _optimizer(model: nn.Module, cfg: TrainerConfig) -> torch.optim.Optimizer:
 
 
 def train(model: nn.Module, sessions: list[Session], trainer_cfg: TrainerConfig | dict, seed: int,
-          report: Report | None = None, checkpoint: str | Path | None = None) -> TrainResult:
+          report: Report | None = None, checkpoint: str | Path | None = None, placement: Placement = "auto",
+          device_share: float = 1.0) -> TrainResult:
     """Train ``model`` in place on the sessions' train trials; it ends holding the best weights.
 
     ``report(epoch, metrics, checkpoint_dir)`` is called after every epoch with a freshly written
     checkpoint folder (deleted when ``report`` returns: copy what you keep). ``checkpoint`` resumes from
-    such a folder and continues exactly as the uninterrupted run would have.
+    such a folder and continues exactly as the uninterrupted run would have. ``placement`` is the data
+    config's (see ``data.placement``); ``device_share`` the fraction of the GPU this trial may fill.
     """
     cfg = trainer_config(trainer_cfg)
-    setup = _setup(model, sessions, cfg, seed)
+    setup = _setup(model, sessions, cfg, seed, placement, device_share)
     torch.manual_seed(seed)
     model.to(setup.device)
     optimizer = _optimizer(model, cfg)

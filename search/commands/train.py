@@ -56,7 +56,7 @@ def _print_scores(rows: list[dict], sessions) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from sensorium_models.data import load_sessions
+    from sensorium_models.data import load_sessions, placement_of
     from sensorium_models.models import build_model
     from sensorium_models.models.config import parse_model_config
     from sensorium_models.progress import Progress
@@ -86,7 +86,8 @@ def _train(args: argparse.Namespace) -> int:
             bar.update(epoch - bar.done, val_corr=f"{metrics['val_corr']:.4f}", loss=f"{metrics['loss']:.4g}",
                        lr=f"{metrics['lr']:.2g}")
 
-        result = train(model, sessions, trainer_cfg, args.seed, report=report)
+        result = train(model, sessions, trainer_cfg, args.seed, report=report,
+                       placement=placement_of(blocks["data"]))
     print(f"best validation correlation {result.best_val_corr:.4f} after {result.epochs} epochs")
     rows = tier_scores(sessions, lambda session, tier: predict(model, session, session.tier_indices(tier),
                                                                batch_size=trainer_cfg.eval_batch_size),

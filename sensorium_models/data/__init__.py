@@ -12,12 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import UserError, validated
 from .cache import cache_root, open_session
+from .placement import Placement
 from .session import Session
 from .sources import open_files, session_paths
 from .splits import resplit, train_on_test_tiers
 from .video_trials import VideoQuirks
 
-__all__ = ["DataConfig", "Session", "load_sessions"]
+__all__ = ["DataConfig", "Session", "load_sessions", "placement_of"]
 
 
 class DataConfig(BaseModel):
@@ -41,6 +42,9 @@ class DataConfig(BaseModel):
     submission_first_frame: Literal[51, 50] = Field(
         51, description="video only: 2023 rows hold min(T, 300) - 51 frames from this one: 51 (51..299, ViV1T and the "
                         "starter kit's 'last frames') or 50 (50..298, DwiseNeuro); which the server holds is unverified")
+    placement: Placement = Field("auto", description="device: sessions copied to the training device; host: "
+                                 "kept memory-mapped in host memory, batches copied over; auto: device when "
+                                 "they fit half the trial's device memory, else host (printed)")
 
     @model_validator(mode="after")
     def _fraction_needs_resplit(self) -> "DataConfig":
@@ -52,6 +56,11 @@ class DataConfig(BaseModel):
 def as_data_config(data_cfg: DataConfig | dict[str, Any]) -> DataConfig:
     """Validate a plain dict; a schema error becomes a UserError naming the key."""
     return validated(DataConfig, data_cfg, "data")
+
+
+def placement_of(data_cfg: DataConfig | dict[str, Any]) -> Placement:
+    """The config's ``placement`` (default ``auto``), for ``train``."""
+    return as_data_config(data_cfg).placement
 
 
 def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[Session]:

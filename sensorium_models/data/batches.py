@@ -64,6 +64,7 @@ class SessionTensors:
     pupil_center: torch.Tensor
     responses: torch.Tensor
     lengths: np.ndarray | None          # (n,) valid frames per trial (video)
+    prefetch = False                    # whether batches are worth preparing ahead (see placement)
 
     @classmethod
     def from_session(cls, session: Session, device: str | torch.device = "cpu") -> "SessionTensors":
@@ -79,17 +80,19 @@ class SessionTensors:
 
     @property
     def device(self) -> torch.device:
+        """Where batches end up: here, where the tensors are."""
         return self.responses.device
 
     def batch(self, index: BatchIndex) -> Batch:
-        """Gather one batch: rows for static sessions, (trial, frame) windows for video."""
-        trials = index.trials.to(self.device)
+        """Gather one batch where the tensors are: rows for static sessions, (trial, frame) windows for video."""
+        where = self.responses.device
+        trials = index.trials.to(where)
         if index.n_frames is None:
             return Batch(self.key, trials, self.stimuli[trials], self.behavior[trials],
                          self.pupil_center[trials], self.responses[trials])
-        starts = index.frames.to(self.device)
+        starts = index.frames.to(where)
         rows = trials[:, None]
-        frames = starts[:, None] + torch.arange(index.n_frames, device=self.device)[None, :]
+        frames = starts[:, None] + torch.arange(index.n_frames, device=where)[None, :]
         return Batch(self.key, trials, self.stimuli[rows, frames], self.behavior[rows, frames],
                      self.pupil_center[rows, frames], self.responses[rows, frames], frames=starts)
 
