@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from search.presets import expand_preset
+from search.resources import check_gpu_rules, most_gpus
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
 from sensorium_models.errors import UserError, did_you_mean, validation_message
 from sensorium_models.yaml_file import read_yaml, shorten
@@ -48,18 +49,31 @@ class AshaSettings(_Strict):
         return self
 
 
+def _whole_above_one(gpus: float) -> float:
+    if gpus > 1 and gpus != int(gpus):
+        raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
+    return gpus
+
+
+class GpuRule(_Strict):
+    """Trials whose ``key`` (a number, or a list's largest) is at least ``at_least`` ask for ``gpus``."""
+
+    key: str
+    at_least: float
+    gpus: float = Field(ge=0)
+
+    _whole = field_validator("gpus")(_whole_above_one)
+
+
 class Resources(_Strict):
-    """What one trial reserves; GPUs may be a fraction (several trials share one GPU)."""
+    """What one trial reserves; GPUs may be a fraction (several trials share one GPU). See search.resources."""
 
     cpus: float = Field(1.0, gt=0)
     gpus: float = Field(0.0, ge=0)
+    gpus_when: list[GpuRule] = []
+    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
 
-    @field_validator("gpus")
-    @classmethod
-    def _whole_above_one(cls, gpus: float) -> float:
-        if gpus > 1 and gpus != int(gpus):
-            raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
-        return gpus
+    _whole = field_validator("gpus")(_whole_above_one)
 
 
 class SearchSettings(_Strict):
@@ -194,6 +208,7 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
     for block in BLOCKS:
         _check_against_schema(block, blocks[block], searched, schemas[block], where)
     spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source)
+    check_gpu_rules(spec, where)
     spec.points = [_start_point(spec, point, i, where) for i, point in enumerate(settings.start_with)]
     return spec
 
@@ -281,14 +296,14 @@ def _start_point(spec: SearchSpec, point: Any, index: int, where: str) -> dict:
 
 def check_resources(resources: Resources, nodes: list[dict[str, float]], where: str = "") -> None:
     """UserError unless at least one node offers a trial's CPUs and GPUs."""
-    need = {"CPU": resources.cpus, "GPU": resources.gpus}
+    need = {"CPU": resources.cpus, "GPU": most_gpus(resources)}
     if any(all(node.get(k, 0.0) >= v for k, v in need.items() if v) for node in nodes):
         return
     best = {k: max((n.get(k, 0.0) for n in nodes), default=0.0) for k in need}
     short = "cpus" if best["CPU"] < resources.cpus else "gpus"
-    offered = best["CPU"] if short == "cpus" else best["GPU"]
+    asked, offered = (need["CPU"], best["CPU"]) if short == "cpus" else (need["GPU"], best["GPU"])
     raise UserError(
-        f"{where}search.resources.{short}: a trial asks for {getattr(resources, short):g} but no node offers "
+        f"{where}search.resources.{short}: a trial asks for {asked:g} but no node offers "
         f"more than {offered:g} ({len(nodes)} node(s))"
     )
 

@@ -19,6 +19,7 @@ from ray import tune
 
 from search.config import SearchSpec
 from search.results import OBJECTIVE
+from search.resources import cap_gpu_memory, device_share, free_gpu_cache, tune_resources
 
 NONFINITE_MARKER = "nonfinite_loss.txt"
 RUNNING_BEST_FILE = "running_best.json"  # in each checkpoint: the objective so far, for a resumed trial
@@ -55,7 +56,9 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
     earlier = _read_marker()
     if earlier is not None:  # a retry of a trial that diverged: fail the same way without training again
         raise TrialDiverged(f"{earlier} (in an earlier attempt; not retrained)")
-    torch.set_num_threads(max(1, int(spec.settings.resources.cpus)))
+    resources = spec.settings.resources
+    torch.set_num_threads(max(1, int(resources.cpus)))
+    cap_gpu_memory(resources)
     blocks = spec.decode(config)
     seed = spec.settings.seed
     sessions = sessions_for(blocks["data"], seed)
@@ -77,11 +80,14 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
 
         try:
             train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from,
-                  placement=placement_of(blocks["data"]), device_share=device_share(spec))
+                  placement=placement_of(blocks["data"]), device_share=device_share(resources, blocks))
         except NonFiniteLoss as err:
             reason = f"NonFiniteLoss: {err}"
             _write_marker(reason)
             raise TrialDiverged(reason) from None  # no __cause__ for Tune to copy
+        finally:
+            del model
+            free_gpu_cache()  # under actor reuse, the next trial in this worker starts with the GPU empty
 
 
 def running_best(best: float | None, value: float | None, mode: str) -> float | None:
@@ -96,12 +102,6 @@ def running_best(best: float | None, value: float | None, mode: str) -> float | 
 def _read_running_best(folder) -> float | None:
     path = Path(folder) / RUNNING_BEST_FILE if folder else None
     return json.loads(path.read_text()) if path is not None and path.exists() else None
-
-
-def device_share(spec: SearchSpec) -> float:
-    """The fraction of a GPU a trial may fill: its fractional GPU (Ray does not isolate the rest)."""
-    gpus = spec.settings.resources.gpus
-    return min(gpus, 1.0) if gpus > 0 else 1.0
 
 
 def _marker():
@@ -134,6 +134,4 @@ def trial_dirname(trial) -> str:
 
 def trainable(spec: SearchSpec):
     """``run_trial`` with the spec bound and the trial's resources attached, as the Tuner wants it."""
-    resources = spec.settings.resources
-    return tune.with_resources(tune.with_parameters(run_trial, spec=spec),
-                               {"cpu": resources.cpus, "gpu": resources.gpus})
+    return tune.with_resources(tune.with_parameters(run_trial, spec=spec), tune_resources(spec))

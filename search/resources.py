@@ -1,0 +1,95 @@
+"""What one trial reserves and may use on a GPU: ``search.resources`` applied.
+
+A trial's GPUs may depend on its configuration: ``gpus_when`` rules ask for more GPU for large models
+(``{key: model.hidden_channels, at_least: 64, gpus: 1}``: a trial whose widest layer has 64 channels or
+more takes a whole GPU, the others ``gpus``); Tune reserves each trial's resources from its config.
+
+Ray's fractional GPUs are logical: nothing stops a trial filling the whole GPU. ``gpu_memory_fraction``
+caps PyTorch's caching allocator per trial process (``torch.cuda.set_per_process_memory_fraction``): a
+soft cap that CUDA's own context and other libraries' memory are not counted against. Under actor reuse
+a finished trial empties PyTorch's GPU cache before the next starts, so one trial's cached blocks never
+squeeze the next.
+"""
+from __future__ import annotations
+
+import gc
+from typing import TYPE_CHECKING, Any
+
+from search.space import Distribution, get_path
+from sensorium_models.errors import UserError
+
+if TYPE_CHECKING:
+    from search.config import Resources, SearchSpec
+
+
+def size_of(value: Any) -> float | None:
+    """A number as it is; a list of numbers (per-layer channels) by its largest; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list) and value and all(size_of(v) is not None and not isinstance(v, list) for v in value):
+        return max(float(v) for v in value)
+    return None
+
+
+def check_gpu_rules(spec: SearchSpec, where: str = "") -> None:
+    """UserError for a ``gpus_when`` rule whose key is not in the config, or takes a value with no size."""
+    for i, rule in enumerate(spec.settings.resources.gpus_when):
+        name = f"{where}search.resources.gpus_when[{i}].key"
+        path = tuple(rule.key.split("."))
+        try:
+            node = get_path(spec.blocks, path)
+        except (KeyError, TypeError):
+            raise UserError(f"{name}: {rule.key} is not set in the config (expected e.g. model.hidden_channels)") from None
+        values = node.representatives() if isinstance(node, Distribution) else [node]
+        for value in values:
+            if size_of(value) is None:
+                raise UserError(f"{name}: {rule.key} takes {value!r}; expected a number or a list of numbers")
+
+
+def trial_gpus(resources: Resources, blocks: dict[str, dict]) -> float:
+    """The GPUs a trial with these (decoded) blocks asks for: the most any matching rule says."""
+    matching = [rule.gpus for rule in resources.gpus_when
+                if size_of(get_path(blocks, tuple(rule.key.split(".")))) >= rule.at_least]
+    return max([resources.gpus, *matching])
+
+
+def most_gpus(resources: Resources) -> float:
+    """The largest GPU request any trial can make (what some node must offer)."""
+    return max([resources.gpus, *(rule.gpus for rule in resources.gpus_when)])
+
+
+def tune_resources(spec: SearchSpec):
+    """Tune's per-trial resources: a fixed request, or a function of the trial's config when rules exist."""
+    from ray.tune import PlacementGroupFactory
+
+    resources = spec.settings.resources
+    if not resources.gpus_when:
+        return {"cpu": resources.cpus, "gpu": resources.gpus}
+    return lambda config: PlacementGroupFactory(
+        [{"CPU": resources.cpus, "GPU": trial_gpus(resources, spec.decode(config))}])
+
+
+def device_share(resources: Resources, blocks: dict[str, dict]) -> float:
+    """The fraction of one GPU a trial may fill: its fractional GPU, and no more than its memory cap."""
+    gpus = trial_gpus(resources, blocks)
+    share = min(gpus, 1.0) if gpus > 0 else 1.0
+    return min(share, resources.gpu_memory_fraction or 1.0)
+
+
+def cap_gpu_memory(resources: Resources) -> None:
+    """Apply ``gpu_memory_fraction`` to this process's PyTorch allocator (soft: see the module docstring)."""
+    import torch
+
+    if resources.gpu_memory_fraction is not None and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(resources.gpu_memory_fraction)
+
+
+def free_gpu_cache() -> None:
+    """Give the GPU memory PyTorch keeps cached back to the device, for the next trial in this worker."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
