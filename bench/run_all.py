@@ -33,6 +33,8 @@ SIZES = {
     "model_evidence": ["--epochs", "4"],
     "search_overhead": [],
     "gpu_packing": [],  # needs CUDA; without it, says so and writes nothing
+    "scale": ["--mice", "1", "--trials", "40", "--neurons", "1000", "--steps", "3", "--repeats", "1",
+              "--name", "scale_small"],
 }
 ORDER = list(SIZES)  # the listed ones first, in this order; then any other script, by name
 

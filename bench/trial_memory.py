@@ -6,7 +6,7 @@ shared page between the processes mapping it; USS, the pages only this process h
 the mappings of the cache's files. RSS alone counts shared pages once per process and would make N trials
 over one memory-mapped copy look like N copies.
 
-As a script (``python -m bench.trial_memory DATA CACHE --placement host --steps 20``) it loads the sessions
+Run as ``python bench/scale.py trial DATA CACHE --placement host --steps 20``, a trial loads the sessions
 of DATA through the cache in CACHE, reads every cached array once (as a long search would), trains
 ``--steps`` optimiser steps, prints one JSON line (samples/s, its memory) and then waits for its stdin to
 close, so a second trial can start and be measured beside it.
@@ -93,7 +93,7 @@ def run_trial(sessions: list, cache: Path, placement: str, steps: int, batch_siz
         roles = np.full(s.n_trials, "skip", dtype="<U10")
         train_trials = s.indices("train")[:per_session]
         roles[train_trials] = "train"
-        roles[s.indices("validation")[:batch_size]] = "validation"
+        roles[s.indices("validation")[:1]] = "validation"   # one whole trial: the epoch is mostly training
         subset.append(s.with_roles(roles))
     model = build_model(subset, model_cfg, 0)
     cfg = {"batch_size": batch_size, "max_epochs": 1, "device": "auto", "clip_frames": clip_frames}
@@ -103,7 +103,8 @@ def run_trial(sessions: list, cache: Path, placement: str, steps: int, batch_siz
     samples = sum(len(s.indices("train")) for s in subset)
     return {"placement": placement, "samples": samples, "seconds": seconds, "samples_per_s": samples / seconds,
             "epoch_seconds": result.history[-1]["epoch_seconds"], "video": video,
-            "memory_loaded": before, "memory_touched": touched, "memory": process_memory(pid), "mapped": mapped_memory(pid, cache),
+            "memory_loaded": before, "memory_touched": touched, "memory": process_memory(pid),
+            "mapped": mapped_memory(pid, cache),
             "peak_rss": peak_rss(pid), "pid": pid}
 
 
@@ -128,7 +129,3 @@ def main(argv: list[str] | None = None) -> None:
                        json.loads(args.model), args.clip_frames)
     print(json.dumps(report), flush=True)
     sys.stdin.read()   # stay alive (holding the data) until the caller closes our stdin
-
-
-if __name__ == "__main__":
-    main()

@@ -41,7 +41,8 @@ def check_gpu_rules(spec: SearchSpec, where: str = "") -> None:
         try:
             node = get_path(spec.blocks, path)
         except (KeyError, TypeError):
-            raise UserError(f"{name}: {rule.key} is not set in the config (expected e.g. model.hidden_channels)") from None
+            raise UserError(f"{name}: {rule.key} is not set in the config "
+                            f"(expected e.g. model.hidden_channels)") from None
         values = node.representatives() if isinstance(node, Distribution) else [node]
         for value in values:
             if size_of(value) is None:

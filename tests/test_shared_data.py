@@ -19,8 +19,8 @@ MODEL = {"hidden_channels": 4, "layers": 2, "input_kern": 5, "hidden_kern": 3, "
 
 def _start(data, cache):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-m", "bench.trial_memory", str(data), str(cache), "--placement",
-                              "host", "--steps", "3", "--batch-size", "16", "--model", json.dumps(MODEL)],
+    child = subprocess.Popen([sys.executable, str(ROOT / "bench" / "scale.py"), "trial", str(data), str(cache),
+                              "--placement", "host", "--steps", "3", "--batch-size", "16", "--model", json.dumps(MODEL)],
                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = child.stdout.readline()
     assert line, f"trial process ended early (exit status {child.wait()})"
