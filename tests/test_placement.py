@@ -45,7 +45,7 @@ def test_host_and_device_placement_train_bit_identically_on_cpu(tmp_path, kind):
         cfg = FAST
     else:
         sessions = [video_session("v", seed=1), video_session("w", n_neurons=3, seed=2)]
-        cfg = {**FAST, "batch_size": 4, "clip_frames": 12}
+        cfg = {**FAST, "batch_size": 4, "clip_frames": 12, "eval_skip": 5}
     sessions = [_mapped(s, tmp_path) for s in sessions]
     device_history, device_state = _run(sessions, "device", cfg)
     host_history, host_state = _run(sessions, "host", cfg)
