@@ -83,6 +83,7 @@ def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion
     import torch
 
     from search.trainable import sessions_for
+    from sensorium_models.data import placement_of
     from sensorium_models.models import build_model
     from sensorium_models.prediction import predict
     from sensorium_models.data.tiers import scored_tiers
@@ -92,7 +93,7 @@ def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion
     torch.set_num_threads(threads)
     sessions = sessions_for({**blocks["data"], "resplit": True}, seed)
     model = build_model(sessions, blocks["model"], seed)
-    result = train(model, sessions, blocks["trainer"], seed)
+    result = train(model, sessions, blocks["trainer"], seed, placement=placement_of(blocks["data"]))
     model.load_state_dict(result.best_state)
     split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in sessions)).hexdigest()[:12]
     whole = sessions_for(full_trials({**blocks["data"], "resplit": True}), seed)  # scored as the competition does
