@@ -62,11 +62,11 @@ def build_model(sessions: list[Session], model_cfg: BaseModel | dict[str, Any], 
         return family.build(sessions, cfg, seed)
 
 
-def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int) -> Encoder:
-    """One shared core, per-session readout/shifter/modulators."""
+def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int, core: type | None = None) -> Encoder:
+    """One shared core (``core``, else the kind's baseline core), per-session readout/shifter/modulators."""
     kind = sessions[0].kind
     in_channels = 1 + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
-    core = (Factorised3dCore if kind == "video" else Stacked2dCore)(in_channels, cfg)
+    core = (core or (Factorised3dCore if kind == "video" else Stacked2dCore))(in_channels, cfg)
     readouts, shifters, history, state, gain = {}, {}, {}, {}, {}
     for session in sessions:
         key = session.key

@@ -30,6 +30,8 @@ class ModelConfig(BaseModel):
     pad_hidden: bool = Field(True, description="'same' spatial padding in hidden layers")
     momentum: float = Field(0.9, gt=0, le=1, description="batch-norm momentum (PyTorch convention)")
     gamma_input: float = Field(6.3831, ge=0, description="Laplace-L2 smoothness of the first spatial filters")
+    gamma_hidden: float = Field(0.0, ge=0, description="static only: group sparsity of the hidden filters")
+    final_nonlinearity: bool = Field(True, description="static only: ELU after the last layer too")
     temporal_kern: int = Field(11, ge=1, description="video only: first layer's temporal kernel")
     hidden_temporal_kern: int = Field(5, ge=1, description="video only")
     gamma_input_temporal: float = Field(0.01, ge=0, description="video only: temporal Laplace-L2")
@@ -67,6 +69,8 @@ class ModelConfig(BaseModel):
             raise ValueError(f"hidden_channels lists {len(self.hidden_channels)} widths for {self.layers} layers")
         if self.stack is not None and not -self.layers <= self.stack < self.layers:
             raise ValueError(f"stack must index one of the {self.layers} layers (or be null), found {self.stack}")
+        if self.gamma_hidden and self.depth_separable:
+            raise ValueError("gamma_hidden (group sparsity of full hidden filters) needs depth_separable: false")
         if any(tau <= 0 for tau in self.history_taus):
             raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
         return self

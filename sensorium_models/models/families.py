@@ -25,6 +25,7 @@ DEFAULT_FAMILY = "core_readout"
 ENTRY_POINT_GROUP = "sensorium_search.families"
 BUILT_IN = {
     "core_readout": "sensorium_models.models.build:FAMILY",
+    "conv_gru": "sensorium_models.models.gru:FAMILY",
 }
 
 
