@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from models_fakes import batch_of, fake_sessions
+from model_builders import batch_of, fake_sessions
 from search.presets import read_preset
 from sensorium_models.errors import UserError
 from sensorium_models.models import build_model

@@ -6,11 +6,10 @@ rejected, so a search space cannot silently tune nothing.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from ..errors import validated
 
 
 class ModelConfig(BaseModel):
@@ -81,7 +80,3 @@ class ModelConfig(BaseModel):
             return [self.hidden_channels] * self.layers
         return list(self.hidden_channels)
 
-
-def parse_model_config(model_cfg: ModelConfig | dict[str, Any]) -> ModelConfig:
-    """A validated ``ModelConfig``; a bad key or value becomes a one-line ``UserError`` naming it."""
-    return validated(ModelConfig, model_cfg, "model")
