@@ -82,7 +82,7 @@ def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int, cor
             gain[key] = SmoothGain(presentation_ranks(session, "smooth gain"), session.n_neurons,
                                    cfg.gain_kernel_std, cfg.gain_diff_reg, cfg.gain_coupling_l1)
     encoder = VideoEncoder if kind == "video" else Encoder
-    return encoder(core, readouts, shifters, history, state, gain, cfg.behavior_channels)
+    return encoder(core, readouts, shifters, history, state, gain, cfg.behavior_channels, cfg.softplus_beta)
 
 
 FAMILY = Family(ModelConfig, build_core_readout, description="SENSORIUM 2022/2023 baselines and Model 4")

@@ -39,6 +39,7 @@ class ModelConfig(BaseModel):
     init_sigma: float = Field(0.1, ge=0)
     init_mu_range: float = Field(0.3, ge=0, description="free positions only (grid_predictor false)")
     gamma_readout: float = Field(0.0076, ge=0, description="L1 on the readout features")
+    softplus_beta: float | None = Field(None, gt=0, description="Softplus(beta) output instead of elu + 1")
     readout_bias_from_mean: bool = Field(False, description="init the bias to the mean training response")
     grid_predictor: bool = Field(True, description="positions from cortical coordinates through an MLP")
     grid_predictor_hidden_layers: int = Field(1, ge=0)
