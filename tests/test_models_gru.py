@@ -80,3 +80,25 @@ def test_keys_meaningless_for_the_gru_are_errors(block, message):
 def test_the_gru_family_refuses_static_sessions():
     with pytest.raises(UserError, match="model.family: 'conv_gru' models video sessions, and these are static"):
         build_model(fake_sessions("static"), {**SMALL}, seed=0)
+
+
+def test_the_fused_cell_is_neuralpredictors_gru_and_each_gate_starts_xavier():
+    from sensorium_models.models.gru import ConvGRUCell
+
+    torch.manual_seed(0)
+    cell = ConvGRUCell(3, 4, 3, 5)
+    x, h = torch.randn(2, 3, 6, 7), torch.randn(2, 4, 6, 7)
+    with torch.no_grad():
+        for conv in (cell.input_gates, cell.state_gates, cell.state_out):
+            conv.bias.normal_()
+        wz, wr, wo = cell.input_gates.weight.split(4)
+        bz, br, bo = cell.input_gates.bias.split(4)
+        (uz, ur), (cz, cr) = cell.state_gates.weight.split(4), cell.state_gates.bias.split(4)
+        conv = torch.nn.functional.conv2d
+        z = torch.sigmoid(conv(x, wz, bz, padding=1) + conv(h, uz, cz, padding=2))
+        r = torch.sigmoid(conv(x, wr, br, padding=1) + conv(h, ur, cr, padding=2))
+        o = torch.tanh(conv(x, wo, bo, padding=1) + conv(h * r, cell.state_out.weight, cell.state_out.bias, padding=2))
+        assert torch.allclose(cell(cell.input_gates(x), h), h * (1 - z) + o * z, atol=1e-6)
+    big = ConvGRUCell(64, 64, 7, 7)  # each gate's chunk: fan_in = fan_out = 64·49
+    for gate in big.input_gates.weight.split(64):
+        assert gate.std().item() == pytest.approx((2.0 / (2 * 64 * 49)) ** 0.5, rel=0.05)

@@ -3,7 +3,7 @@ convolutional GRU over frames, then the Gaussian readout on every frame (starter
 with ``core_type='2D'``, ``use_gru=True``; ``configs/model/video_gru.yaml`` holds its values).
 
 The GRU is neuralpredictors' ``ConvGRUCell``: 'same'-padded gate convolutions with biases, xavier-normal
-weights and zero biases, a zero initial state. The kit's encoder adds only the core's and readout's
+weights and zero biases, a zero initial state (its six convolutions fused into three, the same function). The kit's encoder adds only the core's and readout's
 penalties to the loss (``gamma_rec`` never reaches it), so the GRU has none. The GRU is causal in time,
 so the model has no burn-in of its own; the trainer's ``burn_in`` can leave the first frames out.
 """
@@ -21,7 +21,6 @@ from .encoder import Encoder
 from .families import Family
 
 TEMPORAL_KEYS = ("temporal_kern", "hidden_temporal_kern", "gamma_input_temporal")
-GATES = ("update_gate", "reset_gate", "out_gate")  # neuralpredictors' names
 
 
 class ConvGRUConfig(ModelConfig):
@@ -45,24 +44,30 @@ class ConvGRUConfig(ModelConfig):
 
 
 class ConvGRUCell(nn.Module):
-    """h' = (1 − z) h + z tanh(W x + U (r h)); z, r = sigmoid gates; every map a 'same' convolution."""
+    """h' = (1 − z) h + z tanh(W x + U (r h)); z, r = sigmoid gates; every map a 'same' convolution.
+
+    The three input maps are one convolution and the update/reset maps of the state another, each chunk
+    initialised as neuralpredictors' separate gate convolution; the input maps do not depend on the state,
+    so :meth:`input_gates` computes them for every frame at once and only the state's maps run per frame.
+    """
 
     def __init__(self, in_channels: int, channels: int, input_kern: int, rec_kern: int):
         super().__init__()
         self.channels = channels
-        self.gates_input = nn.ModuleDict({g: nn.Conv2d(in_channels, channels, input_kern, padding=input_kern // 2)
-                                          for g in GATES})
-        self.gates_hidden = nn.ModuleDict({g: nn.Conv2d(channels, channels, rec_kern, padding=rec_kern // 2)
-                                           for g in GATES})
-        for module in self.modules():  # neuralpredictors' RNNCore.init_conv
-            if isinstance(module, nn.Conv2d):
-                nn.init.xavier_normal_(module.weight)
-                nn.init.zeros_(module.bias)
+        self.input_gates = nn.Conv2d(in_channels, 3 * channels, input_kern, padding=input_kern // 2)
+        self.state_gates = nn.Conv2d(channels, 2 * channels, rec_kern, padding=rec_kern // 2)
+        self.state_out = nn.Conv2d(channels, channels, rec_kern, padding=rec_kern // 2)
+        for conv in (self.input_gates, self.state_gates, self.state_out):  # neuralpredictors' RNNCore.init_conv
+            for gate in conv.weight.data.split(channels):
+                nn.init.xavier_normal_(gate)
+            nn.init.zeros_(conv.bias)
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        update = torch.sigmoid(self.gates_input["update_gate"](x) + self.gates_hidden["update_gate"](state))
-        reset = torch.sigmoid(self.gates_input["reset_gate"](x) + self.gates_hidden["reset_gate"](state))
-        out = torch.tanh(self.gates_input["out_gate"](x) + self.gates_hidden["out_gate"](state * reset))
+    def forward(self, gates: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """One frame: its ``input_gates`` maps (B, 3C, h, w) and the state (B, C, h, w) → the next state."""
+        update_in, reset_in, out_in = gates.chunk(3, dim=1)
+        update_state, reset_state = self.state_gates(state).chunk(2, dim=1)
+        update, reset = torch.sigmoid(update_in + update_state), torch.sigmoid(reset_in + reset_state)
+        out = torch.tanh(out_in + self.state_out(state * reset))
         return state * (1 - update) + out * update
 
 
@@ -80,11 +85,11 @@ class Stacked2dGRUCore(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, _, frames = x.shape[:3]
         features = self.frames(x.transpose(1, 2).flatten(0, 1))           # (B·T, C', h', w')
-        features = features.unflatten(0, (batch, frames))
-        state = features.new_zeros(batch, self.gru.channels, *features.shape[-2:])
+        gates = self.gru.input_gates(features).unflatten(0, (batch, frames))
+        state = gates.new_zeros(batch, self.gru.channels, *gates.shape[-2:])
         states = []
         for t in range(frames):
-            state = self.gru(features[:, t], state)
+            state = self.gru(gates[:, t], state)
             states.append(state)
         return torch.stack(states, dim=2)
 
