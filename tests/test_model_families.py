@@ -130,6 +130,8 @@ def test_a_family_outside_the_package_is_searched_and_promoted(session, tmp_path
                          ["promote", "team", "--top-k", "1", "--seeds", "2", "--runs-dir", str(runs)]],
                         pythonpath=team, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    members = yaml.safe_load((runs / "promotions" / "team" / "ensemble" / "ensemble.yaml").read_text())["members"]
+    promotion = runs / "ray_results" / "team" / "sensorium-search" / "promotion"
+    members = yaml.safe_load((promotion / "ensemble" / "ensemble.yaml").read_text())["members"]
     assert len(members) == 2 and all(m["config"]["model"]["family"] == REF for m in members)
-    assert sorted((runs / "promotions" / "team" / "submission").rglob("*.csv"))
+    assert sorted((promotion / "submission").rglob("*.csv"))
+    assert list((runs / "mlartifacts" / "models").rglob("ensemble/ensemble.yaml"))  # and registered
