@@ -206,11 +206,22 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
         searched.update({(block, *p): d for p, d in dists.items()})
     _absolutise_data_paths(blocks["data"], searched, where, check_paths)
     for block in BLOCKS:
-        _check_against_schema(block, blocks[block], searched, schemas[block], where)
+        _check_against_schema(block, blocks[block], searched, block_schema(schemas, block, blocks[block], where), where)
     spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source)
     check_gpu_rules(spec, where)
     spec.points = [_start_point(spec, point, i, where) for i, point in enumerate(settings.start_with)]
     return spec
+
+
+def block_schema(schemas: dict, block: str, node: dict, where: str = "") -> type[BaseModel]:
+    """A block's schema: a pydantic model, or a function of the block (the model's: its family's schema)."""
+    schema = schemas[block]
+    if isinstance(schema, type):
+        return schema
+    try:
+        return schema(node)
+    except UserError as err:
+        raise UserError(f"{where}{err}") from None
 
 
 def _check_metric(metric: str, trainer_schema: type[BaseModel], where: str) -> None:
@@ -313,7 +324,8 @@ def check_family(blocks: dict[str, dict], kind: str, schemas: dict[str, type[Bas
     nothing, so searching it would waste trials. A field says which family it is for in its description
     ("video only: ...")."""
     other = "video" if kind == "static" else "static"
-    for block, schema in schemas.items():
+    for block in schemas:
+        schema = block_schema(schemas, block, blocks.get(block, {}), where)
         for key in blocks.get(block, {}):
             info = schema.model_fields.get(key)
             if info is not None and (info.description or "").startswith(f"{other} only"):

@@ -20,7 +20,7 @@ def preset_names() -> list[str]:
 
 def read_preset(name: object, where: str = "") -> dict:
     """The validated values of one preset file."""
-    from sensorium_models.models.config import parse_model_config
+    from sensorium_models.models import parse_model
 
     names = preset_names()
     if name not in names:
@@ -31,7 +31,7 @@ def read_preset(name: object, where: str = "") -> dict:
     if not isinstance(values, dict):
         raise UserError(f"{path}: expected a mapping of model keys, found {type(values).__name__}")
     try:
-        parse_model_config(values)
+        parse_model(values)
     except UserError as err:
         raise UserError(f"{path}: {err}") from None
     return values

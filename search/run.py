@@ -39,12 +39,13 @@ def absolute_storage(location: str) -> str:
 
 
 def schemas() -> dict:
-    """The pydantic schemas of the three config blocks, as the contracts define them."""
+    """The pydantic schemas of the three config blocks, as the contracts define them; the model block's
+    depends on the family it names."""
     from sensorium_models.data import DataConfig
-    from sensorium_models.models import ModelConfig
+    from sensorium_models.models.families import model_schema
     from sensorium_models.training import TrainerConfig
 
-    return {"data": DataConfig, "model": ModelConfig, "trainer": TrainerConfig}
+    return {"data": DataConfig, "model": model_schema, "trainer": TrainerConfig}
 
 
 @dataclass

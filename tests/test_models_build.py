@@ -136,3 +136,16 @@ def test_a_state_dict_restores_the_model_in_a_fresh_build(tmp_path):
     batch = batch_of(sessions[1])
     with torch.no_grad():
         assert torch.equal(trained.eval()(batch), fresh.eval()(batch))
+
+
+def test_softplus_beta_replaces_elu_plus_one_on_the_same_readout_drive():
+    import torch.nn.functional as F
+
+    sessions = fake_sessions()
+    batch = batch_of(sessions[0], trials=[0, 1, 2])
+    with torch.no_grad():
+        elu1 = build_model(sessions, SMALL, seed=0).eval()(batch)
+        softplus = build_model(sessions, {**SMALL, "softplus_beta": 0.07}, seed=0).eval()(batch)
+    drive = torch.where(elu1 >= 1, elu1 - 1, torch.log(elu1))  # elu(x) + 1 inverted
+    assert torch.allclose(softplus, F.softplus(drive, beta=0.07), rtol=1e-4, atol=1e-5)
+    assert torch.all(softplus > 0) and not torch.allclose(softplus, elu1)

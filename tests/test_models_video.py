@@ -74,5 +74,13 @@ def test_trial_gain_scales_every_frame_of_the_trial_alike():
 def test_temporal_laplace_of_hand_computed_kernels():
     delta = torch.tensor([0.0, 1.0, 0.0]).view(1, 1, 3, 1, 1)
     ones = torch.ones(1, 1, 3, 1, 1)
-    assert temporal_laplace_l2norm(delta).item() == pytest.approx(6.0)       # (−1, 2, −1)
-    assert temporal_laplace_l2norm(ones).item() == pytest.approx(2.0 / 3.0)  # (1, 0, 1) over 3
+    assert temporal_laplace_l2norm(delta).item() == pytest.approx(18.0)        # (−1, 4, −1)
+    assert temporal_laplace_l2norm(ones).item() == pytest.approx(22.0 / 3.0)   # (3, 2, 3) over 3
+
+
+def test_factorised_convolutions_start_xavier_normal_as_the_reference():
+    core = Factorised3dCore(3, ModelConfig(**REFERENCE))
+    spatial = core.blocks[0].spatial.weight  # (32, 3, 1, 11, 11): fan_in 3·121, fan_out 32·121
+    assert spatial.std().item() == pytest.approx((2.0 / (3 * 121 + 32 * 121)) ** 0.5, rel=0.05)
+    temporal = core.blocks[1].temporal.weight  # (64, 64, 5, 1, 1)
+    assert temporal.std().item() == pytest.approx((2.0 / (64 * 5 + 64 * 5)) ** 0.5, rel=0.05)

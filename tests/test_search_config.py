@@ -182,7 +182,7 @@ def test_cli_launch_rejects_a_bad_search_with_exit_2_before_starting(raw, tmp_pa
     assert not (tmp_path / "runs").exists()  # nothing was started or written
 
 
-@pytest.mark.parametrize("name", ["tiny", "static2022", "video2023"])
+@pytest.mark.parametrize("name", ["tiny", "static2022", "video2023", "video2023_gru"])
 def test_shipped_search_configs_validate_against_the_real_schemas(name):
     from search.config import load_spec
     from search.run import schemas

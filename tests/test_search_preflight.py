@@ -31,6 +31,8 @@ CASES = {
     "name is a path": (lambda s, t: {}, ["--name", "../escape"], "search name '../escape': expected letters"),
     "video key on a static model": (lambda s, t: {"model": {"temporal_kern": {"choice": [3, 5]}}}, [],
                                     "model.temporal_kern: applies to video models only, and the sessions are static"),
+    "video-only family on static sessions": (lambda s, t: {"model": {"family": "conv_gru"}}, [],
+                                             "model.family: 'conv_gru' models video sessions, and these are static"),
     "message that says found": (lambda s, t: {"search": {"resources": {"cpus": 1, "gpus": 1.5}}}, [],
                                 "search.resources.gpus: more than one GPU must be a whole number, found 1.5$"),
     "bad flag": (lambda s, t: {}, ["--num-samples", "0"], "^sensorium-search: error: --num-samples: Input should be"),

@@ -102,6 +102,7 @@ def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
 
 def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
     from search.commands.train import read_train_config
+    from search.config import block_schema
     from search.run import schemas
 
     runs = str(finished_search["runs"])
@@ -111,8 +112,8 @@ def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
     rc, _, _ = run_cli("search", "best", "tiny", "--runs-dir", runs, "--output", str(tmp_path / "best.yaml"))
     assert rc == 0
     blocks = read_train_config(tmp_path / "best.yaml")
-    for name, schema in schemas().items():
-        schema.model_validate(blocks[name])
+    for name in schemas():
+        block_schema(schemas(), name, blocks[name]).model_validate(blocks[name])
     (parent,) = mlflow_runs(finished_search["runs"], "search")
     best_id = parent.data.tags["best_trial_id"]
     assert f"best trial {best_id}" in (tmp_path / "best.yaml").read_text()

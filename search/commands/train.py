@@ -57,8 +57,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from sensorium_models.data import load_sessions, placement_of
-    from sensorium_models.models import build_model
-    from sensorium_models.models.config import parse_model_config
+    from sensorium_models.models import build_model, parse_model
     from sensorium_models.progress import Progress
     from sensorium_models.prediction import predict
     from sensorium_models.scoring import tier_scores
@@ -70,7 +69,7 @@ def _train(args: argparse.Namespace) -> int:
     blocks = read_train_config(args.config)
     try:                                                     # fail on a bad key before loading any data
         trainer_cfg = trainer_config(blocks["trainer"])
-        parse_model_config(blocks["model"])
+        parse_model(blocks["model"])
     except UserError as err:
         raise UserError(f"{args.config}: {err}") from None
     out = args.out or Path("runs") / "train" / f"{args.config.stem}-seed{args.seed}"

@@ -34,7 +34,9 @@ from .sources import SessionFiles
 
 # 2: video trials cut at interior NaN, none skipped; trial_lengths, hidden, repeat_groups.
 # 3: the manifest lists each file's size, so a damaged entry is found and rebuilt; ctime in the key.
-CACHE_FORMAT = 3
+# 4: the stored quirks no longer carry hidden_tiers (derived from Session.hidden); format-3 entries built
+#    before that change hold the field, so they are keyed apart and rebuilt.
+CACHE_FORMAT = 4
 MAPPED = ("stimuli", "responses", "behavior", "pupil_center")
 MANIFEST = "session.json"
 

@@ -1,16 +1,20 @@
-"""``build_model(sessions, model_cfg, seed)``: the model contract, from sessions and a ``ModelConfig``."""
+"""``build_model(sessions, model_cfg, seed)``: the model contract, for any family (see ``families``), and
+the built-in ``core_readout`` family: a shared core (2-D for images, factorised 3-D for videos) with
+per-session Gaussian readouts, shifters and Model 4's modulators."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 
 from ..data.session import Session
 from ..errors import UserError
-from .config import ModelConfig, parse_model_config
+from .config import ModelConfig
 from .cores import Stacked2dCore
 from .encoder import Encoder
+from .families import Family, parse_model
 from .modulators import HistoryFilter, PreviousTrialState, SmoothGain, history_features, state_features
 from .readouts import GaussianReadout, GridPredictor
 from .shifters import MLPShifter
@@ -43,30 +47,42 @@ def _readout(cfg: ModelConfig, session: Session, in_channels: int) -> GaussianRe
                            predictor, cfg.gamma_readout)
 
 
-def build_model(sessions: list[Session], model_cfg: ModelConfig | dict[str, Any], seed: int) -> Encoder:
-    """The model for these sessions: one shared core, per-session readout/shifter/modulators.
+def build_model(sessions: list[Session], model_cfg: BaseModel | dict[str, Any], seed: int) -> torch.nn.Module:
+    """The model of ``model_cfg``'s family for these sessions.
 
     The same sessions, config and seed give the same initial weights; the global RNG is left untouched.
     """
-    cfg = parse_model_config(model_cfg)
+    family, cfg = parse_model(model_cfg)
     kind = _session_kind(sessions)
-    in_channels = 1 + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
+    if kind not in family.kinds:
+        raise UserError(f"model.family: {cfg.family!r} models {' and '.join(family.kinds)} sessions, "
+                        f"and these are {kind}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        core = (Factorised3dCore if kind == "video" else Stacked2dCore)(in_channels, cfg)
-        readouts, shifters, history, state, gain = {}, {}, {}, {}, {}
-        for session in sessions:
-            key = session.key
-            readouts[key] = _readout(cfg, session, core.out_channels)
-            if cfg.shifter:
-                shifters[key] = MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
-            if cfg.history:
-                history[key] = HistoryFilter(history_features(session, cfg.history_taus), cfg.history_l1)
-            if cfg.state:
-                state[key] = PreviousTrialState(state_features(session, cfg.state_inputs), session.n_neurons,
-                                                cfg.state_l1)
-            if cfg.gain:
-                gain[key] = SmoothGain(presentation_ranks(session, "smooth gain"), session.n_neurons,
-                                       cfg.gain_kernel_std, cfg.gain_diff_reg, cfg.gain_coupling_l1)
-        encoder = VideoEncoder if kind == "video" else Encoder
-        return encoder(core, readouts, shifters, history, state, gain, cfg.behavior_channels)
+        return family.build(sessions, cfg, seed)
+
+
+def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int, core: type | None = None) -> Encoder:
+    """One shared core (``core``, else the kind's baseline core), per-session readout/shifter/modulators."""
+    kind = sessions[0].kind
+    in_channels = 1 + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
+    core = (core or (Factorised3dCore if kind == "video" else Stacked2dCore))(in_channels, cfg)
+    readouts, shifters, history, state, gain = {}, {}, {}, {}, {}
+    for session in sessions:
+        key = session.key
+        readouts[key] = _readout(cfg, session, core.out_channels)
+        if cfg.shifter:
+            shifters[key] = MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
+        if cfg.history:
+            history[key] = HistoryFilter(history_features(session, cfg.history_taus), cfg.history_l1)
+        if cfg.state:
+            state[key] = PreviousTrialState(state_features(session, cfg.state_inputs), session.n_neurons,
+                                            cfg.state_l1)
+        if cfg.gain:
+            gain[key] = SmoothGain(presentation_ranks(session, "smooth gain"), session.n_neurons,
+                                   cfg.gain_kernel_std, cfg.gain_diff_reg, cfg.gain_coupling_l1)
+    encoder = VideoEncoder if kind == "video" else Encoder
+    return encoder(core, readouts, shifters, history, state, gain, cfg.behavior_channels, cfg.softplus_beta)
+
+
+FAMILY = Family(ModelConfig, build_core_readout, description="SENSORIUM 2022/2023 baselines and Model 4")

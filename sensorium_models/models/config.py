@@ -6,11 +6,10 @@ rejected, so a search space cannot silently tune nothing.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from ..errors import validated
 
 
 class ModelConfig(BaseModel):
@@ -30,6 +29,8 @@ class ModelConfig(BaseModel):
     pad_hidden: bool = Field(True, description="'same' spatial padding in hidden layers")
     momentum: float = Field(0.9, gt=0, le=1, description="batch-norm momentum (PyTorch convention)")
     gamma_input: float = Field(6.3831, ge=0, description="Laplace-L2 smoothness of the first spatial filters")
+    gamma_hidden: float = Field(0.0, ge=0, description="static only: group sparsity of the hidden filters")
+    final_nonlinearity: bool = Field(True, description="static only: ELU after the last layer too")
     temporal_kern: int = Field(11, ge=1, description="video only: first layer's temporal kernel")
     hidden_temporal_kern: int = Field(5, ge=1, description="video only")
     gamma_input_temporal: float = Field(0.01, ge=0, description="video only: temporal Laplace-L2")
@@ -38,6 +39,7 @@ class ModelConfig(BaseModel):
     init_sigma: float = Field(0.1, ge=0)
     init_mu_range: float = Field(0.3, ge=0, description="free positions only (grid_predictor false)")
     gamma_readout: float = Field(0.0076, ge=0, description="L1 on the readout features")
+    softplus_beta: float | None = Field(None, gt=0, description="Softplus(beta) output instead of elu + 1")
     readout_bias_from_mean: bool = Field(False, description="init the bias to the mean training response")
     grid_predictor: bool = Field(True, description="positions from cortical coordinates through an MLP")
     grid_predictor_hidden_layers: int = Field(1, ge=0)
@@ -67,6 +69,8 @@ class ModelConfig(BaseModel):
             raise ValueError(f"hidden_channels lists {len(self.hidden_channels)} widths for {self.layers} layers")
         if self.stack is not None and not -self.layers <= self.stack < self.layers:
             raise ValueError(f"stack must index one of the {self.layers} layers (or be null), found {self.stack}")
+        if self.gamma_hidden and self.depth_separable:
+            raise ValueError("gamma_hidden (group sparsity of full hidden filters) needs depth_separable: false")
         if any(tau <= 0 for tau in self.history_taus):
             raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
         return self
@@ -77,7 +81,3 @@ class ModelConfig(BaseModel):
             return [self.hidden_channels] * self.layers
         return list(self.hidden_channels)
 
-
-def parse_model_config(model_cfg: ModelConfig | dict[str, Any]) -> ModelConfig:
-    """A validated ``ModelConfig``; a bad key or value becomes a one-line ``UserError`` naming it."""
-    return validated(ModelConfig, model_cfg, "model")

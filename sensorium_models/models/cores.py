@@ -56,7 +56,7 @@ class Stacked2dCore(nn.Module):
 
     def __init__(self, in_channels: int, cfg: ModelConfig):
         super().__init__()
-        self.gamma_input = cfg.gamma_input
+        self.gamma_input, self.gamma_hidden = cfg.gamma_input, cfg.gamma_hidden
         channels, kern = cfg.channels(), cfg.hidden_kern
         blocks = []
         for i, out_channels in enumerate(channels):
@@ -68,7 +68,7 @@ class Stacked2dCore(nn.Module):
                 conv = (DepthSeparableConv2d(previous, out_channels, kern, padding) if cfg.depth_separable
                         else nn.Conv2d(previous, out_channels, kern, padding=padding, bias=False))
             block = nn.Sequential(conv, nn.BatchNorm2d(out_channels, momentum=cfg.momentum))
-            if not cfg.linear:
+            if not cfg.linear and (cfg.final_nonlinearity or i < len(channels) - 1):
                 block.append(nn.ELU())
             blocks.append(block)
         self.blocks = nn.ModuleList(blocks)
@@ -90,5 +90,11 @@ class Stacked2dCore(nn.Module):
         stacked = [outputs[i] for i in self.stacked]
         return stacked[0] if len(stacked) == 1 else torch.cat(stacked, dim=1)  # cat of one would copy
 
+    def group_sparsity(self) -> torch.Tensor:
+        """Mean L2 norm of the hidden layers' k×k filters, averaged over layers (neuralpredictors')."""
+        norms = [block[0].weight.pow(2).sum((2, 3)).sqrt().mean() for block in self.blocks[1:]]
+        return sum(norms, torch.zeros(())) / max(len(norms), 1)
+
     def regularizer(self) -> torch.Tensor:
-        return self.gamma_input * laplace_l2norm(self.blocks[0][0].weight)
+        penalty = self.gamma_input * laplace_l2norm(self.blocks[0][0].weight)
+        return penalty + self.gamma_hidden * self.group_sparsity() if self.gamma_hidden else penalty

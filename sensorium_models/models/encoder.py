@@ -4,6 +4,8 @@
     pupil centre → shifter → shift ┐
     feature maps ──────────────────┴→ Gaussian readout → + history + state → elu + 1 → × gain → rates
 
+(``softplus_beta`` replaces elu + 1 by Softplus(β), DwiseNeuro's output: β = 0.07 beat ELU + 1 by 0.018.)
+
 Rates are positive and on the standardised response scale. Per-session parts live in ``ModuleDict``s
 keyed by the session key, so one batch runs only its own session's parts.
 """
@@ -37,8 +39,10 @@ class Encoder(nn.Module):
         state: dict[str, nn.Module],
         gain: dict[str, nn.Module],
         behavior_channels: bool,
+        softplus_beta: float | None = None,
     ):
         super().__init__()
+        self.softplus_beta = softplus_beta
         self.core = core
         self.readouts = nn.ModuleDict(readouts)
         self.shifters = nn.ModuleDict(shifters)
@@ -69,7 +73,7 @@ class Encoder(nn.Module):
             x = x + self.per_trial(self.history[key](batch.trials))
         if key in self.state:
             x = x + self.per_trial(self.state[key](batch.trials))
-        x = F.elu(x) + 1
+        x = F.elu(x) + 1 if self.softplus_beta is None else F.softplus(x, beta=self.softplus_beta)
         if key in self.gain:
             x = x * self.per_trial(self.gain[key](batch.trials))
         return x

@@ -16,11 +16,12 @@ from .config import ModelConfig
 from .cores import laplace_l2norm
 from .encoder import Encoder, behavior_as_channels
 
-LAPLACE_1D = torch.tensor([-1.0, 2.0, -1.0])
+LAPLACE_1D = torch.tensor([-1.0, 4.0, -1.0])  # neuralpredictors' laplace1d, not the second difference
 
 
 def temporal_laplace_l2norm(weight: torch.Tensor) -> torch.Tensor:
-    """sum(lap(w)^2) / sum(w^2) over all temporal kernels of a (out, in, kt, 1, 1) weight: smooth in time."""
+    """sum(lap(w)^2) / sum(w^2) over all temporal kernels of a (out, in, kt, 1, 1) weight, zero-padded by 1:
+    smooth in time (neuralpredictors' ``DepthLaplaceL21d`` on the first temporal convolution)."""
     kernels = weight.reshape(-1, 1, weight.shape[2])
     laplacian = F.conv1d(kernels, LAPLACE_1D.to(kernels)[None, None], padding=1)
     return laplacian.pow(2).sum() / kernels.pow(2).sum()
@@ -63,6 +64,9 @@ class Factorised3dCore(nn.Module):
         )
         self.out_channels = sizes[-1]
         self.burn_in = sum(block.past_frames for block in self.blocks)  # temporal receptive field − 1
+        for module in self.modules():  # neuralpredictors' Core3d.init_conv
+            if isinstance(module, nn.Conv3d):
+                nn.init.xavier_normal_(module.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
