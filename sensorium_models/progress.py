@@ -23,14 +23,18 @@ class Progress:
     """Counts work done towards ``total`` (None when unknown) and shows it on ``stream`` (default stderr)."""
 
     def __init__(self, total: int | None, what: str, unit: str = "item", every_s: float = 10.0,
-                 stream: IO[str] | None = None):
+                 stream: IO[str] | None = None, quiet_if_quick: bool = False):
         self.total, self.what, self.unit, self.every_s = total, what, unit, every_s
         self.stream = stream or sys.stderr
         self.done = 0
         self.stopped = False  # ended before its work was done (set by the caller)
+        # quiet_if_quick: work that ends within every_s shows nothing at all (a cache build of a small
+        # session, run in every test and CLI call, is no wait worth a line); longer work shows as usual.
+        self._quiet, self._printed = quiet_if_quick, False
         self._start = self._last = time.monotonic()
         isatty = getattr(self.stream, "isatty", None)
-        self._bar = tqdm(total=total, desc=what, unit=unit, file=self.stream) if isatty and isatty() else None
+        self._bar = (tqdm(total=total, desc=what, unit=unit, file=self.stream,
+                          delay=every_s if quiet_if_quick else 0.0) if isatty and isatty() else None)
 
     def update(self, n: int = 1, **postfix) -> None:
         """``n`` more units done; ``postfix`` (e.g. ``loss=0.3``) is shown beside the count."""
@@ -45,11 +49,11 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-        else:
+        elif self._printed or not self._quiet:
             self._line({}, final=True)
 
     def _line(self, postfix: dict, final: bool = False) -> None:
-        self._last = time.monotonic()
+        self._last, self._printed = time.monotonic(), True
         count = f"{self.done}/{self.total}" if self.total is not None else str(self.done)
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         extra = "".join(f", {k} {v}" for k, v in postfix.items())
@@ -66,11 +70,11 @@ class Progress:
 
 
 def track(items: Iterable[T], what: str, total: int | None = None, unit: str = "item",
-          every_s: float = 10.0, stream: IO[str] | None = None) -> Iterator[T]:
+          every_s: float = 10.0, stream: IO[str] | None = None, quiet_if_quick: bool = False) -> Iterator[T]:
     """Yield ``items`` while counting them (``total`` defaults to ``len(items)`` where there is one)."""
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
-    progress = Progress(total, what, unit, every_s, stream)
+    progress = Progress(total, what, unit, every_s, stream, quiet_if_quick)
     try:
         for item in items:
             yield item

@@ -53,3 +53,14 @@ def test_track_yields_every_item_and_says_when_it_stopped_early():
         if item == 4:
             break
     assert log.getvalue().startswith("known length: stopped at 4/10 items (40%)")
+
+
+def test_quiet_if_quick_shows_nothing_for_quick_work_and_lines_for_long_work():
+    log = io.StringIO()
+    assert list(track(range(5), "consolidating", stream=log, quiet_if_quick=True)) == list(range(5))
+    assert log.getvalue() == ""
+    log = io.StringIO()
+    assert list(track(range(5), "consolidating", every_s=0.0, stream=log, quiet_if_quick=True)) == list(range(5))
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("consolidating: 1/5 items (20%), ")
+    assert lines[-1].startswith("consolidating: done, 5/5 items (100%), ")

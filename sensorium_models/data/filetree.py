@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..progress import track
 from .layout import MODALITIES, STIMULUS
 from .normalize import Rescale, build_standardizers
 from .session import TIER_ROLES
@@ -158,7 +159,7 @@ def _read_static(files: SessionFiles, tiers: np.ndarray, n_neurons: int, scale: 
         "pupil_center": store.new("pupil_center", (n, shapes["pupil_center"][0])),
     }
     digests, hidden = [], np.zeros(n, dtype=bool)
-    for i in range(n):
+    for i in track(range(n), f"consolidating {files.name} into the cache", unit="trial", quiet_if_quick=True):
         for modality in modalities:
             name = trial_file(modality, i)
             raw = first[modality] if i == 0 else _numeric(files, name, files.load(name, "one file per trial"))
@@ -231,7 +232,7 @@ def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_fram
     lengths, trial_lengths = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     hidden = np.zeros(n, dtype=bool)
     digests: list[bytes | None] = [None] * n
-    for i in read:
+    for i in track(read, f"consolidating {files.name} into the cache", unit="trial", quiet_if_quick=True):
         raw = {m: files.load(trial_file(m, i), "one file per trial") for m in MODALITIES["video"]}
         if roles[i] == "test" and bool(np.isnan(raw["responses"]).all()):
             hidden[i] = True
