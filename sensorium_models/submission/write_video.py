@@ -21,6 +21,7 @@ from ..atomic import atomic_path
 from ..data.session import Session
 from ..errors import UserError
 from ..metrics import SCORED_FROM
+from ..progress import Progress
 from .formats import (
     BONUS_TRACK_ZIPS, MAIN_TRACK_ZIP, TRACKS, VIDEO_COLUMNS, VIDEO_FILES, check_tier, mouse_name_warning,
     scored_frames, sessions_of_kind,
@@ -124,8 +125,11 @@ def write_video_submission(
             tmp, VIDEO_SCHEMA, compression="brotli", compression_level=compression_level,
             use_dictionary=["mouse", "neuron_ids"], write_statistics=["mouse", "trial_indices"],
         ) as writer:
-            for session, trial, prediction in _trial_predictions(video, tier, predictions):
-                writer.write_batch(video_row(session, trial, prediction, first_frame))
+            n_trials = sum(len(session.tier_indices(tier)) for session in video)
+            with Progress(n_trials, f"writing {target.name}", unit="trial", quiet_if_quick=True) as bar:
+                for session, trial, prediction in _trial_predictions(video, tier, predictions):
+                    writer.write_batch(video_row(session, trial, prediction, first_frame))
+                    bar.update()
     return target
 
 
