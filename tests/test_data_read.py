@@ -13,6 +13,7 @@ import torch
 
 from data_builders import static_parts, video_parts, write
 from sensorium_models.data import DataConfig, load_sessions
+from sensorium_models.data.tiers import hidden_tiers
 from sensorium_models.data.layout import trial_statistics
 from sensorium_models.data.normalize import Rescale
 from sensorium_models.errors import UserError
@@ -67,7 +68,7 @@ def test_video_round_trip_trims_padding_and_uses_per_frame_std(tmp_path):
     lengths[11] = 0  # the 'none' trial is never read
     np.testing.assert_array_equal(session.lengths, lengths)
     np.testing.assert_array_equal(session.trial_lengths, np.where(lengths, parts["lengths"], 0))
-    assert list(np.flatnonzero(session.hidden)) == [9] and session.hidden_tiers == ("final_test_main",)
+    assert list(np.flatnonzero(session.hidden)) == [9] and hidden_tiers(session) == ["final_test_main"]
     assert session.stimuli.shape == (12, 36, 36, 64)
     assert session.responses.shape == (12, 36, 7)
     std = floored(stats["responses"]["std"])[:, :36]

@@ -11,6 +11,7 @@ from sensorium_models.data import load_sessions
 from sensorium_models.data.ground_truth import load_ground_truth
 from sensorium_models.data.synthetic import synthesize
 from sensorium_models.data.synthetic_plan import HIDDEN_TIERS
+from sensorium_models.data.tiers import hidden_tiers
 from sensorium_models.errors import UserError
 from sensorium_models.models import build_model
 
@@ -51,8 +52,8 @@ def test_old_mice_label_every_tier_new_mice_hide_main_and_bonus_tests(release, s
     assert truth["hidden_responses"].shape[0] == int(truth["hidden"].sum()) == int(np.isin(_tiers(new), HIDDEN_TIERS).sum())
 
     by_name = {s.name: s for s in sessions}
-    assert by_name[old.name].hidden_tiers == () and not by_name[old.name].hidden.any()
-    assert by_name[new.name].hidden_tiers == tuple(sorted(HIDDEN_TIERS))
+    assert hidden_tiers(by_name[old.name]) == [] and not by_name[old.name].hidden.any()
+    assert hidden_tiers(by_name[new.name]) == sorted(HIDDEN_TIERS)
     np.testing.assert_array_equal(by_name[new.name].hidden, truth["hidden"])
     assert old.name.split("-Video-")[1] != new.name.split("-Video-")[1]  # one digest per batch of mice, as shipped
 

@@ -29,6 +29,8 @@ def summarise(session) -> dict:
     """What ``inspect`` reports about one session."""
     import numpy as np
 
+    from sensorium_models.data.tiers import hidden_tiers
+
     tiers, counts = np.unique(session.tiers, return_counts=True)
     stimulus = "images" if session.kind == "static" else "videos"
     return {
@@ -47,7 +49,7 @@ def summarise(session) -> dict:
         "valid_frames": _valid_frames(session),
         "image_ids": session.image_ids is not None,
         "presentation_order": session.order is not None,
-        "hidden_tiers": list(session.hidden_tiers),
+        "hidden_tiers": hidden_tiers(session),
         "quirks": _quirks(session),
     }
 

@@ -81,13 +81,6 @@ class Session:
                 self.roles[np.asarray(self.lengths) == 0] = "skip"  # 'none', or no frame before the first NaN
 
     @property
-    def hidden_tiers(self) -> tuple[str, ...]:
-        """Tier labels all of whose trials hold hidden responses (a new mouse: its main and bonus tests)."""
-        if self.hidden is None:
-            return ()
-        return tuple(sorted(str(t) for t in np.unique(self.tiers[self.hidden]) if self.hidden[self.tiers == t].all()))
-
-    @property
     def n_trials(self) -> int:
         return len(self.tiers)
 
