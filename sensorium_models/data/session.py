@@ -13,9 +13,10 @@ pupil_center(n, 2)                   (n, T, 2)
 lengths     None                     (n,) usable frames per trial
 =========== ======================== ===============================
 
-Video: ``lengths[i]`` are the frames training, validation and metrics use (the trial cut at its first NaN
-of any modality, as neuralpredictors' ``CutVideos``; 0 for ``none`` trials, which are not read);
-``trial_lengths[i]`` the frames before the file's NaN padding (what a submission row is sized from). Arrays
+Video: ``lengths[i]`` are the frames training uses (the trial cut at its first NaN of any modality, as
+neuralpredictors' ``CutVideos``; 0 for ``none`` trials, which are not read); ``trial_lengths[i]`` the
+frames before the file's NaN padding, which validation, scores and submission rows use through
+``whole_trials()``, as the organisers score a trial cut at a dropout to its end. Arrays
 hold the trial up to ``min(trial_lengths[i], max_frames)`` (NaN after a cut replaced by the last value
 before it) and zeros after.
 """
