@@ -1,22 +1,29 @@
-"""Benchmark: Optuna TPE + ASHA (pruning-aware, as shipped, and Tune's own OptunaSearch) vs random search
-without early stopping, in training epochs to a good model.
+"""Benchmark: the search strategies a user can pick in YAML (and Tune's own Optuna wiring, as before) against
+random search without early stopping, in training epochs to a good model.
 
-Same search space, same synthetic session, same trainable (the search stack's), one trial at a time; three
-searcher seeds per strategy (the training seed stays fixed, so a configuration scores the same under either).
-Target: 99 % of the best validation correlation the random searches found, all seeds pooled. Figure: training
-epochs each search spent, in run order, until its first epoch at or above the target. Goal: TPE + ASHA
-<= 33 % of random search's epochs.
+Same search space, same synthetic session, same trainable (the search stack's), one trial at a time, at least
+eight searcher seeds per strategy (the training seed stays fixed, so a configuration scores the same under any
+strategy). Each strategy is the shipped search settings with one option changed (``STRATEGIES``). Figure:
+epochs each search spent, in the order spent, until its first epoch at or above 99 % of the best the random
+search with the same searcher seed found; and each seed's best. Goals: median per-seed ratio to random
+<= 33 %, no seed's best more than 0.02 below the best seed's.
+
+Every finished search is saved under bench/data/search_efficiency/runs/ (keyed by the size arguments), so runs
+can be split across processes (``--strategies``) and an interrupted run continues where it stopped.
 
     PYTHONPATH=. python bench/search_efficiency.py                  # CPU-friendly defaults
-    PYTHONPATH=. python bench/search_efficiency.py --samples 32 --epochs 10 --trials 1200
+    PYTHONPATH=. python bench/search_efficiency.py --samples 32 --epochs 10 --seeds 0 1 2 3 4 5 6 7
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import shutil
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,14 +31,29 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import command_line, header, table, write_result  # noqa: E402
-from bench.tune_runs import epochs_until, run_search  # noqa: E402
+from bench.tune_runs import SearchRun, TrialCurve, epochs_until, run_search  # noqa: E402
+from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "search_efficiency"
-NEW, TODAY, RANDOM = "TPE + ASHA, pruning-aware", "TPE + ASHA, Tune's OptunaSearch", "random, no early stopping"
-STRATEGIES = {NEW: ("tpe-pruned", "asha"), TODAY: ("tpe", "asha"), RANDOM: ("random", "fifo")}
-FRACTION = 0.99
-GOAL = 0.33
-TPE_STARTUP = 10  # optuna.samplers.TPESampler's n_startup_trials default, which OptunaSearch keeps
+RANDOM, BEFORE, SHIPPED = "random, no early stopping", "TPE + ASHA, Tune's OptunaSearch (before)", "shipped"
+FRACTION, GOAL, SPREAD_GOAL = 0.99, 0.33, 0.02
+# A user's first guess in this space: the SOTA 2022 model's values (bench `space` caps channels and layers).
+START_POINT = {"model": {"hidden_channels": 16, "layers": 3, "input_kern": 9, "hidden_kern": 5,
+                         "gamma_input": 6.3831, "gamma_readout": 0.0076},
+               "trainer": {"lr_init": 0.009, "batch_size": 128}}
+# label -> (searcher kind for bench.tune_runs.searcher, changes to the shipped `search:` block)
+STRATEGIES = {
+    RANDOM: ("random", {}),
+    BEFORE: ("tune-optuna", {}),
+    SHIPPED: ("shipped", {}),
+    "ASHA grace 1": ("shipped", {"asha": {"grace_period": 1}}),
+    "ASHA grace 4": ("shipped", {"asha": {"grace_period": 4}}),
+    "ASHA 2 brackets": ("shipped", {"asha": {"brackets": 2}}),
+    "TPE start-up 5": ("shipped", {"tpe": {"n_startup_trials": 5}}),
+    "TPE multivariate": ("shipped", {"tpe": {"multivariate": True}}),
+    "start point (SOTA values)": ("shipped", {"start_with": [START_POINT]}),
+    "BOHB": ("shipped", {"algorithm": "bohb"}),
+}
 
 
 def space(session: Path, cache: Path, samples: int, epochs: int, grace: int, reduction_factor: float) -> dict:
@@ -62,83 +84,106 @@ def ensure_session(trials: int, neurons: int) -> Path:
                                              neurons=neurons, seed=0)[0]
 
 
-def run_all_searches(args) -> dict[tuple[str, int], dict]:
+def merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def run_key(args) -> str:
+    """The saved runs' folder: one per session and search size, so stale results never mix in."""
+    size = [args.trials, args.neurons, args.samples, args.epochs, args.grace, args.reduction_factor]
+    return hashlib.sha256(json.dumps(size).encode()).hexdigest()[:10]
+
+
+def saved_path(args, label: str, seed: int) -> Path:
+    slug = "".join(c if c.isalnum() else "-" for c in label.lower())
+    return DATA / "runs" / run_key(args) / f"{slug}-seed{seed}.json"
+
+
+def load_run(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    saved["run"] = SearchRun([TrialCurve(**c) for c in saved["curves"]], saved["spent"])
+    return saved
+
+
+def run_strategies(args, labels: list[str]) -> None:
+    """Run (or find saved) every search of ``labels`` x ``args.seeds``."""
     from search.config import parse_spec
     from search.run import schemas
 
     session = ensure_session(args.trials, args.neurons)
-    storage = DATA / "ray_results"
-    shutil.rmtree(storage, ignore_errors=True)
     blocks = space(session, DATA / "cache", args.samples, args.epochs, args.grace, args.reduction_factor)
-    spec = parse_spec(blocks, schemas(), "search_efficiency", "bench/search_efficiency.py")
-    runs = {}
-    for label, (searcher_kind, scheduler_kind) in STRATEGIES.items():
+    for label in labels:
+        kind, changes = STRATEGIES[label]
+        spec = parse_spec({**blocks, "search": merged(blocks["search"], changes)}, schemas(),
+                          "search_efficiency", "bench/search_efficiency.py")
         for seed in args.seeds:
+            path = saved_path(args, label, seed)
+            if path.exists():
+                continue
+            storage = DATA / "ray_results" / path.stem
+            shutil.rmtree(storage, ignore_errors=True)
             started = time.perf_counter()
-            curves = run_search(spec, searcher_kind, scheduler_kind, seed, storage, f"{searcher_kind}-{seed}")
-            runs[(label, seed)] = {"curves": curves, "wall_s": time.perf_counter() - started}
-            print(f"{label} seed {seed}: {sum(len(c.val_corr) for c in curves)} epochs, best "
-                  f"{max(c.best for c in curves):.4f}, {runs[(label, seed)]['wall_s']:.0f} s", flush=True)
-    return runs
+            run = run_search(spec, kind, seed, storage, path.stem)
+            wall = time.perf_counter() - started
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps({"curves": [asdict(c) for c in run.curves], "spent": run.spent,
+                                           "wall_s": wall}, default=lambda value: value.item()))
+            shutil.rmtree(storage, ignore_errors=True)
+            print(f"{label} seed {seed}: {len(run.spent)} epochs, best {run.best:.4f}, {wall:.0f} s", flush=True)
 
 
-def render(args, runs: dict, session_line: str) -> str:
-    best_random = max(c.best for (label, _), run in runs.items() if label == RANDOM for c in run["curves"])
-    target = FRACTION * best_random
-    rows, spent, paired = [], {label: [] for label in STRATEGIES}, {label: {} for label in STRATEGIES}
-    for (label, seed), run in runs.items():
-        curves = run["curves"]
-        total = sum(len(c.val_corr) for c in curves)
-        reached = epochs_until(curves, target)
-        # A search that never reaches the target counts with everything it spent: a lower bound.
-        spent[label].append(reached if reached is not None else total)
-        # The other reading: the target is 99 % of the best of the random search with the same seed.
-        own = epochs_until(curves, FRACTION * max(c.best for c in runs[(RANDOM, seed)]["curves"]))
-        paired[label][seed] = own if own is not None else total
-        errors = sum(c.error is not None for c in curves)
-        rows.append([label, seed, reached if reached is not None else f"not reached (> {total})",
-                     own if own is not None else f"not reached (> {total})", total,
-                     max(c.best for c in curves), sum(len(c.val_corr) < args.epochs for c in curves), errors,
-                     run["wall_s"]])
-    means = {label: statistics.mean(values) for label, values in spent.items()}
-    censored = any(isinstance(r[2], str) or isinstance(r[3], str) for r in rows)
+def strategy_row(args, label: str, runs: dict) -> list:
+    """min / median / max of the per-seed ratio to random, pooled ratio, and the seeds' bests."""
+    ratios, spent, reference, bests, censored = [], [], [], [], 0
+    for seed in args.seeds:
+        run, random_run = runs[(label, seed)]["run"], runs[(RANDOM, seed)]["run"]
+        target = FRACTION * random_run.best
+        reached, random_reached = epochs_until(run.spent, target), epochs_until(random_run.spent, target)
+        censored += reached is None
+        spent.append(reached if reached is not None else len(run.spent))
+        reference.append(random_reached)
+        ratios.append(spent[-1] / random_reached)
+        bests.append(run.best)
+    wall = sum(runs[(label, s)]["wall_s"] for s in args.seeds)
+    epochs = sum(len(runs[(label, s)]["run"].spent) for s in args.seeds)
+    return [label, f"{min(ratios):.0%}", f"**{statistics.median(ratios):.0%}**", f"{max(ratios):.0%}",
+            f"{sum(spent) / sum(reference):.0%}", censored, f"{min(bests):.4f}", f"{statistics.median(bests):.4f}",
+            f"{max(bests):.4f}", f"{max(bests) - min(bests):.4f}", epochs, f"{wall:.0f}"]
+
+
+def render(args, runs: dict, session: str) -> str:
+    labels = [label for label in STRATEGIES if all((label, s) in runs for s in args.seeds)]
+    best_seed_rows = [[label] + [f"{runs[(label, s)]['run'].best:.4f}" for s in args.seeds] for label in labels]
     lines = [
-        header("Search efficiency: Optuna TPE + ASHA (pruning-aware, and Tune's own wiring) vs random search"),
-        f"Session: synthetic `demo` preset, 1 session, {session_line}; images scaled by 0.125. Space: "
-        f"hidden_channels, layers, input/hidden kernels, Laplace and readout L1 strengths, learning rate, batch "
+        header("Search efficiency: search options against random search, epochs to 99 % of its best",
+               ("torch", "numpy", "ray", "optuna", "mlflow", "hpbandster", "ConfigSpace")),
+        f"Session: synthetic `demo` preset, 1 session, {session}; images scaled by 0.125. Space: "
+        "hidden_channels, layers, input/hidden kernels, Laplace and readout L1 strengths, learning rate, batch "
         f"size (bench/search_efficiency.py `space`). {args.samples} trials per search, at most {args.epochs} "
-        f"epochs each, one at a time on 1 CPU (1 torch thread), training seed 0; ASHA grace "
-        f"{args.grace}, reduction factor {args.reduction_factor:g} (the shipped search configs use 3). "
-        f"Pruning-aware: ASHA and TPE compare the running best of val_corr and ASHA's stops reach Optuna as "
-        f"PRUNED (what `search launch` builds); Tune's OptunaSearch: every stop COMPLETE with its last epoch.",
+        "epochs each, one at a time on 1 CPU (1 torch thread), training seed 0, searcher seeds "
+        f"{' '.join(map(str, args.seeds))}. Shipped: pruning-aware TPE (ASHA's stops reach Optuna as PRUNED, "
+        "trials compared by their running best) with 10 random start-up trials, ASHA grace "
+        f"{args.grace}, reduction factor {args.reduction_factor:g}, 1 bracket; every other row changes one "
+        "of those. BOHB: TuneBOHB with HyperBandForBOHB on the same max_t and reduction factor.",
         "",
-        f"Target: {FRACTION:.0%} of the best validation correlation of all random searches "
-        f"({best_random:.4f}) = {target:.4f}.",
+        "Per seed: epochs the strategy spent (in the order spent) until 99 % of the best val_corr of the random "
+        "search with the same searcher seed, over the epochs random search spent to reach it. Pooled: the sums "
+        "over seeds. A search that never reached its target counts with all its epochs (a lower bound).",
         "",
-        table(["strategy", "searcher seed", "epochs until target", "epochs until 99% of same-seed random's best",
-               "epochs in all", "best val corr",
-               "trials stopped before max epochs", "failed trials", "wall s"], rows),
-        "- Mean epochs until target: " + ", ".join(f"{label} {means[label]:.1f}" for label in STRATEGIES) + ".",
-    ]
-    for label in (NEW, TODAY):
-        ratio = means[label] / means[RANDOM]
-        per_seed = [paired[label][seed] / paired[RANDOM][seed] for seed in args.seeds]
-        bests = [max(c.best for c in runs[(label, seed)]["curves"]) for seed in args.seeds]
-        lines.append(
-            f"- **{label} / random: {ratio:.0%} pooled** (goal <= {GOAL:.0%}: {'met' if ratio <= GOAL else 'not met'}); "
-            f"per seed (target: 99% of the same seed's random best) min {min(per_seed):.0%} / median "
-            f"{statistics.median(per_seed):.0%} / max {max(per_seed):.0%}; seeds' best val corr "
-            f"{min(bests):.4f} to {max(bests):.4f} (spread {max(bests) - min(bests):.4f}, goal <= 0.02).")
-    lines += [
-        "- A search that never reached its target counts with all its epochs (so a censored TPE search "
-        "understates its ratio, a censored random search overstates it)." if censored else
-        "- Every search reached its targets.",
-        "- Random search trials end only at max epochs (or by the trainer's own plateau stopping, which needs "
-        "more epochs than these); ASHA stops the rest early.",
-        f"- Optuna's TPE draws its first {TPE_STARTUP} suggestions at random (its default n_startup_trials)"
-        + (f", so with {args.samples} trials per search TPE never models the space here: the difference is "
-           "ASHA's early stopping." if args.samples <= TPE_STARTUP else "."),
-        f"- Reproduce: `{command_line()}`",
+        table(["strategy", "per-seed ratio min", "median", "max", "pooled ratio", "seeds not reaching target",
+               "seeds' best min", "median", "max", "spread", "epochs in all", "wall s"],
+              [strategy_row(args, label, runs) for label in labels]),
+        "Best val_corr per searcher seed:",
+        "",
+        table(["strategy"] + [f"seed {s}" for s in args.seeds], best_seed_rows),
+        f"- Goals: median per-seed ratio <= {GOAL:.0%}; seeds' best spread <= {SPREAD_GOAL}.",
+        f"- Reproduce (2 processes share the strategies; the second call renders): `{command_line()}`",
         "",
     ]
     return "\n".join(lines)
@@ -162,9 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="searcher seeds")
     parser.add_argument("--trials", type=int, default=600, help="trials of the synthetic session")
     parser.add_argument("--neurons", type=int, default=150)
+    parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES),
+                        metavar="LABEL", help="run only these (the table shows every strategy saved for all seeds)")
     parser.add_argument("--name", default="search_efficiency", help="bench/results/<name>.md")
     args = parser.parse_args(argv)
-    runs = run_all_searches(args)
+    run_strategies(args, args.strategies)
+    runs = {(label, seed): saved for label in STRATEGIES for seed in args.seeds
+            if (saved := load_run(saved_path(args, label, seed))) is not None}
     text = render(args, runs, session_line(ensure_session(args.trials, args.neurons)))
     print(write_result(args.name, text).read_text())
     return 0

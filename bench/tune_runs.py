@@ -1,9 +1,9 @@
 """Run a search spec through Ray Tune with a chosen searcher and scheduler, and read back every trial's curve.
 
 The trainable, the spec's search space and the Tuner settings are the search stack's own (``search.trainable``,
-``search.config``); only the searcher (Optuna TPE or Tune's random sampler) and the scheduler (ASHA or none)
-vary, so benchmarks compare strategies rather than code paths. Trials run one at a time, so the order in
-which epochs were spent is the order of the trials.
+``search.config``); only the searcher and scheduler vary (the spec's own settings, Tune's OptunaSearch, or
+random search without early stopping), so benchmarks compare strategies rather than code paths. Trials run
+one at a time; a callback records the order in which epochs were spent.
 """
 from __future__ import annotations
 
@@ -29,15 +29,27 @@ class TrialCurve:
         return max(self.val_corr, default=float("-inf"))
 
 
-def searcher(kind: str, seed: int):
-    """``tpe-pruned``: TPE as ``search launch`` builds it (told PRUNED for ASHA's stops, the running best);
-    ``tpe``: Tune's own OptunaSearch (every stop COMPLETE, last epoch's value); ``random``: Tune's seeded
-    random sampler."""
-    if kind == "tpe-pruned":
-        from search.searcher import PruningAwareOptunaSearch
+@dataclass
+class SearchRun:
+    """A search's trials in creation order, and every epoch's validation correlation in the order spent."""
 
-        return PruningAwareOptunaSearch(seed=seed)
-    if kind == "tpe":
+    curves: list[TrialCurve]
+    spent: list[float]
+
+    @property
+    def best(self) -> float:
+        return max(self.spent, default=float("-inf"))
+
+
+def searcher(kind: str, spec: SearchSpec, seed: int):
+    """``shipped``: what ``search launch`` builds from the spec's settings (the searcher seeded ``seed``);
+    ``tune-optuna``: Tune's own OptunaSearch (every stop COMPLETE, last epoch's value); ``random``: Tune's
+    seeded random sampler."""
+    if kind == "shipped":
+        from search.searcher import build_searcher
+
+        return build_searcher(spec.settings.model_copy(update={"seed": seed}), spec.points)
+    if kind == "tune-optuna":
         from ray.tune.search.optuna import OptunaSearch
 
         return OptunaSearch(seed=seed)
@@ -45,18 +57,31 @@ def searcher(kind: str, seed: int):
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
         return BasicVariantGenerator(random_state=seed)
-    raise ValueError(f"searcher: expected tpe or random, found {kind!r}")
+    raise ValueError(f"searcher: expected shipped, tune-optuna or random, found {kind!r}")
 
 
 def scheduler(kind: str, spec: SearchSpec):
-    """``asha``: the spec's ASHA settings, as ``search run`` builds it; ``fifo``: no early stopping."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    """The spec's scheduler as ``search launch`` builds it (ASHA, or BOHB's HyperBand); none for ``random``."""
+    from ray.tune.schedulers import FIFOScheduler
 
-    if kind == "fifo":
-        return FIFOScheduler()
-    asha = spec.settings.asha
-    return ASHAScheduler(time_attr="training_iteration", max_t=asha.max_t, grace_period=asha.grace_period,
-                         reduction_factor=asha.reduction_factor)
+    from search.searcher import build_scheduler
+
+    return FIFOScheduler() if kind == "random" else build_scheduler(spec.settings)
+
+
+def result_log(metric: str):
+    """A Tune callback keeping every reported value of ``metric`` in the order the driver received them:
+    the order epochs were spent, also when a scheduler pauses trials and resumes them later (BOHB)."""
+    from ray.tune import Callback
+
+    class ResultLog(Callback):
+        def __init__(self):
+            self.values: list[float] = []
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            self.values.append(float(result[metric]))
+
+    return ResultLog()
 
 
 def trial_order(metrics: dict) -> int:
@@ -67,9 +92,8 @@ def trial_order(metrics: dict) -> int:
     return int(head) if head.isdigit() else 10**9
 
 
-def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, searcher_seed: int,
-               storage: Path, name: str) -> list[TrialCurve]:
-    """Run ``spec`` one trial at a time; return the trials in the order they ran."""
+def run_search(spec: SearchSpec, kind: str, searcher_seed: int, storage: Path, name: str) -> SearchRun:
+    """Run ``spec`` one trial at a time with the ``kind`` of searcher (see ``searcher``)."""
     environment.apply(None)
     from ray import tune
 
@@ -80,17 +104,17 @@ def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, search
 
     connect_ray(None)
     settings = spec.settings
-    new_wiring = searcher_kind == "tpe-pruned"  # the searcher reads the marks EarlyStopMarker makes
+    new_wiring = kind == "shipped"  # the searcher reads the marks EarlyStopMarker makes
+    log = result_log(settings.metric)
     tuner = tune.Tuner(
         trainable(spec), param_space=spec.param_space(),
         tune_config=tune.TuneConfig(
             metric=OBJECTIVE if new_wiring else settings.metric, mode=settings.mode,
-            search_alg=searcher(searcher_kind, searcher_seed),
-            scheduler=scheduler(scheduler_kind, spec), num_samples=settings.num_samples,
+            search_alg=searcher(kind, spec, searcher_seed), scheduler=scheduler(kind, spec), num_samples=settings.num_samples,
             max_concurrent_trials=1, reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=name, storage_path=str(storage.absolute()), verbose=0,
-            callbacks=[EarlyStopMarker(settings.asha.max_t)] if new_wiring else [],
+            callbacks=[EarlyStopMarker(settings.asha.max_t)] * new_wiring + [log],
             failure_config=tune.FailureConfig(max_failures=0),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     )
@@ -103,15 +127,12 @@ def run_search(spec: SearchSpec, searcher_kind: str, scheduler_kind: str, search
             values=spec.searched_values(result.config),
             val_corr=[] if rows is None else [float(v) for v in rows[settings.metric]],
             error=None if result.error is None else str(result.error).splitlines()[0]))
-    return sorted(curves, key=lambda c: c.order)
+    return SearchRun(sorted(curves, key=lambda c: c.order), log.values)
 
 
-def epochs_until(curves: list[TrialCurve], target: float) -> int | None:
-    """Training epochs spent, in run order, up to and including the first epoch that reaches ``target``."""
-    spent = 0
-    for curve in curves:
-        for value in curve.val_corr:
-            spent += 1
-            if value >= target:
-                return spent
+def epochs_until(spent: list[float], target: float) -> int | None:
+    """Training epochs spent, in the order they were spent, up to and including the first that reaches ``target``."""
+    for count, value in enumerate(spent, 1):
+        if value >= target:
+            return count
     return None

@@ -49,6 +49,13 @@ class AshaSettings(_Strict):
         return self
 
 
+class TpeSettings(_Strict):
+    """Optuna's TPESampler: random suggestions until ``n_startup_trials`` have ended, then TPE."""
+
+    n_startup_trials: int = Field(10, ge=1)
+    multivariate: bool = False  # model the searched keys jointly (Optuna's multivariate + group TPE)
+
+
 def _whole_above_one(gpus: float) -> float:
     if gpus > 1 and gpus != int(gpus):
         raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
@@ -84,6 +91,13 @@ class SearchSettings(_Strict):
     seed: int = 0                      # the searcher's and every trial's seed
     max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
     checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints: more on object storage (each is an upload)
+    # tpe: Optuna TPE told which trials ASHA pruned; bohb: TuneBOHB with HyperBand (asha's max_t and
+    # reduction_factor), needs `pip install -r requirements-bohb.txt`.
+    algorithm: Literal["tpe", "bohb"] = "tpe"
+    tpe: TpeSettings = TpeSettings()
+    # An Optuna RDB URL (sqlite:///optuna.db, postgresql://…) keeping the TPE study, named after the search,
+    # where `optuna-dashboard <url>` shows it live. None: in memory, inside Tune's searcher state.
+    optuna_storage: str | None = None
     asha: AshaSettings
     resources: Resources = Resources()
     # Complete configurations (every searched key) the searcher tries first, in order.

@@ -17,7 +17,6 @@ from pathlib import Path
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
 
 from search import storage as store
 from search.checkpoints import CheckpointPruner
@@ -25,7 +24,7 @@ from search.config import SearchSpec, check_name, check_resources, parse_spec
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
 from search.results import OBJECTIVE, summary_line, trial_rows
-from search.searcher import PruningAwareOptunaSearch
+from search.searcher import build_scheduler, build_searcher
 from search.tracking import MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run
 from search.trainable import trainable, trial_dirname
 from search.tune_state import saved_trials
@@ -201,7 +200,7 @@ def _track_into(tuner, tracking_uri: str) -> None:
 
 
 def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=()):
-    """The Tuner of a new search: TPE told which trials ASHA pruned, ASHA, checkpoint, MLflow and progress callbacks.
+    """The Tuner of a new search: ``search.algorithm``'s searcher and scheduler, checkpoint, MLflow, progress.
 
     Both compare trials by ``OBJECTIVE``, the running best of the search metric. ``reuse_actors=False`` and
     extra ``callbacks`` exist for the benchmarks.
@@ -210,11 +209,7 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_config = tune.TuneConfig(
         metric=OBJECTIVE, mode=settings.mode,
-        search_alg=PruningAwareOptunaSearch(points_to_evaluate=spec.points or None, seed=settings.seed),
-        scheduler=ASHAScheduler(time_attr="training_iteration", max_t=settings.asha.max_t,
-                                grace_period=settings.asha.grace_period,
-                                reduction_factor=settings.asha.reduction_factor,
-                                brackets=settings.asha.brackets),
+        search_alg=build_searcher(settings, spec.points, spec.name), scheduler=build_scheduler(settings),
         num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
         trial_dirname_creator=trial_dirname,
     )

@@ -15,7 +15,9 @@ from __future__ import annotations
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
+from search.config import SearchSettings
 from search.results import STOPPED_EARLY
+from sensorium_models.errors import UserError
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
@@ -29,3 +31,58 @@ class PruningAwareOptunaSearch(OptunaSearch):
         ot_trial.report(float(result[self.metric]), int(result[TRAINING_ITERATION]))
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)  # its value: the last intermediate one
         self._completed_trials.add(trial_id)
+
+
+def build_searcher(settings: SearchSettings, points: list[dict], study_name: str = "optuna"):
+    """The search algorithm ``settings.algorithm`` names, seeded, trying ``points`` first."""
+    if settings.algorithm == "bohb":
+        try:
+            from ray.tune.search.bohb import TuneBOHB
+        except ImportError as err:
+            raise UserError(f"search.algorithm: bohb needs hpbandster and ConfigSpace ({err}); install them with "
+                            f"`pip install -r requirements-bohb.txt`") from None
+        return TuneBOHB(points_to_evaluate=points or None, seed=settings.seed)
+    import optuna
+
+    tpe = settings.tpe
+    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=tpe.n_startup_trials,
+                                         multivariate=tpe.multivariate, group=tpe.multivariate)
+    storage = None if settings.optuna_storage is None else optuna_storage(settings.optuna_storage)
+    return PruningAwareOptunaSearch(points_to_evaluate=points or None, sampler=sampler,
+                                    study_name=study_name if storage else None, storage=storage)
+
+
+def optuna_storage(url: str):
+    """Optuna's RDB storage at ``url``; one line naming the key when the URL is unusable."""
+    import optuna
+
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as err:  # sqlalchemy's errors for bad URLs, missing drivers, unreachable servers vary
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"search.optuna_storage: cannot open {url!r} as an Optuna storage ({first})") from None
+
+
+def build_scheduler(settings: SearchSettings):
+    """ASHA for TPE; BOHB's own HyperBand (it pauses and resumes trials) for BOHB, on the same max_t and factor."""
+    from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB
+
+    asha = settings.asha
+    if settings.algorithm == "bohb":
+        return HyperBandForBOHB(time_attr=TRAINING_ITERATION, max_t=asha.max_t,
+                                reduction_factor=asha.reduction_factor)
+    return ASHAScheduler(time_attr=TRAINING_ITERATION, max_t=asha.max_t, grace_period=asha.grace_period,
+                         reduction_factor=asha.reduction_factor, brackets=asha.brackets)
+
+
+def check_new_study(url: str, name: str, where: str = "") -> None:
+    """UserError unless ``url`` opens and holds no study ``name`` (Optuna would merge a new search into it)."""
+    import optuna
+
+    try:
+        names = optuna.study.get_all_study_names(optuna_storage(url))
+    except UserError as err:
+        raise UserError(f"{where}{err}") from None
+    if name in names:
+        raise UserError(f"{where}search.optuna_storage: {url!r} already holds a study named {name!r}; pick "
+                        f"another --name, or remove it with `optuna delete-study --study-name {name} --storage {url}`")

@@ -1,18 +1,14 @@
 """The benchmarks' shared helpers: epoch counting to a target, tables, atomic result files, script discovery."""
 from bench.common import header, table, write_result
 from bench.run_all import benchmark_scripts
-from bench.tune_runs import TrialCurve, epochs_until, trial_order
+from bench.tune_runs import epochs_until, trial_order
 
 
-def curve(order, values):
-    return TrialCurve(order=order, trial_id=f"t{order}", values={}, val_corr=values)
-
-
-def test_epochs_until_counts_every_epoch_spent_in_run_order():
-    curves = [curve(1, [0.1, 0.2, 0.25]), curve(2, [0.05]), curve(3, [0.2, 0.31, 0.4])]
-    assert epochs_until(curves, 0.25) == 3
-    assert epochs_until(curves, 0.3) == 3 + 1 + 2
-    assert epochs_until(curves, 0.5) is None
+def test_epochs_until_counts_every_epoch_spent_in_the_order_spent():
+    spent = [0.1, 0.2, 0.25] + [0.05] + [0.2, 0.31, 0.4]  # e.g. three trials, one after the other
+    assert epochs_until(spent, 0.25) == 3
+    assert epochs_until(spent, 0.3) == 3 + 1 + 2
+    assert epochs_until(spent, 0.5) is None
     assert epochs_until([], 0.1) is None
 
 

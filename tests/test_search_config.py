@@ -199,3 +199,18 @@ def test_demo_search_configs_validate_and_search_something(name):
 
     spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
     assert spec.searched and spec.settings.resources.gpus == 0 and spec.blocks["trainer"]["device"] == "cpu"
+
+
+def test_an_optuna_storage_must_open_and_be_new_for_the_search(tmp_path):
+    import optuna
+
+    from search.searcher import check_new_study
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    check_new_study(url, "s22")  # a new file: fine
+    optuna.create_study(study_name="s22", storage=url)
+    with pytest.raises(UserError, match=r"already holds a study named 's22'.*optuna delete-study"):
+        check_new_study(url, "s22")
+    check_new_study(url, "s23")
+    with pytest.raises(UserError, match=r"search.optuna_storage: cannot open 'nosuchdb://x'"):
+        check_new_study("nosuchdb://x", "s22")

@@ -26,9 +26,10 @@ def finished_search(ray_local, tmp_path_factory):
     """A 6-trial search, run once through the CLI; the tests below read what it left."""
     tmp = tmp_path_factory.mktemp("search")
     session = tiny_session(tmp / "data")
-    config = write_space(tmp / "tiny.yaml", tiny_space(session.parent, tmp / "cache"))
+    optuna_url = f"sqlite:///{tmp / 'optuna.db'}"
+    config = write_space(tmp / "tiny.yaml", tiny_space(session.parent, tmp / "cache", optuna_storage=optuna_url))
     rc, out, err = run_cli("search", "launch", str(config), "--runs-dir", str(tmp / "runs"))
-    return {"rc": rc, "out": out, "err": err, "runs": tmp / "runs", "name": "tiny"}
+    return {"rc": rc, "out": out, "err": err, "runs": tmp / "runs", "name": "tiny", "optuna_url": optuna_url}
 
 
 def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_search):
@@ -85,6 +86,16 @@ def test_optuna_is_told_pruned_for_asha_stops_and_the_running_best_for_the_rest(
             assert frozen.state == TrialState.COMPLETE
         assert frozen.value == pytest.approx(best)  # the running best, whichever epoch held it
     assert set(states.values()) == {TrialState.PRUNED, TrialState.COMPLETE}, states
+
+
+def test_the_tpe_study_is_on_the_optuna_storage_for_the_dashboard(finished_search):
+    """`search.optuna_storage`: what `optuna-dashboard <url>` reads, one trial per Tune trial, states as told."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name="tiny", storage=finished_search["optuna_url"])
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert len(states) == 6 and set(states) == {TrialState.PRUNED, TrialState.COMPLETE}, states
 
 
 def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
