@@ -20,6 +20,21 @@ DEFAULTS = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
+# Read by the trials' worker processes: the driver's environment reaches an in-process Ray's workers, and
+# ``worker_env`` goes into a cluster job's runtime_env.
+WORKER_DEFAULTS = {
+    # Under actor reuse Tune waits this long for the last trial's thread to end (its teardown frees the model
+    # and the GPU cache) before giving the worker the next trial. Past Tune's 2 s default, on a loaded node,
+    # the next trial failed with "Trainable runner reuse requires reset_config()" and the search then
+    # waited forever for it (ray#29268; seen on a 2-core machine at load 19, bench/search_efficiency.py).
+    "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",
+}
+
+
+def worker_env(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """The worker settings as this driver has them (a user's export wins over the defaults)."""
+    return {name: environ.get(name, value) for name, value in WORKER_DEFAULTS.items()}
+
 
 def apply(address: str | None, environ: MutableMapping[str, str] = os.environ) -> None:
     """Set the environment for Ray in this process (``address`` None) or for joining the cluster at ``address``.
@@ -28,7 +43,7 @@ def apply(address: str | None, environ: MutableMapping[str, str] = os.environ) -
     environment cannot be set and restored around Ray without Ray noticing.
     """
     environ.update(FORCED)
-    for name, value in DEFAULTS.items():
+    for name, value in {**DEFAULTS, **WORKER_DEFAULTS}.items():
         environ.setdefault(name, value)
     if address is None:
         # The in-process node then lives on 127.0.0.1 and listens there only (Ray otherwise swaps 127.0.0.1

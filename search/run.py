@@ -18,6 +18,7 @@ import optuna
 import ray
 from ray import tune
 
+from search import environment
 from search import storage as store
 from search.checkpoints import CheckpointPruner
 from search.config import SearchSpec, check_name, check_resources, parse_spec
@@ -120,12 +121,13 @@ def connect_ray(address: str | None) -> str:
 
 
 def _project_runtime_env() -> dict:
-    """Ship this checkout's two packages to the cluster's workers, which need not have them installed."""
+    """Ship this checkout's two packages and the worker settings to the cluster's workers, which need not
+    have either."""
     import search
     import sensorium_models
 
     packages = [str(Path(p.__file__).parent) for p in (search, sensorium_models)]
-    return {"py_modules": packages, "excludes": ["__pycache__", "*.pyc"]}
+    return {"py_modules": packages, "excludes": ["__pycache__", "*.pyc"], "env_vars": environment.worker_env()}
 
 
 def local_nodes(gpus_needed: float) -> list[dict[str, float]]:

@@ -17,7 +17,8 @@ def test_in_process_ray_is_loopback_only_and_reports_nothing():
     assert env == {"RAY_USAGE_STATS_ENABLED": "0",             # forced
                    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # forced for an in-process node
                    "RAY_AIR_NEW_OUTPUT": "1",                  # the user's choice stands
-                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                   "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}     # read by the trials' workers
 
 
 @pytest.mark.parametrize("address, auth", [("10.0.0.5:6379", "token"), ("auto", None)])
@@ -32,3 +33,30 @@ def test_a_users_auth_mode_is_kept():
     env = {"RAY_AUTH_MODE": "disabled"}
     environment.apply("10.0.0.5:6379", env)
     assert env["RAY_AUTH_MODE"] == "disabled"
+
+
+def test_worker_settings_follow_the_drivers_export():
+    assert environment.worker_env({}) == {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
+    assert environment.worker_env({"TUNE_FUNCTION_THREAD_TIMEOUT_S": "5"}) == {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "5"}
+
+
+@pytest.mark.slow
+def test_a_reused_worker_waits_for_a_slow_trial_teardown(ray_local, tmp_path):
+    """With Tune's 2 s the second trial failed to reuse the worker ("reset_config() ... return True")."""
+    from ray import tune
+
+    def slow_teardown(config):  # defined here: pickled by value, so the workers need not import the tests
+        import time
+
+        try:
+            for _ in range(5):
+                tune.report({"score": config["x"]})
+        finally:
+            time.sleep(3)  # stopped early, the trial takes 3 s to end; Tune's own wait for it is 2 s
+
+    tuner = tune.Tuner(slow_teardown, param_space={"x": tune.grid_search([1, 2])},
+                       tune_config=tune.TuneConfig(max_concurrent_trials=1, reuse_actors=True),
+                       run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0,
+                                                 stop={"training_iteration": 2}))  # as ASHA stops trials
+    results = tuner.fit()
+    assert results.num_errors == 0 and sorted(r.metrics["score"] for r in results) == [1, 2]
