@@ -12,11 +12,11 @@ export PYTHONUNBUFFERED=1
 install: $(STAMP)
 
 # torch is pinned in a step of its own first: an unpinned resolve would pull gigabytes of CUDA wheels.
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-bohb.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-bohb.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m pip check
 	touch $(STAMP)

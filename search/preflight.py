@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 from search.config import SearchSpec, check_family
-from search.searcher import check_new_study
+from search.searcher import check_installed, check_new_study
 from search.space import set_path, substitute
 from sensorium_models.errors import UserError
 
@@ -35,6 +35,7 @@ def preflight(spec: SearchSpec, schemas: dict) -> None:
     from sensorium_models.models import build_model
 
     where = f"{spec.source}: " if spec.source else ""
+    check_installed(spec.settings, where)
     model = substitute(spec.blocks["model"], lambda _, d: d.representatives()[0])
     for data in data_variants(spec):
         try:

@@ -36,11 +36,9 @@ class PruningAwareOptunaSearch(OptunaSearch):
 def build_searcher(settings: SearchSettings, points: list[dict], study_name: str = "optuna"):
     """The search algorithm ``settings.algorithm`` names, seeded, trying ``points`` first."""
     if settings.algorithm == "bohb":
-        try:
-            from ray.tune.search.bohb import TuneBOHB
-        except ImportError as err:
-            raise UserError(f"search.algorithm: bohb needs hpbandster and ConfigSpace ({err}); install them with "
-                            f"`pip install -r requirements-bohb.txt`") from None
+        check_installed(settings)
+        from ray.tune.search.bohb import TuneBOHB
+
         return TuneBOHB(points_to_evaluate=points or None, seed=settings.seed)
     import optuna
 
@@ -61,6 +59,16 @@ def optuna_storage(url: str):
     except Exception as err:  # sqlalchemy's errors for bad URLs, missing drivers, unreachable servers vary
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(f"search.optuna_storage: cannot open {url!r} as an Optuna storage ({first})") from None
+
+
+def check_installed(settings: SearchSettings, where: str = "") -> None:
+    """UserError when the algorithm needs packages this environment lacks (BOHB's are optional)."""
+    import importlib.util
+
+    missing = [name for name in ("hpbandster", "ConfigSpace") if importlib.util.find_spec(name) is None]
+    if settings.algorithm == "bohb" and missing:
+        raise UserError(f"{where}search.algorithm: bohb needs {' and '.join(missing)}, not installed here; "
+                        f"install them with `pip install -r requirements-bohb.txt`")
 
 
 def build_scheduler(settings: SearchSettings):

@@ -214,3 +214,36 @@ def test_an_optuna_storage_must_open_and_be_new_for_the_search(tmp_path):
     check_new_study(url, "s23")
     with pytest.raises(UserError, match=r"search.optuna_storage: cannot open 'nosuchdb://x'"):
         check_new_study("nosuchdb://x", "s22")
+
+
+def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_optuna(raw):
+    from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB
+    from ray.tune.search.bohb import TuneBOHB
+
+    from search.searcher import PruningAwareOptunaSearch, build_scheduler, build_searcher
+
+    raw["search"]["tpe"] = {"n_startup_trials": 4, "multivariate": True}
+    settings = parse_spec(raw, SCHEMAS, "demo", "").settings
+    searcher = build_searcher(settings, [])
+    assert isinstance(searcher, PruningAwareOptunaSearch) and isinstance(build_scheduler(settings), ASHAScheduler)
+    sampler = searcher._sampler
+    assert (sampler._n_startup_trials, sampler._multivariate, sampler._group) == (4, True, True)
+    raw["search"]["algorithm"] = "bohb"
+    settings = parse_spec(raw, SCHEMAS, "demo", "").settings
+    assert isinstance(build_searcher(settings, []), TuneBOHB)
+    assert isinstance(build_scheduler(settings), HyperBandForBOHB)
+
+
+def test_bohb_without_its_packages_is_one_line_saying_what_to_install(raw, monkeypatch):
+    import importlib.util
+
+    from search.searcher import check_installed
+
+    raw["search"]["algorithm"] = "bohb"
+    settings = parse_spec(raw, SCHEMAS, "demo", "").settings
+    check_installed(settings)  # installed here (make install)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "hpbandster" else real(name, *a))
+    with pytest.raises(UserError, match=r"demo.yaml: search.algorithm: bohb needs hpbandster, not installed here; "
+                                        r"install them with `pip install -r requirements-bohb.txt`"):
+        check_installed(settings, "demo.yaml: ")
