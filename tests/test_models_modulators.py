@@ -10,7 +10,7 @@ from model_builders import fake_session, fake_sessions
 from sensorium_models.errors import UserError
 from sensorium_models.models import build_model
 from sensorium_models.models.modulators import SmoothGain, half_gaussian_kernel, history_features, state_features
-from sensorium_models.models.trials import trial_means
+from sensorium_models.models.trials import recent_means, trial_means
 
 # Five trials in file order 0..4, presented in the order 1, 3, 0, 4, 2 (order = rank of each file trial).
 # Trial 0, presented third, is a test trial: it must neither advance the history nor leak its response.
@@ -49,6 +49,39 @@ def test_history_ignores_the_test_trial_response_and_each_trial_its_own():
     assert changed[4, 0, 0] == base[4, 0, 0] and changed[2, 0, 0] != base[2, 0, 0]
 
 
+def test_model4_history_is_the_mean_of_the_last_l_usable_trials_zero_padded():
+    # presented 1 (train, 1), 3 (validation, 3), 0 (test, 10), 4 (train, 1000), 2 (train, 100)
+    expected = np.array([
+        [3.0, 2.0, 4.0 / 3],            # trial 0: windows (3), (1, 3), (0, 1, 3)
+        [0.0, 0.0, 0.0],                # trial 1: presented first
+        [1000.0, 501.5, 1004.0 / 3],    # trial 2: the test trial 0 never entered a window
+        [1.0, 0.5, 1.0 / 3],            # trial 3: only trial 1 before it
+        [3.0, 2.0, 4.0 / 3],            # trial 4: as trial 0, whose response is not available
+    ])
+    np.testing.assert_allclose(recent_means(toy(), [1, 2, 3])[:, 0], expected, rtol=1e-6)
+    features = history_features(toy(), [1.0], [1, 2, 3])
+    assert features.dtype == np.float16 and features.shape == (5, 1, 4)
+    np.testing.assert_allclose(features[:, 0, 1:], expected, rtol=1e-3)  # after the moving average
+    np.testing.assert_array_equal(features[:, :, :1], history_features(toy(), [1.0]))
+
+
+def test_model4_history_ignores_the_test_trial_response_and_each_trial_its_own():
+    base = recent_means(toy(), [1, 2])
+    test_changed = RESPONSES.copy()
+    test_changed[0] = -555.0
+    np.testing.assert_array_equal(recent_means(toy(test_changed), [1, 2]), base)
+    own_changed = RESPONSES.copy()
+    own_changed[4] = 7.0
+    changed = recent_means(toy(own_changed), [1, 2])
+    np.testing.assert_array_equal(changed[4], base[4])
+    assert changed[2, 0, 0] == 7.0 and base[2, 0, 0] == 1000.0
+
+
+def test_history_needs_some_regressor():
+    with pytest.raises(UserError, match="history_taus or history_lags must list one"):
+        build_model(fake_sessions(), {"hidden_channels": 4, "layers": 1, "history": True, "history_taus": []}, seed=0)
+
+
 def test_state_is_the_previous_trials_behaviour_and_the_last_usable_population_response():
     features = state_features(toy(), ["behavior", "response"])
     behavior = np.arange(15, dtype=np.float32).reshape(5, 3)
@@ -84,6 +117,15 @@ def test_half_gaussian_kernel_is_causal_normalised_and_decreasing():
     assert len(kernel) == 7 and kernel.sum().item() == pytest.approx(1.0)
     assert torch.all(kernel[1:] < kernel[:-1])
     assert kernel[2].item() / kernel[0].item() == pytest.approx(math.exp(-0.5))
+
+
+def test_model4_gain_kernel_is_the_originals_half_window():
+    from scipy.signal.windows import gaussian
+
+    window = gaussian(201, std=30)  # HistoryStateGainModulator: taps 0..99 zeroed, the rest normalised
+    window[:100] = 0
+    original = window[100:] / window.sum()  # lag k is tap 100 + k (conv1d with padding 'same')
+    np.testing.assert_allclose(half_gaussian_kernel(30.0, 100).numpy(), original, rtol=1e-5)
 
 
 def test_gain_at_a_position_depends_only_on_that_position_and_earlier_ones():

@@ -31,6 +31,9 @@ class DataConfig(BaseModel):
     max_frames: int = Field(300, ge=1, description="video only: trials are cropped to this many frames for training "
                             "and the search's validation score (the competition scores frames 51..min(T, 300)-1; "
                             "promotion scores and submission files always read whole trials)")
+    behavior_normalization: Literal["std", "model4"] = Field(
+        "std", description="static only: 'std' divides behaviour by its std (the reference loader); 'model4' is "
+                           "Model 4's: pupil (x - min) / (max - min), d-pupil x / std, running |x| / max(-min, max)")
     resplit: bool = Field(False, description="redraw train/validation with the seed (test tiers untouched)")
     validation_fraction: float | None = Field(None, gt=0, lt=1, description="of train+validation; default: as shipped")
     cache_dir: str | None = Field(None, description="default $XDG_CACHE_HOME/sensorium-search")
@@ -72,7 +75,7 @@ def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[
         for path in session_paths(os.fspath(entry)):
             files = open_files(path)
             try:
-                sessions.append(open_session(files, root, cfg.scale, cfg.max_frames))
+                sessions.append(open_session(files, root, cfg.scale, cfg.max_frames, cfg.behavior_normalization))
             finally:
                 files.close()
     for session in sessions:

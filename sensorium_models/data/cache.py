@@ -4,8 +4,10 @@ An entry is keyed by the session's files as the file system describes them, not 
 (hashing a real release would cost minutes at every open): each file's relative name, size, mtime and
 ctime (for a zip, the zip's). The OS sets ctime on every write and no tool can set it back, so an edit that
 keeps size and mtime still makes a new entry; a copy or a ``chmod`` does too (a rebuild, never a stale
-read). Also in the key: what changes the arrays (``scale`` for static, ``max_frames`` for video) and the
-format version. To force a rebuild, delete the entry folder (or the whole cache folder).
+read). Also in the key: what changes the arrays (``scale`` for static, ``max_frames`` for video, a
+behaviour normalisation other than the reference's) and the format version. To force a rebuild, delete
+the entry folder (or the whole cache folder). Inputs derived from a session's arrays (Model 4's network
+state) may be kept in its entry too, in ``.npz`` files the manifest does not list.
 
 An entry is built atomically under a file lock, so parallel trials on one machine build it once; the lock
 file is removed after. Later opens memory-map the arrays read-only, and every process on the machine
@@ -49,8 +51,10 @@ def cache_root(cache_dir: str | os.PathLike | None) -> Path:
     return Path(base).expanduser().absolute() / "sensorium-search"
 
 
-def entry_name(files: SessionFiles, kind: str, scale: float, max_frames: int) -> str:
+def entry_name(files: SessionFiles, kind: str, scale: float, max_frames: int, behavior: str = "std") -> str:
     knob = {"scale": scale} if kind == "static" else {"max_frames": max_frames}
+    if behavior != "std":  # keyed only when set, so entries built before the option existed stay valid
+        knob["behavior"] = behavior
     text = json.dumps({"format": CACHE_FORMAT, "content": files.fingerprint(), **knob}, sort_keys=True)
     return f"{files.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
@@ -77,10 +81,10 @@ def _locked(path: Path) -> Iterator[None]:
         handle.close()
 
 
-def open_session(files: SessionFiles, root: Path, scale: float, max_frames: int) -> Session:
+def open_session(files: SessionFiles, root: Path, scale: float, max_frames: int, behavior: str = "std") -> Session:
     """The session behind ``files``, read from its cache entry (built first if missing or damaged)."""
     kind = detect_kind(files)
-    entry = root / entry_name(files, kind, scale, max_frames)
+    entry = root / entry_name(files, kind, scale, max_frames, behavior)
     session = _load_intact(entry, files.path)
     if session is not None:
         return session
@@ -99,7 +103,7 @@ def open_session(files: SessionFiles, root: Path, scale: float, max_frames: int)
                 shutil.rmtree(entry)
             with atomic_path(entry) as tmp:
                 tmp.mkdir()
-                quirks = read_session(files, tmp, scale, max_frames)
+                quirks = read_session(files, tmp, scale, max_frames, behavior)
                 sizes = {file.name: file.stat().st_size for file in tmp.iterdir()}
                 manifest = {"format": CACHE_FORMAT, "name": files.name, "kind": kind, "quirks": quirks,
                             "sizes": sizes}
@@ -131,4 +135,4 @@ def load_entry(entry: Path, path: Path) -> Session:
     }
     name, kind = manifest["name"], manifest["kind"]
     return Session(key=session_key(name) if kind == "static" else name, name=name, kind=kind, path=path,
-                   quirks=manifest.get("quirks", {}), **arrays)
+                   quirks=manifest.get("quirks", {}), cache_entry=entry, **arrays)

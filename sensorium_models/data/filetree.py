@@ -11,8 +11,9 @@ records each trial's usable ``lengths``, its ``trial_lengths`` (before the NaN p
 hold ``hidden`` responses (dummy zeros or all NaN) and ``repeat_groups`` (trials showing the same frames).
 What that changed (trials cut, ``none`` skipped, hidden tiers) is returned as :class:`VideoQuirks`.
 
-Of ``meta/statistics/<modality>/all`` only ``mean`` and ``std`` are read: the reference normaliser uses
-nothing else. Static behaviour and pupil values must be finite too (a NaN would poison every batch).
+Of ``meta/statistics/<modality>/all`` only ``mean`` and ``std`` are read, as the reference normaliser does
+(behaviour ``min`` and ``max`` too under Model 4's behaviour normalisation). Static behaviour and pupil
+values must be finite too (a NaN would poison every batch).
 """
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ def detect_kind(files: SessionFiles) -> str:
     return found[0]
 
 
-def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) -> dict:
-    """Write the session's arrays into the existing folder ``out``; return its quirks (video) as a dict."""
+def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int, behavior: str = "std") -> dict:
+    """Write the session's arrays into the existing folder ``out``; return its quirks (video) as a dict.
+    ``behavior`` names the behaviour normalisation (``normalize.BEHAVIOR_NORMALIZATIONS``)."""
     kind = detect_kind(files)
     meta = read_trial_meta(files, tolerant=kind == "video")
     n = len(meta.tiers)
@@ -54,9 +56,9 @@ def read_session(files: SessionFiles, out: Path, scale: float, max_frames: int) 
     quirks = VideoQuirks(notes=[note + ("" if meta.order is not None else "; the session has no presentation order")
                                 for note in meta.notes])
     if kind == "static":
-        response_std = _read_static(files, meta.tiers, len(unit_ids), scale, store)
+        response_std = _read_static(files, meta.tiers, len(unit_ids), scale, store, behavior)
     else:
-        response_std = _read_video(files, meta.tiers, len(unit_ids), max_frames, store, quirks)
+        response_std = _read_video(files, meta.tiers, len(unit_ids), max_frames, store, quirks, behavior)
     small = {"tiers": meta.tiers, "trial_ids": meta.trial_ids, "unit_ids": unit_ids, "coords": coords,
              "response_std": response_std.astype(np.float32), "image_ids": meta.image_ids, "order": meta.order}
     for name, array in small.items():
@@ -144,12 +146,13 @@ def _trial_shapes_static(files: SessionFiles, first: dict[str, np.ndarray], n_ne
     return shapes
 
 
-def _read_static(files: SessionFiles, tiers: np.ndarray, n_neurons: int, scale: float, store: _Store) -> np.ndarray:
+def _read_static(files: SessionFiles, tiers: np.ndarray, n_neurons: int, scale: float, store: _Store,
+                 behavior: str) -> np.ndarray:
     n = len(tiers)
     modalities = MODALITIES["static"]
     first = {m: _numeric(files, trial_file(m, 0), files.load(trial_file(m, 0), "one file per trial")) for m in modalities}
     shapes = _trial_shapes_static(files, first, n_neurons)
-    standardize, response_std = build_standardizers("static", _statistic(files), shapes, None)
+    standardize, response_std = build_standardizers("static", _statistic(files), shapes, None, behavior)
     channels, height, width = shapes["images"]
     rescale = Rescale(height, width, scale)
     out = {
@@ -213,7 +216,7 @@ def _video_headers(files: SessionFiles, trials: np.ndarray, n_neurons: int) -> t
 
 
 def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_frames: int, store: _Store,
-                quirks: VideoQuirks) -> np.ndarray:
+                quirks: VideoQuirks, behavior: str) -> np.ndarray:
     n = len(tiers)
     roles = np.array([TIER_ROLES[t] for t in tiers])
     read = np.flatnonzero(roles != "skip")
@@ -221,7 +224,7 @@ def _read_video(files: SessionFiles, tiers: np.ndarray, n_neurons: int, max_fram
         raise UserError(f"{files.label(TIERS_FILE)}: expected some trial in a tier other than 'none', found none")
     shapes, longest = _video_headers(files, read, n_neurons)
     frames = min(max_frames, longest)
-    standardize, response_std = build_standardizers("video", _statistic(files), shapes, frames)
+    standardize, response_std = build_standardizers("video", _statistic(files), shapes, frames, behavior)
     height, width = shapes["videos"][:2]
     out = {
         "videos": store.new("stimuli", (n, frames, height, width)),

@@ -6,7 +6,9 @@
   (``threshold = 0.01 * nanmean(std)``; std ≤ threshold, or NaN, → divide by threshold: the 2023
   neuralpredictors rule). A neuron whose responses are constant has std 0 and is floored like any other;
   a negative std is an error;
-- behaviour: ``x / std``, not centred; pupil centre: ``(x - mean) / std``.
+- behaviour: ``x / std``, not centred; pupil centre: ``(x - mean) / std``. With ``behavior="model4"`` (static
+  only: Model 4's ``adjusted_normalization``, which makes behaviour comparable across sessions) the pupil
+  becomes ``(x - min) / (max - min)``, d-pupil ``x / std``, running ``|x| / max(-min, max)``;
 - Where a stimulus, behaviour or pupil std is 0 (the 2022 competition session ships behaviour zeroed; a
   per-pixel-and-frame video std is 0 at a frame only one trial reaches) the value is left unscaled
   instead of becoming 0/0; a stimulus std that is 0 everywhere is an error.
@@ -31,12 +33,16 @@ from ..errors import UserError
 FLOOR_FRACTION = 0.01
 
 
+BEHAVIOR_NORMALIZATIONS = ("std", "model4")
+
+
 @dataclass
 class Standardizer:
-    """``x -> (x - offset) / divisor``; both broadcast against one trial as stored on disk."""
+    """``x -> (x - offset) / divisor``, on ``|x|`` where ``absolute``; all broadcast against one trial as stored."""
 
     offset: np.ndarray
     divisor: np.ndarray
+    absolute: np.ndarray | None = None
 
     def __call__(self, x: np.ndarray, frames: int | None = None) -> np.ndarray:
         """Normalise one trial; ``frames`` (video) is how many leading frames ``x`` holds."""
@@ -44,6 +50,8 @@ class Standardizer:
         if frames is not None:
             offset = offset[..., :frames] if offset.ndim else offset
             divisor = divisor[..., :frames] if divisor.ndim else divisor
+        if self.absolute is not None:
+            x = np.where(self.absolute, np.abs(x), x)
         return (x - offset) / divisor
 
 
@@ -106,9 +114,10 @@ def build_standardizers(
     statistic: Callable[[str, str], tuple[np.ndarray, str]],
     trial_shapes: dict[str, tuple[int, ...]],
     frames: int | None,
+    behavior: str = "std",
 ) -> tuple[dict[str, Standardizer], np.ndarray]:
     """Standardizers per modality and the floored response std, from ``statistic(modality, stat)``,
-    which returns the stored array and its file label."""
+    which returns the stored array and its file label; ``behavior`` is one of ``BEHAVIOR_NORMALIZATIONS``."""
 
     def fitted(modality: str, name: str) -> np.ndarray:
         stored, label = statistic(modality, name)
@@ -136,7 +145,26 @@ def build_standardizers(
         "behavior": Standardizer(zero, unit_where_zero(behavior_std)),
         "pupil_center": Standardizer(fitted("pupil_center", "mean"), unit_where_zero(pupil_std)),
     }
+    if behavior == "model4":
+        standardizers["behavior"] = model4_behavior(kind, fitted("behavior", "min"), fitted("behavior", "max"),
+                                                    behavior_std, statistic("behavior", "std")[1])
     return standardizers, response_std
+
+
+def model4_behavior(kind: str, low: np.ndarray, high: np.ndarray, std: np.ndarray, label: str) -> Standardizer:
+    """Model 4's behaviour scaling of [pupil, d-pupil, running]: pupil to [0, 1] by its min and max, d-pupil
+    by its std, running speed as ``|x| / max(-min, max)``; a divisor of 0 (behaviour zeroed, as in the 2022
+    competition session) is replaced by 1, as ``unit_where_zero`` does."""
+    if kind != "static":
+        raise UserError("data.behavior_normalization: 'model4' scales the 2022 static behaviour [pupil, d-pupil, "
+                        f"running]; expected static sessions, found a {kind} one ({label})")
+    low, high, std = (np.broadcast_to(a, (3,)) if a.size == 1 else a for a in (low, high, std))
+    if low.shape != (3,):
+        raise UserError(f"{label}: data.behavior_normalization 'model4' expects 3 behaviour variables [pupil, "
+                        f"d-pupil, running], found shape {low.shape}")
+    offset = np.array([low[0], 0.0, 0.0])
+    divisor = unit_where_zero(np.array([high[0] - low[0], std[1], max(-low[2], high[2])]))
+    return Standardizer(offset, divisor, absolute=np.array([False, False, True]))
 
 
 def scaled_size(n: int, scale: float) -> int:

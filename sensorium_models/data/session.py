@@ -74,6 +74,7 @@ class Session:
     hidden: np.ndarray | None = None      # (n,) bool test trials whose responses are hidden (dummy zeros/NaN)
     repeat_groups: np.ndarray | None = None  # (n,) int64 first trial showing the same stimulus; -1 unread
     quirks: dict = field(default_factory=dict)  # what the reader did about the release's quirks (video)
+    cache_entry: Path | None = None      # the cache folder the arrays are mapped from; derived inputs keep theirs there
 
     def __post_init__(self) -> None:
         if self.roles is None:

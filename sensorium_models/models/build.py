@@ -16,6 +16,7 @@ from .cores import Stacked2dCore
 from .encoder import Encoder
 from .families import Family, parse_model
 from .modulators import HistoryFilter, PreviousTrialState, SmoothGain, history_features, state_features
+from .network_state import NetworkState
 from .readouts import GaussianReadout, GridPredictor
 from .shifters import MLPShifter
 from .trials import mean_response, presentation_ranks
@@ -68,19 +69,21 @@ def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int, cor
     in_channels = 1 + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
     core = (core or (Factorised3dCore if kind == "video" else Stacked2dCore))(in_channels, cfg)
     readouts, shifters, history, state, gain = {}, {}, {}, {}, {}
+    network = NetworkState(cfg.state_pca_components, cfg.state_var_rank, cfg.state_components)
     for session in sessions:
         key = session.key
         readouts[key] = _readout(cfg, session, core.out_channels)
         if cfg.shifter:
             shifters[key] = MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
         if cfg.history:
-            history[key] = HistoryFilter(history_features(session, cfg.history_taus), cfg.history_l1)
+            history[key] = HistoryFilter(history_features(session, cfg.history_taus, cfg.history_lags),
+                                         cfg.history_l1)
         if cfg.state:
-            state[key] = PreviousTrialState(state_features(session, cfg.state_inputs), session.n_neurons,
+            state[key] = PreviousTrialState(state_features(session, cfg.state_inputs, network), session.n_neurons,
                                             cfg.state_l1)
         if cfg.gain:
-            gain[key] = SmoothGain(presentation_ranks(session, "smooth gain"), session.n_neurons,
-                                   cfg.gain_kernel_std, cfg.gain_diff_reg, cfg.gain_coupling_l1)
+            gain[key] = SmoothGain(presentation_ranks(session, "smooth gain"), session.n_neurons, cfg.gain_kernel_std,
+                                   cfg.gain_diff_reg, cfg.gain_coupling_l1, cfg.gain_kernel_lags)
     encoder = VideoEncoder if kind == "video" else Encoder
     return encoder(core, readouts, shifters, history, state, gain, cfg.behavior_channels, cfg.softplus_beta)
 

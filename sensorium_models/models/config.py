@@ -52,14 +52,23 @@ class ModelConfig(BaseModel):
     behavior_channels: bool = Field(False, description="behaviour as constant extra input channels")
     # Model 4 modulators
     history: bool = False
-    history_taus: list[float] = Field([1.0, 2.0, 5.0, 10.0, 30.0], min_length=1,
-                                      description="time constants, in trials, of the response history")
+    history_taus: list[float] = Field([1.0, 2.0, 5.0, 10.0, 30.0],
+                                      description="time constants, in trials, of moving averages of the history")
+    history_lags: list[PositiveInt] = Field([], description="Model 4's history: means of the last L usable "
+                                            "trials, one regressor per L (after the history_taus ones)")
     history_l1: float = Field(0.3, ge=0)
     state: bool = False
-    state_inputs: list[Literal["behavior", "response"]] = Field(["behavior", "response"], min_length=1)
+    state_inputs: list[Literal["behavior", "response", "network"]] = Field(
+        ["behavior", "response"], min_length=1,
+        description="previous trial's behaviour, last usable population mean, Model 4's NMF network state")
+    state_pca_components: PositiveInt = Field(500, description="network state: PCA size (capped by the data)")
+    state_var_rank: PositiveInt = Field(20, description="network state: rank of the reduced-rank VAR")
+    state_components: PositiveInt = Field(10, description="network state: NMF components (its width)")
     state_l1: float = Field(0.3, ge=0)
     gain: bool = False
     gain_kernel_std: float = Field(30.0, gt=0, description="trials")
+    gain_kernel_lags: PositiveInt | None = Field(None, description="longest lag of the gain kernel, in trials; "
+                                                 "default ceil(3 * gain_kernel_std); Model 4: 100")
     gain_diff_reg: float = Field(100.0, ge=0)
     gain_coupling_l1: float = Field(0.3, ge=0)
 
@@ -73,6 +82,8 @@ class ModelConfig(BaseModel):
             raise ValueError("gamma_hidden (group sparsity of full hidden filters) needs depth_separable: false")
         if any(tau <= 0 for tau in self.history_taus):
             raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
+        if self.history and not self.history_taus and not self.history_lags:
+            raise ValueError("history: true needs some regressor: history_taus or history_lags must list one")
         return self
 
     def channels(self) -> list[int]:

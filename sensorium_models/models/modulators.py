@@ -1,4 +1,4 @@
-"""Model 4's trial-level modulators (SENSORIUM+ winner): history, previous-trial state, and a slow gain.
+"""Model 4's trial-level modulators (SENSORIUM+ winner): history, trial state, and a slow gain.
 
 All three depend on where a trial sits in presentation order, so their inputs are built once from the
 session (see ``trials.py``) and looked up per batch by ``batch.trials``. Each returns one row per trial,
@@ -17,10 +17,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.session import Session
-from .trials import available, presentation_ranks, trial_means
+from .network_state import NetworkState
+from .trials import available, presentation_ranks, recent_means, trial_means
 
 
-def history_features(session: Session, taus: list[float]) -> np.ndarray:
+def history_features(session: Session, taus: list[float], lags: list[int] = ()) -> np.ndarray:
+    """(n, N, K) float16 history regressors of each neuron: one moving average per τ (``moving_averages``),
+    then Model 4's mean of the last L usable trials per L (``trials.recent_means``)."""
+    parts = [moving_averages(session, taus)] if taus else []
+    if lags:
+        parts.append(recent_means(session, lags, dtype=np.float16))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def moving_averages(session: Session, taus: list[float]) -> np.ndarray:
     """(n, N, K) each neuron's exponential moving averages of its own past responses, one per τ.
 
     Walking the trials in presentation order, trial t gets the averages as they stand *before* t; then, if
@@ -41,26 +51,36 @@ def history_features(session: Session, taus: list[float]) -> np.ndarray:
     return features
 
 
-def state_features(session: Session, inputs: list[str]) -> np.ndarray:
-    """(n, S) the behavioural state a trial starts in, from the trial before it in presentation order.
+def state_features(session: Session, inputs: list[str], network: NetworkState | None = None) -> np.ndarray:
+    """(n, S) the state a trial starts in, from the trials before it in presentation order, inputs in order.
 
     ``"behavior"``: the previous trial's behaviour vector (frame mean for video); behaviour is an input,
     so test trials may supply it. ``"response"``: the population mean response of the most recent train or
-    validation trial. Zeros for the first trial.
+    validation trial. Zeros for the first trial. ``"network"``: Model 4's NMF factors of the reduced-rank
+    VAR prediction from the last usable response (``network_state``; ``network`` gives its sizes).
     """
     ranks = presentation_ranks(session, "previous-trial state")
-    behavior = trial_means(session, session.behavior)
-    population = trial_means(session, session.responses).mean(axis=1)
-    usable = available(session)
-    width = {"behavior": behavior.shape[1], "response": 1}
-    features = np.zeros((session.n_trials, sum(width[name] for name in inputs)), dtype=np.float32)
-    previous_behavior, last_response = np.zeros(behavior.shape[1]), 0.0
+    parts = []
+    for name in inputs:
+        if name == "network":
+            parts.append((network or NetworkState()).features(session))
+        else:
+            parts.append(_previous_trial(session, ranks, name))
+    return np.concatenate(parts, axis=1)
+
+
+def _previous_trial(session: Session, ranks: np.ndarray, name: str) -> np.ndarray:
+    """(n, S) float32 the previous trial's behaviour, or the last usable trial's population mean response."""
+    if name == "behavior":
+        values, counts = trial_means(session, session.behavior), np.ones(session.n_trials, dtype=bool)
+    else:
+        values, counts = trial_means(session, session.responses).mean(axis=1, keepdims=True), available(session)
+    features = np.zeros((session.n_trials, values.shape[1]), dtype=np.float32)
+    last = np.zeros(values.shape[1])
     for trial in np.argsort(ranks):
-        parts = {"behavior": previous_behavior, "response": [last_response]}
-        features[trial] = np.concatenate([parts[name] for name in inputs])
-        previous_behavior = behavior[trial]
-        if usable[trial]:
-            last_response = population[trial]
+        features[trial] = last
+        if counts[trial]:
+            last = values[trial]
     return features
 
 
@@ -99,9 +119,10 @@ class PreviousTrialState(nn.Module):
         return self.l1 * self.linear.weight.abs().sum()
 
 
-def half_gaussian_kernel(std: float) -> torch.Tensor:
-    """Weights for lags 0, 1, …, ceil(3·std) trials: a Gaussian's causal half, summing to 1."""
-    lags = torch.arange(math.ceil(3 * std) + 1, dtype=torch.float32)
+def half_gaussian_kernel(std: float, longest: int | None = None) -> torch.Tensor:
+    """Weights for lags 0, 1, …, ``longest`` trials (default ceil(3·std); Model 4: 100): a Gaussian's causal
+    half, summing to 1."""
+    lags = torch.arange((math.ceil(3 * std) if longest is None else longest) + 1, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (lags / std) ** 2)
     return kernel / kernel.sum()
 
@@ -114,11 +135,12 @@ class SmoothGain(nn.Module):
     offset) + 1``; the factor applied is ``elu(c_n·(g−1)) + 1``.
     """
 
-    def __init__(self, ranks: np.ndarray, n_neurons: int, kernel_std: float, diff_reg: float, coupling_l1: float):
+    def __init__(self, ranks: np.ndarray, n_neurons: int, kernel_std: float, diff_reg: float, coupling_l1: float,
+                 kernel_lags: int | None = None):
         super().__init__()
         self.diff_reg, self.coupling_l1 = diff_reg, coupling_l1
         self.register_buffer("ranks", torch.as_tensor(ranks, dtype=torch.long), persistent=False)
-        self.register_buffer("kernel", half_gaussian_kernel(kernel_std), persistent=False)
+        self.register_buffer("kernel", half_gaussian_kernel(kernel_std, kernel_lags), persistent=False)
         bound = math.sqrt(1.0 / len(ranks))
         self.free_gain = nn.Parameter(torch.empty(len(ranks)).uniform_(-bound, bound))
         self.coupling = nn.Parameter(torch.zeros(n_neurons))

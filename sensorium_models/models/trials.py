@@ -46,6 +46,32 @@ def trial_means(session: Session, array: np.ndarray) -> np.ndarray:
     return summed / np.maximum(lengths, 1)[:, None]
 
 
+def recent_means(session: Session, lags: list[int], dtype: type = np.float32) -> np.ndarray:
+    """(n, N, K): before each trial, the mean response of the last ``lags[k]`` usable trials.
+
+    Model 4's history regressor (``create_recurrent_regressor``): walking the trials in presentation
+    order, trial t gets the mean over the L most recent train or validation trials presented before it,
+    the window zero-padded at the start (always divided by L); test and skipped trials never enter a
+    window, and no trial enters its own. Running window sums keep the memory at the output's.
+    """
+    ranks = presentation_ranks(session, "history of the last trials")
+    responses = trial_means(session, session.responses)
+    usable = available(session)
+    lags_array = np.asarray(lags)
+    sums = np.zeros((session.n_neurons, len(lags)))
+    entered: list[int] = []
+    features = np.empty((session.n_trials, session.n_neurons, len(lags)), dtype=dtype)
+    for trial in np.argsort(ranks):
+        features[trial] = sums / lags_array
+        if usable[trial]:
+            entered.append(trial)
+            sums += responses[trial][:, None]
+            for k, lag in enumerate(lags):
+                if len(entered) > lag:
+                    sums[:, k] -= responses[entered[-1 - lag]]
+    return features
+
+
 def mean_response(session: Session) -> np.ndarray:
     """(N,) mean response over the training trials (all trials if none is labelled train)."""
     means = trial_means(session, session.responses)
