@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sensorium_models.data.ground_truth import ground_truth_folder, load_ground_truth, neuron_correlation
-from sensorium_models.data.synthetic import HISTORY_TAU, synthesize
+from sensorium_models.data.synthetic import HISTORY_TAU, STATE_DIMS, STATE_TAU, synthesize
 from sensorium_models.data.synthetic_plan import session_names, session_sizes
 from sensorium_models.errors import UserError
 
@@ -220,6 +220,26 @@ def test_history_runs_over_presentation_order_not_file_order(static):
     assert presentation[0] > files[0] + 10
 
 
+def test_a_carried_over_population_state_multiplies_the_rates_when_asked(tmp_path, static):
+    (folder,) = synthesize(tmp_path, "static", "tiny", seed=0, state_strength=0.5)
+    on, off = load_ground_truth(folder), load_ground_truth(static)  # same seed, the state off
+    assert "population_state" not in off and "state_loadings" not in off["neurons"]
+    assert on["params"]["state"]["strength"] == 0.5 and off["params"]["state"]["strength"] == 0.0
+    for name in ("data/images/5.npy", "data/behavior/5.npy", "meta/trials/trial_idx.npy"):
+        assert (folder / name).read_bytes() == (static / name).read_bytes()
+    state, loadings = np.asarray(on["population_state"]), on["neurons"]["state_loadings"]
+    assert state.shape == (240, STATE_DIMS) and loadings.shape == (40, STATE_DIMS)
+
+    def without_history(truth):
+        beta = truth["neurons"]["history_beta"]
+        return np.asarray(truth["rates"], np.float64) / np.exp(np.clip(beta * truth["history"], -2, 2))
+
+    np.testing.assert_allclose(np.log(without_history(on) / without_history(off)), state @ loadings.T, atol=2e-5)
+    presented = state[np.argsort(_meta(folder, "trials", "trial_idx"))]
+    lag_one = np.mean([np.corrcoef(presented[:-1, k], presented[1:, k])[0, 1] for k in range(STATE_DIMS)])
+    assert lag_one > np.exp(-1 / STATE_TAU) - 0.15  # carried over: AR(1) at exp(-1/tau) = 0.90 per trial
+
+
 def test_realistic_sizes_without_writing():
     static = session_sizes("static", "realistic")
     assert len(static) == 7 and {s.trials for s in static} == {6000}
@@ -249,6 +269,7 @@ def test_realistic_sizes_without_writing():
     ({"neurons": 2.5}, "neurons"),
     ({"trials": 20}, "trials: 20"),
     ({"seed": -1}, "seed"),
+    ({"state_strength": -0.1}, "state_strength"),
 ])
 def test_bad_arguments_are_user_errors(tmp_path, kwargs, message):
     with pytest.raises(UserError, match=message):

@@ -8,6 +8,7 @@ rates.npy                   noise-free expected responses in raw response units:
                             video (n, N, T) NaN past each trial's end, like the responses files
 history.npy                 (n, N) history state h at the start of each trial
 gain_drift.npy              (n,) log-gain drift of each trial
+population_state.npy        (n, STATE_DIMS) the carried-over population state at each trial (state_strength > 0)
 stimulus_ids.npy            (n,) repeats share an id (for video clips the only record of it)
 oracle_correlation.npy      (N,) what a perfect model reaches on the labelled test tier
 lengths.npy                 (n,) frames each trial lasts (before the NaN padding)

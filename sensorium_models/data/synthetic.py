@@ -5,13 +5,17 @@ tests exercise, and ``out/ground_truth/<session folder>`` (see ``ground_truth``)
 order (static: step = trial; video: step = frame, history per trial)::
 
     rate_n   = stimulus_rate_n(eye-shifted stimulus) * exp(running_coupling_n z(running)
-               + pupil_coupling_n z(pupil) + drift_coupling_n drift(trial) + clip(history_beta_n h_n, -2, 2))
+               + pupil_coupling_n z(pupil) + drift_coupling_n drift(trial) + clip(history_beta_n h_n, -2, 2)
+               + state_strength * loadings_n . s(trial))
     response = amplitude_n * Poisson(rate_n * Gamma(3, 1/3))
     h_n     <- (1 - a) h_n + a (mean over frames of response_n / (amplitude_n rate_scale_n) - 1),
                a = 1 - exp(-1 / tau), h_n = 0 before the first trial
 
 So only trials presented earlier count, with one true tau (``HISTORY_TAU`` trials) in every session. Every
-presented trial advances the history, test tiers included, as in the animal. Sessions are simulated in
+presented trial advances the history, test tiers included, as in the animal. ``s`` is a hidden population
+state of ``STATE_DIMS`` AR(1) latents carried over from trial to trial (``STATE_TAU`` trials), each neuron
+reading it through its own loadings; ``state_strength`` (default 0: off, the sessions as before) is the
+std of its log-rate term. Sessions are simulated in
 batches and written trial by trial (stimuli are made again from their ids, responses pass through a
 memory-mapped scratch file), so realistic sizes never sit in memory. Static ``meta/statistics`` are over the
 train tier and the zeroed ``final_test`` holds zeros. Video sessions ship what ``synthetic_release`` makes of
@@ -31,7 +35,7 @@ from ..atomic import atomic_path
 from ..errors import expect
 from .ground_truth import as_samples, ground_truth_folder, neuron_correlation
 from .layout import STATISTICS, STIMULUS, trial_statistics, write_session
-from .synthetic_behavior import EYE_REFERENCE, gain_drift, traces, zscore
+from .synthetic_behavior import EYE_REFERENCE, gain_drift, population_state, traces, zscore
 from .synthetic_plan import (
     HIDDEN_TIERS, TEST_TIER, ZEROED_TIER, SessionSize, plan_trials, session_names, session_sizes, timestamps,
     uses_real_names,
@@ -45,25 +49,31 @@ from .synthetic_stimuli import GREY_MEAN, MODEL_SHAPE, clip, downscale, image, s
 
 HISTORY_TAU = 8.0          # trials: the true history time constant of every synthetic session
 HISTORY_CLIP = 2.0         # bound on |history_beta * h| in the log rate
+STATE_DIMS = 3             # latents of the carried-over population state
+STATE_TAU = 10.0           # trials: its AR(1) time constant
 EYE_GAIN = 0.15            # model px of receptive-field shift per camera px of eye position
 STEPS_PER_SECOND = {"static": 1.0, "video": 30.0}
 CALIBRATION = {"static": 64, "video": 4}    # calibration images / clips, never shown in a session
 CACHE_BYTES = 2**26        # sessions whose stimuli fit keep them from simulation to writing
 BATCH_FLOATS = 2**24       # drive values per simulation batch: bounds memory at realistic sizes
 BLOCK_FLOATS = 2**25       # values per block when statistics or correlations read back responses
-NEURONS_STREAM, BEHAVIOR_STREAM, NOISE_STREAM, CALIBRATION_ID = 3, 4, 5, 10**9
+NEURONS_STREAM, BEHAVIOR_STREAM, NOISE_STREAM, STATE_STREAM, CALIBRATION_ID = 3, 4, 5, 6, 10**9
 
 
 def synthesize(out: str | Path, kind: str = "static", preset: str = "tiny", sessions: int | None = None,
-               trials: int | None = None, neurons: int | None = None, seed: int = 0) -> list[Path]:
+               trials: int | None = None, neurons: int | None = None, seed: int = 0,
+               state_strength: float = 0.0) -> list[Path]:
     """Write synthetic sessions and their ground truth under ``out``; return the session folders.
 
-    The same arguments write the same bytes. ``sessions``/``trials``/``neurons`` override the preset.
+    The same arguments write the same bytes. ``sessions``/``trials``/``neurons`` override the preset;
+    ``state_strength`` > 0 adds the carried-over population state (module docstring).
     """
     sizes = session_sizes(kind, preset, sessions, trials, neurons)
     expect(isinstance(seed, int) and seed >= 0, f"seed: expected a non-negative integer, found {seed!r}")
+    expect(isinstance(state_strength, (int, float)) and state_strength >= 0,
+           f"state_strength: expected a number >= 0, found {state_strength!r}")
     names = session_names(kind, seed, len(sizes), uses_real_names(kind, preset, len(sizes)))
-    return [SyntheticSession(seed, index, key, name, size).write(Path(out))
+    return [SyntheticSession(seed, index, key, name, size, float(state_strength)).write(Path(out))
             for index, (size, (key, name)) in enumerate(zip(sizes, names))]
 
 
@@ -83,8 +93,9 @@ def _grey_statistics(counts: np.ndarray) -> dict[str, np.ndarray]:
 class SyntheticSession:
     """One session's plan, neurons and behaviour; ``write`` simulates it and writes both folders."""
 
-    def __init__(self, seed: int, index: int, key: str, name: str, size: SessionSize):
+    def __init__(self, seed: int, index: int, key: str, name: str, size: SessionSize, state_strength: float = 0.0):
         self.seed, self.index, self.key, self.name, self.size = seed, index, key, name, size
+        self.state_strength = state_strength
         self.kind, self.video = size.kind, size.kind == "video"
         self.frames = size.stored_frames
         self.plan = plan_trials(seed, index, size)
@@ -96,6 +107,12 @@ class SyntheticSession:
                        for k in range(CALIBRATION[self.kind])]
         self.population.calibrate(np.stack(calibration), skip=TEMPORAL_TAPS if self.video else 0)
         self._lay_out_behaviour(np.random.default_rng([seed, BEHAVIOR_STREAM, index]))
+        self.state, self.state_loadings = None, None  # by file index; drawn from their own stream, so 0 is as before
+        if state_strength > 0:
+            latents, loadings = population_state(np.random.default_rng([seed, STATE_STREAM, index]), size.trials,
+                                                 size.neurons, STATE_DIMS, STATE_TAU)
+            self.state = latents[self.plan.rank].astype(np.float32)
+            self.state_loadings = (state_strength * loadings).astype(np.float32)
 
     # stimuli -------------------------------------------------------------------------------------------
     def _make(self, stimulus_id: int, length: int) -> np.ndarray:
@@ -155,11 +172,14 @@ class SyntheticSession:
             self.pupil_center = trace["eye"][first].astype(np.float32)
 
     def _log_gain(self, files: np.ndarray) -> np.ndarray:
-        """Behaviour and drift part of the log rate, (B, T, N)."""
+        """Behaviour, drift and population-state part of the log rate, (B, T, N)."""
         p = self.params
-        return (self.running_z[files][..., None] * p["running_coupling"]
-                + self.pupil_z[files][..., None] * p["pupil_coupling"]
-                + self.drift[files][:, None, None] * p["drift_coupling"])
+        log_gain = (self.running_z[files][..., None] * p["running_coupling"]
+                    + self.pupil_z[files][..., None] * p["pupil_coupling"]
+                    + self.drift[files][:, None, None] * p["drift_coupling"])
+        if self.state is not None:
+            log_gain = log_gain + (self.state[files] @ self.state_loadings.T)[:, None, :]
+        return log_gain
 
     # simulation ----------------------------------------------------------------------------------------
     def _per_trial(self, values: np.ndarray) -> np.ndarray:
@@ -296,11 +316,15 @@ class SyntheticSession:
         if self.video:
             arrays |= {"released_lengths": plan.released_lengths, "hidden": plan.hidden, "empty": plan.empty,
                        "dropouts": plan.dropouts}
+        if self.state is not None:
+            arrays["population_state"] = self.state
         for name, array in arrays.items():
             np.save(truth / f"{name}.npy", array)
         (truth / "neurons").mkdir()
         neurons = {**self.params, "drive_mean": population.center, "drive_std": population.scale,
                    "rate_norm": population.norm}
+        if self.state is not None:
+            neurons["state_loadings"] = self.state_loadings
         for name, array in neurons.items():
             np.save(truth / "neurons" / f"{name}.npy", array)
         (truth / "params.json").write_text(json.dumps(self._description(), indent=2, sort_keys=True) + "\n")
@@ -325,8 +349,15 @@ class SyntheticSession:
                            "h <- (1 - a) h + a (mean_frames(response) / (amplitude * rate_scale) - 1), "
                            "a = 1 - exp(-1 / tau), h = 0 at the start; test tiers advance it too",
             },
+            "state": {
+                "strength": self.state_strength, "dims": STATE_DIMS, "tau_trials": STATE_TAU,
+                "formula": "log rate += state_loadings @ s(trial) (population_state.npy, neurons/state_loadings.npy, "
+                           "written when strength > 0); s: unit-variance AR(1) latents over presentation order, "
+                           "state_loadings = strength * N(0, 1 / dims) per neuron and latent",
+            },
             "rate": "rate_norm * (softplus(slope * ((drive - drive_mean) / drive_std - threshold)) + 0.1) "
-                    "* exp(running_coupling z(running) + pupil_coupling z(pupil) + drift_coupling drift) "
+                    "* exp(running_coupling z(running) + pupil_coupling z(pupil) + drift_coupling drift "
+                    "+ state_loadings @ s) "
                     "* history term; drive = Gabor (simple) or quadrature energy (complex) on the "
                     "eye-shifted 36x64 stimulus (video: after temporal_kernel); rates.npy = amplitude * rate",
             "noise": "response = amplitude * Poisson(rate * Gamma(shape 3, scale 1/3))",

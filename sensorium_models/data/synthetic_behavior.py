@@ -1,4 +1,5 @@
-"""Synthetic behaviour along a session's timeline: running bouts, pupil size, eye position.
+"""Synthetic behaviour along a session's timeline: running bouts, pupil size, eye position, and a hidden
+low-rank population state carried over from trial to trial.
 
 The traces run over presentation order (one step per static trial, one per video frame), so behaviour is
 smooth in time and, like real data, scrambled in file order. Units look like the organisers': running
@@ -70,3 +71,16 @@ def gain_drift(rng: np.random.Generator, trials: int, scale: float = 0.3) -> np.
     padded = rng.standard_normal(trials + 2 * (len(kernel) // 2))
     drift = np.convolve(padded, kernel / kernel.sum(), mode="valid")[:trials]
     return scale * zscore(drift)
+
+
+def population_state(rng: np.random.Generator, trials: int, neurons: int, dims: int,
+                     tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """A low-rank state the population carries from trial to trial (Model 4's network state is a model of it).
+
+    Returns ``latents`` (trials, dims) over presentation order, each a stationary unit-variance AR(1) with
+    time constant ``tau`` trials (so trial t's state is predictable from trial t-1's), and ``loadings``
+    (neurons, dims) scaled so every neuron's ``loadings @ latent`` has unit variance on average.
+    """
+    latents = _ar1(rng, trials, tau, dims)
+    loadings = rng.standard_normal((neurons, dims)) / np.sqrt(dims)
+    return latents, loadings
