@@ -60,7 +60,7 @@ def entry_name(files: SessionFiles, kind: str, scale: float, max_frames: int, be
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``, which is deleted on release.
 
     A waiter may lock a file another process just deleted; it then sees the inode changed and retries.
@@ -95,7 +95,7 @@ def open_session(files: SessionFiles, root: Path, scale: float, max_frames: int,
     except OSError as err:
         raise UserError(f"{root}: expected a writable cache folder (set cache_dir in the data config), "
                         f"found {err.strerror}") from None
-    with _locked(lock):
+    with locked(lock):
         session = _load_intact(entry, files.path)
         if session is None:
             if entry.exists():

@@ -13,14 +13,16 @@ trials of a pair are train, so no test or validation response enters the fit, an
 its own state. Responses are clipped at 0 before the sqrt (a negative one would give NaN). The codes are
 the exact non-negative least squares that ``NMF.transform`` approximates (``nonnegative_codes``).
 
-The fit takes seconds to minutes at full size, so its result is kept in the session's cache entry, in a
-``.npz`` named by a digest of everything it reads (the usable trials' responses, roles, presentation
-order, the sizes, the scikit-learn version): a second build, in any process, reads it instead.
+The fit takes minutes at full size (the NMF's 1000 iterations: 118 s for 2000 trials x 4000 neurons on
+one core), so its result is kept in the session's cache entry, in a ``.npz`` named by a digest of
+everything it reads (the usable trials' responses, roles, presentation order, the sizes, the scikit-learn
+version): a later build, in any process, reads it instead, and parallel builds fit it once, under a lock.
 """
 from __future__ import annotations
 
 import hashlib
 import sys
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..data.cache import locked
 from ..data.session import Session
 from ..errors import UserError
 from .trials import available, presentation_ranks, recent_means, trial_means
@@ -53,18 +56,27 @@ class NetworkState:
         means = trial_means(session, session.responses)
         usable, train = available(session), session.roles == "train"
         path = self._cached_path(session, ranks, means, usable, train)
-        if path is not None and path.exists():
+        if path is None:
+            return self.fit(session, ranks, means, train)
+        state = _read(path, (session.n_trials, self.components))
+        if state is not None:
+            return state
+        try:
+            lock = path.with_name(f".{path.name}.lock")
+            lock.touch()
+        except OSError:  # a cache folder we may not write to: fit here, as without a cache
+            return self.fit(session, ranks, means, train)
+        with locked(lock):  # parallel trials fit once; the others wait, then read it
             state = _read(path, (session.n_trials, self.components))
-            if state is not None:
-                return state
-        state = self.fit(session, ranks, means, train)
-        if path is not None:
-            _write(path, state)
+            if state is None:
+                state = self.fit(session, ranks, means, train)
+                _write(path, state)
         return state
 
     def fit(self, session: Session, ranks: np.ndarray, means: np.ndarray, train: np.ndarray) -> np.ndarray:
         """The state of every trial, fitted on ``means`` (n, N) of the train pairs."""
         from sklearn.decomposition import NMF, PCA
+        from sklearn.exceptions import ConvergenceWarning
 
         order = np.argsort(ranks)
         pairs = train[order[:-1]] & train[order[1:]]
@@ -81,7 +93,9 @@ class NetworkState:
             return np.maximum(pca.inverse_transform(pca.transform(x) @ v.T @ w.T), 0)
 
         nmf = NMF(n_components=self.components, init="random", random_state=NMF_SEED, max_iter=NMF_MAX_ITER)
-        nmf.fit(predicted(now))
+        with warnings.catch_warnings():  # the original's max_iter, often reached at full size: nothing to act on
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            nmf.fit(predicted(now))
         lag_one = recent_means(session, [1], dtype=np.float64)[:, :, 0]
         return nonnegative_codes(predicted(lag_one), nmf.components_).astype(np.float32)
 
