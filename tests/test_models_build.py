@@ -18,7 +18,7 @@ def shipped(name: str) -> dict:
     return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["sota2022", "sensorium_plus", "model4"])
+@pytest.mark.parametrize("name", ["sota2022", "sensorium_plus", "model4", "model4_ema"])
 def test_shipped_static_configs_give_positive_rates_shaped_like_the_responses(name):
     sessions = fake_sessions()
     model = build_model(sessions, shipped(name), seed=0)
