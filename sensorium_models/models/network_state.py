@@ -9,8 +9,9 @@ before it; without the sqrt, as the original applies it), then the NMF codes of 
 
 As ``AdrianRoggenbach/adrian_sensorium`` ``01_create_additional_variables.ipynb``, except: its pair filter
 tests tier[t] twice, so a pair's t+1 may be a test trial, and it takes validation pairs too; here both
-trials of a pair are train, so no test or validation response enters the fit, and no trial's own response
-its own state. Responses are clipped at 0 before the sqrt (a negative one would give NaN). The codes are
+trials of a pair are train, so no test or validation response enters the fit (a train trial's response is
+among those fitted on, as in the original), and no trial's own response enters the input its state is
+computed from. Responses are clipped at 0 before the sqrt (a negative one would give NaN). The codes are
 the exact non-negative least squares that ``NMF.transform`` approximates (``nonnegative_codes``).
 
 The fit takes minutes at full size (the NMF's 1000 iterations: 118 s for 2000 trials x 4000 neurons on
