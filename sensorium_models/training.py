@@ -4,9 +4,15 @@ As the reference ``standard_trainer``: Poisson loss summed over the batch, scale
 sqrt(n_trials / batch_size), plus ``model.regularizer(key)``; sessions cycled LongCycler-style with one
 optimiser step per cycle (gradients accumulated over sessions); validation correlation every epoch driving
 ReduceLROnPlateau and an early stopper that restores the best weights at each plateau and ends after
-``lr_decay_steps`` plateaus or ``max_epochs``. Video: random clips for training, the first ``burn_in``
-frames left out of the loss; the validation score is the 2023 competition's (frames 51..min(T, 300)-1 of
-whole validation trials, mean over neurons, then over mice).
+``lr_decay_steps`` plateaus or ``max_epochs``. Video: random clips for training (every ``frame_step``-th
+frame when the model has one), the first ``burn_in`` frames left out of the loss; the validation score is
+the 2023 competition's (frames 51..min(T, 300)-1 of whole validation trials, mean over neurons, then over
+mice).
+
+DwiseNeuro's recipe, each off by default: ``lr_schedule: warmup_cosine`` (linear warm-up over
+``warmup_epochs``, then cosine to ``min_lr`` at ``max_epochs``, per optimiser step; no plateaus then: the
+best epoch's weights are kept), and ``ema_decay`` (an exponential moving average of the weights and
+buffers after every step, which is what is validated, kept as the best weights and checkpointed).
 """
 from __future__ import annotations
 
@@ -19,10 +25,11 @@ from typing import Callable, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .data.batches import SessionTensors, cycle_sessions, epoch_generator, shuffled_batches
+from .data.batches import SessionTensors, clip_span, cycle_sessions, epoch_generator, shuffled_batches
 from .data.placement import Placement, choose_placement, device_budget, place_sessions, prefetched
 from .data.placement import describe as describe_placement
 from .data.session import Session
@@ -30,6 +37,7 @@ from .errors import UserError, expect, validated
 from .metrics import SCORED_FROM
 from .precision import choose_amp, describe
 from .prediction import autocast, predict, predict_tensors, resolve_device
+from .schedules import make_scheduler, per_step
 from .scoring import neuron_correlations, search_score
 from .train_state import EarlyStopping, load_checkpoint, save_checkpoint
 
@@ -54,16 +62,33 @@ class TrainerConfig(BaseModel):
     patience: int = Field(5, gt=0, description="epochs without a `tolerance` gain that end a plateau")
     lr_decay_steps: int = Field(4, gt=0, description="plateaus (LR decays) before stopping")
     lr_decay_factor: float = Field(0.3, gt=0, lt=1)
-    min_lr: float = Field(1e-4, ge=0)
+    min_lr: float = Field(1e-4, ge=0, description="floor of the plateau decays; end of the cosine")
+    lr_schedule: Literal["plateau", "warmup_cosine"] = Field("plateau", description="plateau: decay by "
+        "lr_decay_factor at each plateau; warmup_cosine: DwiseNeuro's, per step, over max_epochs")
+    warmup_epochs: int = Field(0, ge=0, description="warmup_cosine only: epochs of linear warm-up")
+    ema_decay: float | None = Field(None, gt=0, lt=1, description="validate and keep an exponential moving "
+                                    "average of the weights (DwiseNeuro: 0.999 per step); None: the weights")
     tolerance: float = Field(1e-6, ge=0)
     scale_loss: bool = True
     clip_frames: int = Field(80, gt=0, description="video only: training clip length (capped at the shortest trial)")
+    clips_per_trial: int = Field(1, gt=0, description="video only: clips drawn from each train trial per epoch "
+                                 "(DwiseNeuro's epoch of 72,000 clips is about 15)")
     burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
     eval_skip: int | None = Field(None, ge=0, description="video only: frames each trial's validation score skips; "
                                   "None: the 2023 competition's 51 (set it lower only for trials under 52 frames)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool | Literal["auto"] = Field(False, description="bf16 autocast; auto: on CUDA GPUs with bf16 and CPUs "
                                                          "with AMX, fp32 elsewhere (printed)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainerConfig":
+        if self.warmup_epochs and self.lr_schedule != "warmup_cosine":
+            raise ValueError("warmup_epochs needs lr_schedule: warmup_cosine")
+        if self.warmup_epochs >= self.max_epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than max_epochs ({self.max_epochs})")
+        if self.lr_schedule == "warmup_cosine" and self.min_lr > self.lr_init:
+            raise ValueError(f"min_lr ({self.min_lr}), where the cosine ends, is above lr_init ({self.lr_init})")
+        return self
 
 
 def trainer_config(cfg: TrainerConfig | dict) -> TrainerConfig:
@@ -115,6 +140,8 @@ class _Setup:
     burn_in: int
     eval_skip: int
     clips: dict[str, int]          # video training clip length per session
+    frame_step: int                # video clips take every frame_step-th frame (the model's)
+    steps_per_epoch: int           # optimiser steps (LongCycler cycles) per epoch
 
 
 def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: int, placement: Placement,
@@ -128,10 +155,12 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     if cfg.amp == "auto":
         print(describe(amp, reason), flush=True)
     frames_out = burn_in(model, cfg)
+    step = int(getattr(model, "frame_step", 1))
     clips = {}
     for s in sessions:
         if s.kind == "video" and len(s.indices("train")):
-            clips[s.key] = min(cfg.clip_frames, int(np.min(_uncut_lengths(s)[s.indices("train")])))
+            shortest = int(np.min(_uncut_lengths(s)[s.indices("train")]))
+            clips[s.key] = min(cfg.clip_frames, (shortest - 1) // step + 1)
             expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
                    f"{s.key} leave nothing after a burn-in of {frames_out} frames")
         if s.kind == "video" and len(s.indices("validation")):
@@ -143,7 +172,9 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     if placement == "auto":
         print(describe_placement(where, why), flush=True)
     tensors = place_sessions([s.whole_trials() for s in sessions], where, device)  # lengths: for eval
-    return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(cfg), clips)
+    clips_drawn = [len(_clip_trials(s, clips.get(s.key), step)) * _repeats(s, cfg) for s in sessions]
+    steps = max(-(-n // cfg.batch_size) for n in clips_drawn)  # LongCycler cycles per epoch
+    return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(cfg), clips, step, max(steps, 1))
 
 
 def _uncut_lengths(session: Session) -> np.ndarray:
@@ -153,11 +184,15 @@ def _uncut_lengths(session: Session) -> np.ndarray:
     return np.minimum(session.trial_lengths, session.stimuli.shape[1])
 
 
-def _clip_trials(session: Session, clip: int | None) -> np.ndarray:
+def _repeats(session: Session, cfg: TrainerConfig) -> int:
+    return cfg.clips_per_trial if session.kind == "video" else 1
+
+
+def _clip_trials(session: Session, clip: int | None, step: int = 1) -> np.ndarray:
     """Train trials to draw clips from: a video trial cut (at a dropout) shorter than the clip is left out,
     instead of shortening every clip of the session to it."""
     trials = session.indices("train")
-    return trials if clip is None else trials[session.lengths[trials] >= clip]
+    return trials if clip is None else trials[session.lengths[trials] >= clip_span(clip, step)]
 
 
 def _batch_loss(model: nn.Module, setup: _Setup, key: str, batch) -> torch.Tensor:
@@ -173,14 +208,16 @@ def _batch_loss(model: nn.Module, setup: _Setup, key: str, batch) -> torch.Tenso
     return scale * poisson + model.regularizer(key)
 
 
-def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimizer, epoch: int) -> float:
-    """One pass of LongCycler cycles, one optimiser step each; returns the mean batch loss."""
+def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimizer, epoch: int,
+                 step_done: Callable[[], None]) -> float:
+    """One pass of LongCycler cycles, one optimiser step each (then ``step_done()``); returns the mean batch loss."""
     batches = {}
     for number, session in enumerate(setup.sessions):
         generator = epoch_generator(setup.seed, epoch, number)
+        clip = setup.clips.get(session.key)
         batches[session.key] = shuffled_batches(
-            _clip_trials(session, setup.clips.get(session.key)), setup.cfg.batch_size, generator,
-            session.lengths if session.kind == "video" else None, setup.clips.get(session.key))
+            _clip_trials(session, clip, setup.frame_step), setup.cfg.batch_size, generator,
+            session.lengths if session.kind == "video" else None, clip, setup.frame_step, _repeats(session, setup.cfg))
     model.train()
     total, count = 0.0, 0
     cycles = list(cycle_sessions(batches))
@@ -199,6 +236,7 @@ def _train_epoch(model: nn.Module, setup: _Setup, optimizer: torch.optim.Optimiz
             bad = int(torch.nonzero(~finite)[0])
             raise NonFiniteLoss(epoch, cycle[bad][0], float(values[bad]))
         optimizer.step()
+        step_done()
         total, count = total + float(values.sum()), count + len(values)
     return total / max(count, 1)
 
@@ -240,28 +278,38 @@ def train(model: nn.Module, sessions: list[Session], trainer_cfg: TrainerConfig 
     torch.manual_seed(seed)
     model.to(setup.device)
     optimizer = _optimizer(model, cfg)
-    # The scheduler's patience is one less than the stopper's: torch decays after `patience + 1` bad
-    # epochs, so both act on the same epoch and the restored best weights continue at the lower rate.
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=cfg.lr_decay_factor, patience=cfg.patience - 1,
-        threshold=cfg.tolerance, threshold_mode="abs", min_lr=cfg.min_lr)
+    scheduler = make_scheduler(optimizer, cfg, setup.steps_per_epoch)
+    ema = None if cfg.ema_decay is None else AveragedModel(
+        model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    evaluated = model if ema is None else ema.module  # what is validated and kept as the best weights
+
+    def step_done() -> None:
+        if ema is not None:
+            ema.update_parameters(model)
+        if per_step(scheduler):
+            scheduler.step()
+
     if checkpoint is not None:
-        stopper = load_checkpoint(Path(checkpoint), model, optimizer, scheduler, seed, setup.device)
+        stopper = load_checkpoint(Path(checkpoint), model, optimizer, scheduler, seed, setup.device, ema)
     else:
-        stopper = EarlyStopping(best_score=_validation_score(model, setup), best_state=model.state_dict())
+        stopper = EarlyStopping(best_score=_validation_score(evaluated, setup), best_state=evaluated.state_dict())
+    plateaus = not per_step(scheduler)  # a fixed schedule runs to max_epochs, keeping the best epoch
     while not stopper.finished(cfg.max_epochs, cfg.lr_decay_steps):
         started = time.perf_counter()
         epoch = stopper.epoch + 1
-        loss = _train_epoch(model, setup, optimizer, epoch)
-        score = _validation_score(model, setup)
-        scheduler.step(score)
-        stopper.update(epoch, score, model, cfg.patience, cfg.tolerance)
+        loss = _train_epoch(model, setup, optimizer, epoch, step_done)
+        score = _validation_score(evaluated, setup)
+        if plateaus:
+            scheduler.step(score)
+        restored = stopper.update(epoch, score, evaluated, cfg.patience if plateaus else None, cfg.tolerance)
+        if restored and ema is not None:
+            model.load_state_dict(stopper.best_state)  # the trained weights restart from the best average too
         metrics = {"epoch": epoch, "val_corr": score, "best_val_corr": stopper.best_score, "loss": loss,
                    "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": time.perf_counter() - started}
         stopper.history.append(metrics)
         if report is not None:
             with tempfile.TemporaryDirectory(prefix="sensorium-ckpt-") as folder:
-                save_checkpoint(Path(folder), model, optimizer, scheduler, stopper, seed)
+                save_checkpoint(Path(folder), model, optimizer, scheduler, stopper, seed, ema)
                 report(epoch, dict(metrics), Path(folder))
     model.load_state_dict(stopper.best_state)
     return TrainResult(stopper.best_score, stopper.epoch, list(stopper.history),

@@ -53,3 +53,14 @@ def batch_of(session: Session, trials=None) -> Batch:
     frames = torch.zeros(len(pick), dtype=torch.long) if session.kind == "video" else None
     return Batch(key=session.key, trials=trials, stimuli=tensor(session.stimuli), behavior=tensor(session.behavior),
                  pupil_center=tensor(session.pupil_center), responses=tensor(session.responses), frames=frames)
+
+
+def one_adamw_step(model: torch.nn.Module, batch: Batch, **adamw) -> tuple[set[str], torch.Tensor]:
+    """One AdamW step on the Poisson loss + the model's penalty: the state keys whose values moved, and the loss."""
+    optimizer = torch.optim.AdamW(model.parameters(), **{"lr": 0.005, **adamw})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    output = model(batch)
+    loss = (output - batch.responses * torch.log(output)).sum() + model.regularizer(batch.key)
+    loss.backward()
+    optimizer.step()
+    return {k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(before[k], v)}, loss

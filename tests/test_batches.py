@@ -78,6 +78,26 @@ def test_video_clips_stay_within_valid_frames_and_match_the_session():
     assert torch.equal(batch.frames, index.frames)
 
 
+def test_stepped_clips_take_every_step_th_frame_and_repeats_draw_each_trial_again():
+    session = video_session("v", frames=30)
+    tensors = SessionTensors.from_session(session)
+    train = session.indices("train")
+    span = int(session.lengths[train].min())           # 22: clips of 8 frames every 3rd span 22
+    for epoch in range(10):
+        indices = shuffled_batches(train, 5, epoch_generator(0, epoch), session.lengths, 8, step=3, repeats=2)
+        drawn = torch.cat([index.trials for index in indices])
+        assert sorted(drawn.tolist()) == sorted(train.tolist() * 2)
+        for index in indices:
+            assert index.step == 3 and (index.frames + span <= torch.as_tensor(session.lengths)[index.trials]).all()
+    batch = tensors.batch(indices[0])
+    assert batch.stimuli.shape[:2] == (len(indices[0].trials), 8)
+    for row, (trial, start) in enumerate(zip(indices[0].trials.tolist(), indices[0].frames.tolist())):
+        np.testing.assert_array_equal(batch.responses[row].numpy(), session.responses[trial, start:start + span:3])
+        np.testing.assert_array_equal(batch.pupil_center[row].numpy(), session.pupil_center[trial, start:start + span:3])
+    with pytest.raises(ValueError, match=r"clip of 8 frames \(step 4\) is longer than a trial"):
+        shuffled_batches(train, 5, epoch_generator(0, 0), session.lengths, 8, step=4)
+
+
 def test_video_clip_longer_than_a_trial_is_refused():
     session = video_session("v")
     with pytest.raises(ValueError, match="longer than a trial"):

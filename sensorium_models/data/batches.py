@@ -34,13 +34,15 @@ class Batch:
 class BatchIndex:
     """Which rows (and, for video, which frames) one batch takes: cheap to build, cycle and store.
 
-    ``frames`` holds each clip's first frame and ``n_frames`` the clip length; both are None for static
-    batches. Whole-trial video batches start at frame 0 and group trials of equal length.
+    ``frames`` holds each clip's first frame, ``n_frames`` the clip length and ``step`` the frame step
+    (a clip of frames start, start + step, …); frames and n_frames are None for static batches.
+    Whole-trial video batches start at frame 0 and group trials of equal length.
     """
 
     trials: torch.Tensor                  # (B,) long, CPU
     frames: torch.Tensor | None = None    # (B,) long, CPU
     n_frames: int | None = None
+    step: int = 1
 
 
 def _as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -92,7 +94,7 @@ class SessionTensors:
                          self.pupil_center[trials], self.responses[trials])
         starts = index.frames.to(where)
         rows = trials[:, None]
-        frames = starts[:, None] + torch.arange(index.n_frames, device=where)[None, :]
+        frames = starts[:, None] + index.step * torch.arange(index.n_frames, device=where)[None, :]
         return Batch(self.key, trials, self.stimuli[rows, frames], self.behavior[rows, frames],
                      self.pupil_center[rows, frames], self.responses[rows, frames], frames=starts)
 
@@ -108,22 +110,29 @@ def _split(trials: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     return list(torch.tensor_split(trials, -(-len(trials) // batch_size))) if len(trials) else []
 
 
+def clip_span(clip_frames: int, step: int = 1) -> int:
+    """Frames of a trial that a clip of ``clip_frames`` frames taken every ``step``-th frame spans."""
+    return (clip_frames - 1) * step + 1
+
+
 def shuffled_batches(trials: np.ndarray, batch_size: int, generator: torch.Generator,
-                     lengths: np.ndarray | None = None, clip_frames: int | None = None) -> list[BatchIndex]:
-    """Training batches over ``trials`` in a random order; video batches take a random clip of
-    ``clip_frames`` frames from each trial, wholly inside its valid length."""
-    trials = torch.as_tensor(np.asarray(trials, dtype=np.int64))
+                     lengths: np.ndarray | None = None, clip_frames: int | None = None,
+                     step: int = 1, repeats: int = 1) -> list[BatchIndex]:
+    """Training batches over ``trials`` (each ``repeats`` times) in a random order; video batches take a
+    random clip of ``clip_frames`` frames, every ``step``-th frame, from each, wholly inside its valid length."""
+    trials = torch.as_tensor(np.tile(np.asarray(trials, dtype=np.int64), repeats))
     order = trials[torch.randperm(len(trials), generator=generator)]
     if lengths is None:
         return [BatchIndex(chunk) for chunk in _split(order, batch_size)]
     if clip_frames is None:
         raise ValueError("video batches need clip_frames")
     valid = torch.as_tensor(np.asarray(lengths, dtype=np.int64))[order]
-    if len(order) and int(valid.min()) < clip_frames:
-        raise ValueError(f"clip of {clip_frames} frames is longer than a trial of {int(valid.min())} frames")
+    span = clip_span(clip_frames, step)
+    if len(order) and int(valid.min()) < span:
+        raise ValueError(f"clip of {clip_frames} frames (step {step}) is longer than a trial of {int(valid.min())} frames")
     starts = (torch.rand(len(order), generator=generator, dtype=torch.float64)
-              * (valid - clip_frames + 1)).long()
-    return [BatchIndex(t, f, clip_frames)
+              * (valid - span + 1)).long()
+    return [BatchIndex(t, f, clip_frames, step)
             for t, f in zip(_split(order, batch_size), _split(starts, batch_size))]
 
 

@@ -26,6 +26,7 @@ ENTRY_POINT_GROUP = "sensorium_search.families"
 BUILT_IN = {
     "core_readout": "sensorium_models.models.build:FAMILY",
     "conv_gru": "sensorium_models.models.gru:FAMILY",
+    "dwiseneuro": "sensorium_models.models.dwise:FAMILY",
 }
 
 
