@@ -121,3 +121,13 @@ def test_bad_keys_are_one_line_naming_them(block, message):
 def test_the_family_refuses_static_sessions():
     with pytest.raises(UserError, match="model.family: 'dwiseneuro' models video sessions, and these are static"):
         build_model(fake_sessions("static"), SMALL, seed=0)
+
+
+def test_the_search_yaml_searches_the_model_and_its_recipe():
+    from search.config import load_spec
+    from search.run import schemas
+
+    spec = load_spec("configs/search/video2023_dwise.yaml", schemas(), check_paths=False)
+    assert spec.blocks["model"]["family"] == "dwiseneuro" and spec.blocks["trainer"]["lr_schedule"] == "warmup_cosine"
+    assert {("model", "stage_depths"), ("model", "softplus_beta"), ("trainer", "ema_decay")} <= set(spec.searched)
+    assert spec.blocks["model"]["predict_window"] == spec.blocks["trainer"]["clip_frames"] == 16
