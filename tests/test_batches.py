@@ -93,7 +93,8 @@ def test_stepped_clips_take_every_step_th_frame_and_repeats_draw_each_trial_agai
     assert batch.stimuli.shape[:2] == (len(indices[0].trials), 8)
     for row, (trial, start) in enumerate(zip(indices[0].trials.tolist(), indices[0].frames.tolist())):
         np.testing.assert_array_equal(batch.responses[row].numpy(), session.responses[trial, start:start + span:3])
-        np.testing.assert_array_equal(batch.pupil_center[row].numpy(), session.pupil_center[trial, start:start + span:3])
+        np.testing.assert_array_equal(batch.pupil_center[row].numpy(),
+                                      session.pupil_center[trial, start:start + span:3])
     with pytest.raises(ValueError, match=r"clip of 8 frames \(step 4\) is longer than a trial"):
         shuffled_batches(train, 5, epoch_generator(0, 0), session.lengths, 8, step=4)
 

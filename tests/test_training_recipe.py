@@ -103,7 +103,8 @@ def test_video_clips_follow_the_models_frame_step_and_clips_per_trial():
         np.testing.assert_array_equal(batch.stimuli[row].numpy(), session.stimuli[trial, start:start + 15:2])
     seen.clear()   # clips are capped to fit the shortest train trial (22 frames: 11 frames every 2nd)
     train(model, [session], {**cfg, "clip_frames": 40}, seed=0)
-    assert {batch.stimuli.shape[1] for batch in seen} == {11} and int(session.lengths[session.indices("train")].min()) == 22
+    assert int(session.lengths[session.indices("train")].min()) == 22
+    assert {batch.stimuli.shape[1] for batch in seen} == {11}
 
 
 @pytest.mark.parametrize("cfg, message", [

@@ -129,7 +129,8 @@ def shuffled_batches(trials: np.ndarray, batch_size: int, generator: torch.Gener
     valid = torch.as_tensor(np.asarray(lengths, dtype=np.int64))[order]
     span = clip_span(clip_frames, step)
     if len(order) and int(valid.min()) < span:
-        raise ValueError(f"clip of {clip_frames} frames (step {step}) is longer than a trial of {int(valid.min())} frames")
+        raise ValueError(f"clip of {clip_frames} frames (step {step}) is longer than a trial of "
+                         f"{int(valid.min())} frames")
     starts = (torch.rand(len(order), generator=generator, dtype=torch.float64)
               * (valid - span + 1)).long()
     return [BatchIndex(t, f, clip_frames, step)

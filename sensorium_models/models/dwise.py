@@ -77,7 +77,8 @@ class DwiseConfig(BaseModel):
                              f"width {narrowest} (stage_channels × expansion_ratio)")
         widths = [self.stage_channels[-1], *self.cortex_channels]
         if any(width % self.groups for width in widths):
-            raise ValueError(f"groups {self.groups} must divide the last stage's and every cortex width, found {widths}")
+            raise ValueError(f"groups {self.groups} must divide the last stage's and every cortex width, "
+                             f"found {widths}")
         return self
 
 
@@ -166,7 +167,7 @@ class InvertedResidual3d(nn.Module):
 
 
 class CortexLayer(nn.Module):
-    """(B, C, T) → (B, C', T): grouped 1×1 conv → BN → SiLU → channel shuffle across groups, + tiled shortcut."""
+    """(B, C, T) → (B, C', T): grouped 1×1 conv → BN → SiLU → channel shuffle, + a tiled shortcut."""
 
     def __init__(self, in_channels: int, out_channels: int, groups: int, drop_path: float):
         super().__init__()
@@ -246,8 +247,10 @@ class DwiseNeuro(nn.Module):
 
     def __init__(self, sessions: list[Session], cfg: DwiseConfig):
         super().__init__()
-        self.behavior_channels, self.pupil_channels, self.pad_to = cfg.behavior_channels, cfg.pupil_channels, cfg.pad_to
-        self.frame_step, self.predict_window, self.predict_stride = cfg.frame_step, cfg.predict_window, cfg.predict_stride
+        self.behavior_channels, self.pupil_channels, self.pad_to = (cfg.behavior_channels, cfg.pupil_channels,
+                                                                    cfg.pad_to)
+        self.frame_step, self.predict_window, self.predict_stride = (cfg.frame_step, cfg.predict_window,
+                                                                     cfg.predict_stride)
         in_channels = 1 + 2 * cfg.pupil_channels + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
         self.core = DwiseCore(in_channels, cfg)
         layers, width = [], self.core.out_channels
@@ -266,7 +269,8 @@ class DwiseNeuro(nn.Module):
     def inputs(self, batch: Batch) -> torch.Tensor:
         """(B, C, T, H, W): the frames, then behaviour and pupil centre as constant images, zero-padded."""
         x = batch.stimuli[:, None]
-        extra = ([batch.behavior] if self.behavior_channels else []) + ([batch.pupil_center] if self.pupil_channels else [])
+        extra = [v for v, used in ((batch.behavior, self.behavior_channels), (batch.pupil_center, self.pupil_channels))
+                 if used]
         x = torch.cat([x] + [behavior_as_channels(v, *x.shape[-2:]) for v in extra], dim=1)
         if self.pad_to is None:
             return x
