@@ -34,7 +34,8 @@ BUILT_IN = {
 class Family:
     """What a family gives: the pydantic schema of its model block (without ``family``), and
     ``build(sessions, cfg, seed)`` → an ``nn.Module`` with ``forward(batch)`` and ``regularizer(key)``
-    (``per_frame``/``burn_in`` for video), as :class:`sensorium_models.models.encoder.Encoder` has."""
+    (``per_frame``/``burn_in`` for video, and optionally ``frame_step``/``predict_window``/``predict_stride``
+    for stepped clips and sliding-window prediction), as :class:`sensorium_models.models.encoder.Encoder` has."""
 
     schema: type[BaseModel]
     build: Callable[[list, BaseModel, int], Any]
