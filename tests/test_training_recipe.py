@@ -85,6 +85,19 @@ def test_resume_restores_the_average_and_the_schedule(tmp_path):
         train(TinyModel(sessions), sessions, {**RECIPE, "ema_decay": None}, seed=3, checkpoint=kept)
 
 
+def test_a_plateau_restores_the_best_average_into_the_trained_weights_too(tmp_path):
+    sessions = _sessions()
+    model = TinyModel(sessions)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    # no gain ever exceeds a tolerance of 10: every epoch ends a plateau, and the best stays the start
+    cfg = {**FAST, "ema_decay": 0.8, "patience": 1, "tolerance": 10.0, "lr_decay_steps": 2}
+    result = train(model, sessions, cfg, seed=0, report=lambda e, m, f: shutil.copytree(f, tmp_path / f"e{e}"))
+    state = torch.load(tmp_path / "e1" / "state.pt", weights_only=True)
+    assert result.epochs == 2 and int(state["ema"]["n_averaged"]) == 5
+    for key, value in start.items():
+        assert torch.equal(state["model"][key], value) and torch.equal(state["ema"][f"module.{key}"], value)
+
+
 class SteppedModel(TinyModel):
     frame_step = 2
 
