@@ -46,6 +46,8 @@ def test_it_builds_from_the_tiny_config_and_predicts_every_frame_of_each_mouse()
         out = model(batch)
     assert out.shape == batch.responses.shape == (2, 20, 7) and torch.all(out > 0)
     assert (model.frame_step, model.predict_window, model.predict_stride) == (2, 16, 4)
+    mix = model.cortex[1].mix[0]                        # DwiseNeuro's init: N(0, 2 / fan_out), fan_out 64 / 2
+    assert mix.weight.std().item() == pytest.approx(math.sqrt(2 / 32), rel=0.1) and mix.groups == 2
     again = build_model(sessions, SMALL, seed=0)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
@@ -131,3 +133,31 @@ def test_the_search_yaml_searches_the_model_and_its_recipe():
     assert spec.blocks["model"]["family"] == "dwiseneuro" and spec.blocks["trainer"]["lr_schedule"] == "warmup_cosine"
     assert {("model", "stage_depths"), ("model", "softplus_beta"), ("trainer", "ema_decay")} <= set(spec.searched)
     assert spec.blocks["model"]["predict_window"] == spec.blocks["trainer"]["clip_frames"] == 16
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_it_computes_what_the_winners_own_code_computes(training):
+    from bench.reference.vendor.dwiseneuro import DwiseNeuro as Original
+
+    sessions = fake_sessions("video")
+    keys = {"pad_to": None, "stage_channels": [4, 8, 16], "stage_depths": [2, 2, 1], "stage_strides": [2, 2, 2],
+            "expansion_ratio": 3, "se_ratio": 4, "cortex_channels": [32, 64], "readout_dropout": 0.0,
+            "drop_path_rate": 0.0}
+    ours = build_model(sessions, {**SMALL, **keys}, seed=0)
+    torch.manual_seed(1)
+    original = Original((7, 7), in_channels=5, core_features=(4, 4, 8, 8, 16), spatial_strides=(2, 1, 2, 1, 2),
+                        spatial_kernel=3, temporal_kernel=5, expansion_ratio=3, se_reduce_ratio=4,
+                        cortex_features=(32, 64), groups=2, softplus_beta=0.07, drop_rate=0.0, drop_path_rate=0.0)
+    state = {k: v for k, v in original.state_dict().items() if not k.endswith("inv_freq")}
+    with torch.no_grad():
+        for value in state.values():   # random weights and running statistics, not the initial ones
+            if value.is_floating_point():
+                value.copy_(torch.rand_like(value) + 0.5 if value.ndim == 1 else torch.randn_like(value) * 0.3)
+    mine = ours.state_dict()
+    assert [v.shape for v in state.values()] == [v.shape for v in mine.values()]
+    ours.load_state_dict(dict(zip(mine, state.values())))
+    ours.train(training), original.train(training)
+    for index in range(2):
+        batch = batch_of(sessions[index], trials=[0, 1, 2])
+        expected = original(ours.inputs(batch), index).transpose(1, 2)
+        assert torch.allclose(ours(batch), expected, rtol=1e-4, atol=1e-5)

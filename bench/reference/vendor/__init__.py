@@ -1,0 +1,1 @@
+"""Third-party model code kept verbatim (with its licence notice), for reference tests only."""
