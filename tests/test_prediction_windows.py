@@ -23,6 +23,16 @@ def test_windows_cover_every_frame_of_every_phase(length, window, step, stride, 
     assert windows(length, window, step, stride) == expected
 
 
+@pytest.mark.parametrize("length", [32, 40, 41, 300])
+def test_dwiseneuros_windows_are_the_predictors(length):
+    """lRomul/sensorium src/predictors.py: for every end frame i in 30..L-1, the frames i-30, i-28, …, i."""
+    theirs = {tuple(range(end - 30, end + 1, 2)) for end in range(30, length)}
+    ours = {tuple(range(start, start + 2 * frames, 2)) for start, frames in windows(length, 16, step=2)}
+    assert ours == theirs and len(windows(length, 16, step=2)) == length - 30
+    # at 31 frames theirs never covers the odd frames (they stay 0); ours predicts them in a 15-frame window
+    assert windows(31, 16, step=2) == [(0, 16), (1, 15)]
+
+
 class WindowProbe(nn.Module):
     """Predicts, for every frame of a window, either the window's first frame or the frame's own stimulus."""
 
