@@ -116,7 +116,8 @@ def run_search(spec: SearchSpec, kind: str, searcher_seed: int, storage: Path, n
             name=name, storage_path=str(storage.absolute()), verbose=0,
             callbacks=[EarlyStopMarker(settings.asha.max_t)] * new_wiring + [log],
             failure_config=tune.FailureConfig(max_failures=0),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+            # As launch: no rotation (a rotation forces an experiment snapshot at every checkpoint).
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None)),
     )
     curves = []
     for result in tuner.fit():
