@@ -5,7 +5,8 @@ The search is the product's own (``sensorium-search search launch``: Ray Tune, O
 samples run at once, each for ``--epochs`` epochs over all training trials of the seven sessions (the
 trainer has no step limit; an epoch is the smallest unit). Every second this reads /proc for the Ray
 workers running a trial (descendants of the launch process titled ``ray::…train…``): peak RSS (VmHWM),
-the largest PSS and USS (``smaps_rollup``) and the cache mappings' private pages, plus the node's lowest
+and, while both trials run, the largest PSS and USS (``smaps_rollup``) and the cache mappings' private
+pages (a trial left alone holds the mapped data as private pages), plus the node's lowest
 MemAvailable and the swap-out counter. The reference is the data's float32 size, read in the same run.
 
     PYTHONPATH=. python bench/scale_2022.py --work /tmp/scale2022 --epochs 1
@@ -94,20 +95,23 @@ def watch(launch: subprocess.Popen, cache: Path) -> tuple[dict[int, dict], int]:
     trials: dict[int, dict] = {}
     lowest = meminfo("MemAvailable")
     while launch.poll() is None:
+        samples = {}
         for pid in children(launch.pid):
             try:
                 name = title(pid)
-                if not (name.startswith("ray::") and "train" in name):
-                    continue
-                memory, mapped = process_memory(pid), mapped_memory(pid, cache)
-                seen = trials.setdefault(pid, {"title": name, "rss": 0, "pss": 0, "uss": 0, "private_mapped": 0,
-                                               "peak_rss": 0})
-                seen["peak_rss"] = max(seen["peak_rss"], peak_rss(pid))
+                if name.startswith("ray::") and "train" in name:
+                    samples[pid] = (name, process_memory(pid), mapped_memory(pid, cache), peak_rss(pid))
+            except (OSError, ValueError):
+                continue   # the process ended between listing and reading
+        for pid, (name, memory, mapped, peak) in samples.items():
+            seen = trials.setdefault(pid, {"title": name, "rss": 0, "pss": 0, "uss": 0, "private_mapped": 0,
+                                           "peak_rss": 0})
+            seen["peak_rss"] = max(seen["peak_rss"], peak)
+            # Only while both trials run: a trial left alone holds the mapped data as its own (private) pages.
+            if len(samples) >= 2:
                 for key in ("rss", "pss", "uss"):
                     seen[key] = max(seen[key], memory[key])
                 seen["private_mapped"] = max(seen["private_mapped"], mapped["private"])
-            except (OSError, ValueError):
-                continue   # the process ended between listing and reading
         lowest = min(lowest, meminfo("MemAvailable"))
         time.sleep(1.0)
     return trials, lowest
@@ -146,8 +150,8 @@ def main() -> int:
     rows = [[i + 1, t["title"][:40], f"{t['peak_rss'] / MB:.0f}", f"{t['pss'] / MB:.0f}", f"{t['uss'] / MB:.0f}",
              f"{t['private_mapped'] / MB:.1f}", f"{100 * t['uss'] / size:.1f} %"]
             for i, t in enumerate(sorted(trials.values(), key=lambda t: -t["peak_rss"]))]
-    columns = ["trial worker", "process", "peak RSS MB", "max PSS MB", "max USS MB", "data mapped private MB",
-               "USS / data"]
+    columns = ["trial worker", "process", "peak RSS MB", "max PSS MB, both running",
+               "max USS MB, both running", "data mapped private MB, both running", "USS / data"]
     worst = max((t["uss"] for t in trials.values()), default=0)
     text = "\n".join([
         text_header,
