@@ -35,6 +35,7 @@ SIZES = {
     "gpu_packing": [],  # needs CUDA; without it, says so and writes nothing
     "scale": ["--mice", "1", "--trials", "40", "--neurons", "1000", "--steps", "3", "--repeats", "1",
               "--name", "scale_small"],
+    "scale_2022": ["--preset", "tiny", "--work", "bench/data/scale2022-tiny", "--name", "scale_2022_tiny"],
 }
 ORDER = list(SIZES)  # the listed ones first, in this order; then any other script, by name
 

@@ -3,13 +3,18 @@
 A member's folder (``<promotion>/members/<trial>-seed<seed>/``) holds its weights, its predictions on
 the scored tiers and ``member.json``, written last: a folder with ``member.json`` is complete, and a
 re-run of ``promote`` reuses it instead of training again. The worker writes the folder itself, so
-weights and predictions never pass through Ray's object store; the driver reads them from storage.
+weights and predictions never pass through Ray's object store; the driver reads them from storage. Both
+sides hold one session's tier of predictions at a time: the worker writes each as it is predicted, the
+driver reads each when it scores it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,20 +48,23 @@ class MemberRecord:
         text = store.read_text(store.join(folder, RECORD_FILE))
         return None if text is None else cls(**{**json.loads(text), "folder": folder})
 
-    def predictions(self) -> dict:
-        """``{session key: {tier: predictions}}`` as the member wrote them."""
+    @contextlib.contextmanager
+    def stored_predictions(self) -> Iterator[Callable[[str, str], np.ndarray | list[np.ndarray]]]:
+        """``read(session key, tier)``: the predictions the member wrote for them, read from storage when
+        asked (an .npz member is loaded on access), so a reader holds one session's tier, not all."""
         with tempfile.TemporaryDirectory() as tmp:
             folder = store.get_folder(self.folder, Path(tmp))
             with np.load(folder / PREDICTIONS_FILE, allow_pickle=False) as stored:
                 index = json.loads(str(stored["index"]))
-                out: dict = {}
-                for name, (key, tier, item) in index.items():
-                    tiers = out.setdefault(key, {})
-                    if item is None:
-                        tiers[tier] = stored[name]
-                    else:
-                        tiers.setdefault(tier, []).append(stored[name])
-                return out
+                names: dict[tuple[str, str], list[str]] = {}
+                for name, (key, tier, _) in index.items():
+                    names.setdefault((key, tier), []).append(name)
+
+                def read(key: str, tier: str) -> np.ndarray | list[np.ndarray]:
+                    found = names[(key, tier)]
+                    return stored[found[0]] if index[found[0]][2] is None else [stored[name] for name in found]
+
+                yield read
 
     def state_dict(self) -> dict:
         import torch
@@ -66,16 +74,32 @@ class MemberRecord:
             return torch.load(folder / WEIGHTS_FILE, weights_only=True, map_location="cpu")
 
 
-def _save_predictions(path: Path, predictions: dict) -> None:
-    """Static predictions are one array per tier, video ones a list of arrays (one per trial)."""
-    arrays, index = {}, {}
-    for key, tiers in predictions.items():
-        for tier, value in tiers.items():
-            items = [(None, value)] if isinstance(value, np.ndarray) else list(enumerate(value))
-            for item, array in items:
-                name = f"a{len(arrays)}"
-                arrays[name], index[name] = array, [key, tier, item]
-    np.savez(path, index=np.array(json.dumps(index)), **arrays)
+def save_predictions(path: Path, predictions: Iterable[tuple[str, str, np.ndarray | list[np.ndarray]]]) -> None:
+    """(session key, tier, predictions) as they come, into one .npz (``np.savez``'s layout: one stored
+    .npy per array, and an ``index`` naming them), so the writer holds one session's tier at a time.
+    Static predictions are one array per tier, video ones a list of arrays (one per trial)."""
+    index = {}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        def write(name: str, array: np.ndarray) -> None:
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
+
+        for key, tier, value in predictions:
+            for item, array in [(None, value)] if isinstance(value, np.ndarray) else enumerate(value):
+                name = f"a{len(index)}"
+                index[name] = [key, tier, item]
+                write(name, array)
+        write("index", np.array(json.dumps(index)))
+
+
+def scored_predictions(model, sessions: list) -> Iterator[tuple[str, str, np.ndarray | list[np.ndarray]]]:
+    """The model's predictions of each session's scored tiers over whole trials, one tier at a time."""
+    from sensorium_models.data.tiers import scored_tiers
+    from sensorium_models.prediction import predict
+
+    for session in sessions:
+        for tier in scored_tiers(session):
+            yield session.key, tier, predict(model, session.whole_trials(), session.tier_indices(tier))
 
 
 def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion: str) -> dict:
@@ -85,8 +109,6 @@ def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion
     from search.trainable import sessions_for
     from sensorium_models.data import placement_of
     from sensorium_models.models import build_model
-    from sensorium_models.prediction import predict
-    from sensorium_models.data.tiers import scored_tiers
     from sensorium_models.submission.for_predictor import full_trials
     from sensorium_models.training import eval_skip, train, trainer_config
 
@@ -97,14 +119,12 @@ def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion
     model.load_state_dict(result.best_state)
     split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in sessions)).hexdigest()[:12]
     whole = sessions_for(full_trials({**blocks["data"], "resplit": True}), seed)  # scored as the competition does
-    predictions = {s.key: {tier: predict(model, s.whole_trials(), s.tier_indices(tier)) for tier in scored_tiers(s)}
-                   for s in whole}
     folder = MemberRecord.location(promotion, trial_id, seed)
     record = MemberRecord(trial_id, seed, float(result.best_val_corr), int(result.epochs), split,
                           eval_skip(trainer_config(blocks["trainer"])), folder)
     with tempfile.TemporaryDirectory() as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(tmp) / WEIGHTS_FILE)
-        _save_predictions(Path(tmp) / PREDICTIONS_FILE, predictions)
+        save_predictions(Path(tmp) / PREDICTIONS_FILE, scored_predictions(model, whole))
         store.put_folder(Path(tmp), folder)
     fields = asdict(record)
     del fields["folder"]  # where it is read from decides that

@@ -12,6 +12,7 @@ after a crash trains only the members still missing.
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,21 +86,23 @@ def train_members(candidates: list[Candidate], seeds: list[int], promotion: str,
     return len(reused)
 
 
-def score(sessions, predictions_by_session: dict, skip: int) -> dict[str, float]:
-    """Scores of predictions ``{session key: {tier: predictions}}``, keyed ``<session>/<tier>/<metric>``,
-    with ``mean/<tier>/<metric>`` the mean over the scored mice."""
+def score(sessions, predictions, skip: int) -> dict[str, float]:
+    """Scores of ``predictions(session key, tier)``, keyed ``<session>/<tier>/<metric>``, with
+    ``mean/<tier>/<metric>`` the mean over the scored mice."""
     from sensorium_models.scoring import flat_scores, tier_scores
 
-    return flat_scores(tier_scores(sessions, lambda session, tier: predictions_by_session[session.key][tier], skip))
+    return flat_scores(tier_scores(sessions, lambda session, tier: predictions(session.key, tier), skip))
 
 
-def ensemble_predictions(members: list[MemberRecord]) -> dict:
-    """The mean of the members' predictions, as they saved them on storage (all held in memory at once)."""
+@contextlib.contextmanager
+def ensemble_predictions(members: list[MemberRecord]):
+    """``read(session key, tier)``: the mean of the members' predictions of one session's tier, read from
+    storage when asked (memory holds one tier of each member, never all of their predictions)."""
     from sensorium_models.ensemble import mean_predictions
 
-    each = [m.predictions() for m in members]
-    return {key: {tier: mean_predictions([p[key][tier] for p in each]) for tier in tiers}
-            for key, tiers in each[0].items()}
+    with contextlib.ExitStack() as stack:
+        reads = [stack.enter_context(member.stored_predictions()) for member in members]
+        yield lambda key, tier: mean_predictions([read(key, tier) for read in reads])
 
 
 def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, model_name: str, alias: str,
@@ -147,7 +150,8 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
 
     def scored(candidate: Candidate, member: MemberRecord) -> None:
         sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
-        member_scores[(candidate.trial_id, member.seed)] = score(sessions, member.predictions(), member.skip)
+        with member.stored_predictions() as read:
+            member_scores[(candidate.trial_id, member.seed)] = score(sessions, read, member.skip)
         tracking.log_member(record.tracking_uri, record.experiment_id, parent_id, candidate.blocks, member,
                             member_scores[(candidate.trial_id, member.seed)])
 
@@ -156,7 +160,8 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
                                spec.settings.resources.gpus, scored)
         for candidate in candidates:
             sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
-            candidate.scores = score(sessions, ensemble_predictions(candidate.members), candidate.members[0].skip)
+            with ensemble_predictions(candidate.members) as read:
+                candidate.scores = score(sessions, read, candidate.members[0].skip)
         best = max(candidates, key=lambda c: c.member_validation)
         table = score_table(candidates, member_scores)
         note = training_note(sessions_for(best.blocks["data"], spec.settings.seed))

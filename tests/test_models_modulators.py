@@ -1,5 +1,6 @@
 """Model 4's modulators: history and state inputs hand-checked on a toy session, the smooth gain, leakage."""
 import math
+import tracemalloc
 from dataclasses import replace
 
 import numpy as np
@@ -102,6 +103,34 @@ def test_video_trials_are_summarised_over_their_valid_frames():
     session.lengths = np.array([4, 2])
     responses = np.array([[1.0, 2.0, 3.0, 6.0], [4.0, 8.0, 0.0, 0.0]])[:, :, None]
     np.testing.assert_allclose(trial_means(session, responses), [[3.0], [6.0]])
+
+
+def ragged_video():
+    session = fake_session("v", kind="video", n_trials=12, n_neurons=30, frames=40, seed=5)
+    session.lengths = np.random.default_rng(5).integers(1, 41, 12)
+    return session
+
+
+def test_video_trial_means_are_unchanged_by_streaming_trial_by_trial():
+    # The whole-array definition it replaced: float64 copy, masked to valid frames, summed, divided.
+    session = ragged_video()
+    responses = session.responses.astype(np.float32)
+    valid = np.arange(40)[None, :] < session.lengths[:, None]
+    whole = (responses.astype(np.float64) * valid[:, :, None]).sum(axis=1) / session.lengths[:, None]
+    np.testing.assert_array_equal(trial_means(session, responses), whole)
+
+
+def test_video_trial_means_hold_one_trial_at_a_time_not_a_float64_copy_of_the_responses():
+    session = ragged_video()
+    responses = np.random.default_rng(0).random((12, 40, 2000), dtype=np.float32)   # 3.8 MB
+    tracemalloc.start()
+    try:
+        means = trial_means(session, responses)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    one_trial = 40 * 2000 * 8
+    assert peak <= 2 * means.nbytes + 2 * one_trial, peak   # the float64 copy alone was 2 x 3.8 MB
 
 
 @pytest.mark.parametrize("switch", ["history", "state", "gain"])

@@ -3,12 +3,13 @@ takes the same code as ``s3://``), and a promotion member's predictions read bac
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from search import storage as store
-from search.members import PREDICTIONS_FILE, RECORD_FILE, MemberRecord, _save_predictions
+from search.members import PREDICTIONS_FILE, RECORD_FILE, MemberRecord, save_predictions
 
 
 @pytest.fixture(params=["folder", "uri"])
@@ -37,7 +38,7 @@ def test_a_member_reads_back_static_and_video_predictions(location, tmp_path):
     video = [np.ones((5, 4), np.float32), np.zeros((7, 4), np.float32)]
     made = tmp_path / "member"
     made.mkdir()
-    _save_predictions(made / PREDICTIONS_FILE, {"s1": {"test": static}, "m2": {"final_test": video}})
+    save_predictions(made / PREDICTIONS_FILE, iter([("s1", "test", static), ("m2", "final_test", video)]))
     folder = MemberRecord.location(location, "abc", 100)
     assert MemberRecord.find(location, "abc", 100) is None
     store.put_folder(made, folder)
@@ -46,7 +47,29 @@ def test_a_member_reads_back_static_and_video_predictions(location, tmp_path):
         {"trial_id": "abc", "seed": 100, "validation_corr": 0.5, "epochs": 3, "split": "x", "skip": 0}))
     member = MemberRecord.find(location, "abc", 100)
     assert member is not None and member.folder == folder
-    got = member.predictions()
-    np.testing.assert_array_equal(got["s1"]["test"], static)
-    assert [a.shape for a in got["m2"]["final_test"]] == [(5, 4), (7, 4)]
-    np.testing.assert_array_equal(got["m2"]["final_test"][0], video[0])
+    with member.stored_predictions() as read:
+        np.testing.assert_array_equal(read("s1", "test"), static)
+        got = read("m2", "final_test")
+    assert [a.shape for a in got] == [(5, 4), (7, 4)]
+    np.testing.assert_array_equal(got[0], video[0])
+    np.testing.assert_array_equal(got[1], video[1])
+    with np.load(store.get_folder(folder, tmp_path / "copy") / PREDICTIONS_FILE) as plain:   # numpy's own reader
+        assert sorted(plain.files) == ["a0", "a1", "a2", "index"]
+
+
+def test_a_member_reads_one_session_tier_without_loading_the_others(tmp_path):
+    big = np.ones((2000, 500), np.float32)   # 4 MB: another mouse's tier
+    small = np.arange(8, dtype=np.float32).reshape(2, 4)
+    save_predictions(tmp_path / PREDICTIONS_FILE, iter([("big", "test", big), ("small", "test", small)]))
+    store.write_text(str(tmp_path / RECORD_FILE), json.dumps(
+        {"trial_id": "t", "seed": 1, "validation_corr": 0.5, "epochs": 1, "split": "x", "skip": 0}))
+    member = MemberRecord(trial_id="t", seed=1, validation_corr=0.5, epochs=1, split="x", skip=0,
+                          folder=str(tmp_path))
+    tracemalloc.start()
+    try:
+        with member.stored_predictions() as read:
+            np.testing.assert_array_equal(read("small", "test"), small)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < big.nbytes / 4, peak

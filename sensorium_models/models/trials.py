@@ -35,15 +35,19 @@ def available(session: Session) -> np.ndarray:
 
 
 def trial_means(session: Session, array: np.ndarray) -> np.ndarray:
-    """(n, F) float64: a static (n, F) array as it is, a video (n, T, F) array averaged over valid frames."""
-    array = np.asarray(array, dtype=np.float64)
+    """(n, F) float64: a static (n, F) array as it is, a video (n, T, F) array averaged over valid frames.
+
+    Video trials are summed one at a time in float64: the array (often a memory map of a whole mouse's
+    responses) is never copied whole, so the transient is one trial's frames, not 4x the responses.
+    """
     if session.kind == "static":
-        return array
-    frames = array.shape[1]
-    lengths = np.full(len(array), frames) if session.lengths is None else np.asarray(session.lengths)
-    valid = np.arange(frames)[None, :] < lengths[:, None]
-    summed = (array * valid[:, :, None]).sum(axis=1)
-    return summed / np.maximum(lengths, 1)[:, None]
+        return np.asarray(array, dtype=np.float64)
+    n, frames = array.shape[:2]
+    lengths = np.full(n, frames) if session.lengths is None else np.asarray(session.lengths)
+    means = np.zeros((n, *array.shape[2:]), dtype=np.float64)
+    for i, length in enumerate(lengths):
+        means[i] = np.asarray(array[i, :max(length, 0)], dtype=np.float64).sum(axis=0)
+    return means / np.maximum(lengths, 1)[:, None]
 
 
 def recent_means(session: Session, lags: list[int], dtype: type = np.float32) -> np.ndarray:

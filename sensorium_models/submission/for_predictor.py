@@ -16,7 +16,7 @@ from ..metrics import SCORED_FROM, SCORED_UNTIL
 from .formats import STATIC_FILES, TRACKS, sessions_of_kind, submission_mice
 from .validate import validate_submission
 from .write_static import write_static_submission
-from .write_video import write_track
+from .write_video import MousePredictions, write_track_by_mouse
 
 
 def full_trials(data_cfg: dict) -> dict:
@@ -27,13 +27,24 @@ def full_trials(data_cfg: dict) -> dict:
     return {**data_cfg, "max_frames": SCORED_UNTIL}
 
 
+def mouse_predictions(predictor, tiers: list[str]) -> MousePredictions:
+    """One mouse's predictions of ``tiers`` at a time, from one ``predict`` call over all their trials."""
+    def predict(session: Session) -> dict[str, list[np.ndarray]]:
+        trials = [session.tier_indices(tier) for tier in tiers]
+        whole = predictor.predict(session.whole_trials(), np.concatenate(trials))  # trials cut at a dropout: all frames
+        ends = np.cumsum([len(t) for t in trials])
+        return {tier: whole[end - len(t):end] for tier, t, end in zip(tiers, trials, ends)}
+
+    return predict
+
+
 def write_submissions(predictor, sessions: list[Session], out: str | Path, mice: list[str] | None = None,
                       first_frame: int = SCORED_FROM) -> list[Path]:
     """2022: the live/final CSVs of each static session with test tiers, in ``out/<session name>/``.
     2023: per track (main, bonus) the parquet files for exactly the mice ``submission_mice`` picks (``mice``,
     else those whose responses of the track are hidden) and their upload zips, in ``out/``; rows start at
-    ``first_frame``. Each file is validated against the sessions and that set of mice; a file our own writer
-    got wrong is a bug (RuntimeError).
+    ``first_frame``; one mouse's predictions are held at a time. Each file is validated against the sessions
+    and that set of mice; a file our own writer got wrong is a bug (RuntimeError).
     """
     out = Path(out)
     written: list[Path] = []
@@ -47,12 +58,7 @@ def write_submissions(predictor, sessions: list[Session], out: str | Path, mice:
         chosen = submission_mice(sessions, track, mice)
         if not chosen:
             continue
-        by_trial = {}
-        for session in chosen:
-            trials = np.concatenate([session.tier_indices(tier) for tier in tiers])
-            whole = predictor.predict(session.whole_trials(), trials)  # trials cut at a dropout: all frames
-            by_trial.update({(session.name, int(t)): p for t, p in zip(trials, whole)})
-        files = write_track(chosen, track, lambda session, trial: by_trial[(session.name, trial)], out, first_frame)
+        files = write_track_by_mouse(chosen, track, mouse_predictions(predictor, tiers), out, first_frame)
         names = [session.name for session in chosen]
         problems += [f"{path}: {problem}" for path in files if path.suffix != ".zip"
                      for problem in validate_submission(path, sessions, mice=names)]
