@@ -155,6 +155,20 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     assert all(first[key] != other[key] for key in first)
 
 
+def test_history_scale_multiplies_the_history_coupling_and_is_recorded(tmp_path):
+    """The benchmark's knob: the same neurons with a stronger history effect; 1 writes the default bytes."""
+    def truth(scale: float, out: Path) -> dict:
+        (folder,) = synthesize(out, "static", "tiny", trials=60, neurons=8, seed=0, history_scale=scale)
+        return load_ground_truth(folder)
+
+    default, one, doubled = truth(1.0, tmp_path / "a"), truth(1, tmp_path / "b"), truth(2.0, tmp_path / "c")
+    assert np.array_equal(default["rates"], one["rates"])
+    np.testing.assert_allclose(doubled["neurons"]["history_beta"], 2 * default["neurons"]["history_beta"], rtol=1e-6)
+    assert np.array_equal(doubled["neurons"]["rf_sigma_px"], default["neurons"]["rf_sigma_px"])
+    assert not np.array_equal(doubled["rates"], default["rates"])
+    assert (default["params"]["history"]["beta_scale"], doubled["params"]["history"]["beta_scale"]) == (1.0, 2.0)
+
+
 def test_ground_truth_is_separate_and_consistent(static, video):
     for folder in (static, video):
         truth_folder = ground_truth_folder(folder)
@@ -270,6 +284,7 @@ def test_realistic_sizes_without_writing():
     ({"trials": 20}, "trials: 20"),
     ({"seed": -1}, "seed"),
     ({"state_strength": -0.1}, "state_strength"),
+    ({"history_scale": -1.0}, "history_scale"),
 ])
 def test_bad_arguments_are_user_errors(tmp_path, kwargs, message):
     with pytest.raises(UserError, match=message):

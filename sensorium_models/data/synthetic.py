@@ -62,18 +62,22 @@ NEURONS_STREAM, BEHAVIOR_STREAM, NOISE_STREAM, STATE_STREAM, CALIBRATION_ID = 3,
 
 def synthesize(out: str | Path, kind: str = "static", preset: str = "tiny", sessions: int | None = None,
                trials: int | None = None, neurons: int | None = None, seed: int = 0,
-               state_strength: float = 0.0) -> list[Path]:
+               state_strength: float = 0.0, history_scale: float = 1.0) -> list[Path]:
     """Write synthetic sessions and their ground truth under ``out``; return the session folders.
 
     The same arguments write the same bytes. ``sessions``/``trials``/``neurons`` override the preset;
-    ``state_strength`` > 0 adds the carried-over population state (module docstring).
+    ``state_strength`` > 0 adds the carried-over population state (module docstring); ``history_scale``
+    multiplies every neuron's ``history_beta`` (1: the default strength), so a benchmark can make the history
+    effect large enough to tell time constants apart.
     """
     sizes = session_sizes(kind, preset, sessions, trials, neurons)
     expect(isinstance(seed, int) and seed >= 0, f"seed: expected a non-negative integer, found {seed!r}")
     expect(isinstance(state_strength, (int, float)) and state_strength >= 0,
            f"state_strength: expected a number >= 0, found {state_strength!r}")
+    expect(isinstance(history_scale, (int, float)) and history_scale >= 0,
+           f"history_scale: expected a number >= 0, found {history_scale!r}")
     names = session_names(kind, seed, len(sizes), uses_real_names(kind, preset, len(sizes)))
-    return [SyntheticSession(seed, index, key, name, size, float(state_strength)).write(Path(out))
+    return [SyntheticSession(seed, index, key, name, size, float(state_strength), history_scale).write(Path(out))
             for index, (size, (key, name)) in enumerate(zip(sizes, names))]
 
 
@@ -93,15 +97,18 @@ def _grey_statistics(counts: np.ndarray) -> dict[str, np.ndarray]:
 class SyntheticSession:
     """One session's plan, neurons and behaviour; ``write`` simulates it and writes both folders."""
 
-    def __init__(self, seed: int, index: int, key: str, name: str, size: SessionSize, state_strength: float = 0.0):
+    def __init__(self, seed: int, index: int, key: str, name: str, size: SessionSize, state_strength: float = 0.0,
+                 history_scale: float = 1.0):
         self.seed, self.index, self.key, self.name, self.size = seed, index, key, name, size
-        self.state_strength = state_strength
+        self.state_strength, self.history_scale = state_strength, float(history_scale)
         self.kind, self.video = size.kind, size.kind == "video"
         self.frames = size.stored_frames
         self.plan = plan_trials(seed, index, size)
         self._greys: dict[int, np.ndarray] | None = {} if size.nbytes < CACHE_BYTES else None
         rng = np.random.default_rng([seed, NEURONS_STREAM, index])
         self.params, self.retinotopy = sample_parameters(rng, size.neurons, self.video)
+        if self.history_scale != 1.0:
+            self.params["history_beta"] = (self.params["history_beta"] * self.history_scale).astype(np.float32)
         self.population = Population(self.params)
         calibration = [self._model_input(self._make(CALIBRATION_ID + k, self.frames), self.frames)
                        for k in range(CALIBRATION[self.kind])]
@@ -345,7 +352,9 @@ class SyntheticSession:
                      "frame_trial_ts; video: files are in presentation order",
             "history": {
                 "tau_trials": HISTORY_TAU, "clip": HISTORY_CLIP, "state": "history.npy (h before each trial)",
-                "formula": "rate *= exp(clip(history_beta * h, -clip, clip)); after each presented trial "
+                "beta_scale": self.history_scale,
+                "formula": "rate *= exp(clip(history_beta * h, -clip, clip)), neurons/history_beta.npy already "
+                           "times beta_scale; after each presented trial "
                            "h <- (1 - a) h + a (mean_frames(response) / (amplitude * rate_scale) - 1), "
                            "a = 1 - exp(-1 / tau), h = 0 at the start; test tiers advance it too",
             },
