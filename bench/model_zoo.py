@@ -1,0 +1,231 @@
+"""Benchmark: the model families side by side on synthetic releases, against the generator's oracle.
+
+Each entry is a shipped train config (``configs/train/tiny_*.yaml``: its model and trainer blocks) or a
+shipped model preset (``configs/model/<name>.yaml``) narrowed to CPU size, trained through the project's
+own ``sensorium_models.training.train`` with ``--seeds`` seeds and the same ``--epochs`` for every entry (the
+fixed budget; the trainer's early stopping may end a run sooner), then scored on the labelled test tiers:
+
+  2023  synthetic video release (``video`` preset): the factorised 3-D baseline, the GRU baseline
+        (``conv_gru``) and the winner-class ``dwise`` family; challenge correlation (frames 51.. of each
+        trial) on the main test tiers, ``live_test_main`` + ``final_test_main`` (a new mouse's hidden
+        responses from the ground truth, as the organisers score them), mean over mice.
+  2022  synthetic static sessions, with the carried-over population state where the generator has it:
+        the SOTA baseline and Model 4 (today's EMA variant and the exact one, where shipped); single-trial
+        correlation on the labelled ``test`` tier, mean over neurons.
+
+The oracle is the same metric on the same trials with the generator's noise-free rates as predictions.
+An entry whose config is not on this branch is listed as such. Add a family with one line in ``VIDEO`` or
+``STATIC``.
+
+    PYTHONPATH=. python bench/model_zoo.py [--release 2023 2022] [--seeds 0 1 2] [--epochs 6]
+    PYTHONPATH=. python bench/model_zoo.py --quick     # tiny sizes: proves the bench runs, proves nothing
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "model_zoo"
+# CPU size for the 2022 presets (64 channels x 4 layers would take hours here); depthwise convolutions are
+# ~4x slower to train on a CPU, so every static entry uses full ones.
+NARROW_STATIC = {"hidden_channels": 8, "layers": 2, "input_kern": 9, "hidden_kern": 5, "depth_separable": False}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One family in the zoo: ``train_config`` (a train YAML) or ``preset`` plus ``overrides``."""
+
+    name: str
+    train_config: str | None = None
+    preset: str | None = None
+    overrides: dict = field(default_factory=dict)
+
+    def source(self) -> Path:
+        return ROOT / (self.train_config or f"configs/model/{self.preset}.yaml")
+
+    def available(self) -> bool:
+        return self.source().is_file()
+
+    def describe(self) -> str:
+        """The config's first comment line: what the file says it is."""
+        for line in self.source().read_text().splitlines():
+            if line.startswith("#"):
+                return line.lstrip("# ").strip()
+        return self.source().name
+
+
+VIDEO = [
+    Entry("factorised 3-D baseline", train_config="configs/train/tiny_video.yaml"),
+    Entry("GRU baseline (conv_gru)", train_config="configs/train/tiny_video_gru.yaml"),
+    Entry("dwise (winner class)", train_config="configs/train/tiny_video_dwise.yaml"),
+]
+STATIC = [
+    Entry("SOTA baseline", preset="sota2022", overrides=NARROW_STATIC),
+    Entry("Model 4, EMA variant", preset="model4_ema", overrides=NARROW_STATIC),
+    Entry("Model 4", preset="model4", overrides=NARROW_STATIC),
+]
+STATIC_TRAINER = {"batch_size": 64, "lr_init": 0.009, "device": "cpu"}
+SIZES = {  # release -> synthesize() arguments; --quick shrinks them
+    "2023": {"kind": "video", "preset": "tiny"},
+    "2022": {"kind": "static", "preset": "demo", "sessions": 1},
+}
+STATE_STRENGTH = 0.5  # 2022: std of the carried-over population state's log-rate term, where the generator has one
+
+
+def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool) -> dict[str, dict]:
+    """The data/model/trainer blocks the entry trains with: its own config, our data, the fixed epochs."""
+    from search.config import BLOCKS, check_blocks, read_blocks
+
+    if entry.train_config:
+        blocks = read_blocks(entry.source())
+        model, trainer = blocks["model"], blocks["trainer"]
+    else:
+        model, trainer = {"preset": entry.preset, **entry.overrides}, dict(STATIC_TRAINER)
+    data = {"paths": [str(data_path)], "cache_dir": str(DATA / "cache")}
+    if not video:
+        data["scale"] = 0.125
+    raw = {"data": data, "model": model, "trainer": {**trainer, "max_epochs": epochs, "device": "cpu"}}
+    return check_blocks(raw, entry.name, BLOCKS)  # expands a model preset as every config reader does
+
+
+def synthesize_release(release: str, quick: bool) -> tuple[Path, str]:
+    """The release's folder (written once) and a line saying what it holds."""
+    from sensorium_models.data.synthetic import synthesize
+
+    size = dict(SIZES[release])
+    if quick:
+        size |= {"trials": 240, "neurons": 40} if release == "2022" else {}
+    extra = ""
+    if release == "2022" and "state_strength" in inspect.signature(synthesize).parameters:
+        size["state_strength"] = STATE_STRENGTH
+        extra = f", carried-over population state (state_strength {STATE_STRENGTH})"
+    elif release == "2022":
+        extra = ", no carried-over population state (this branch's generator has none)"
+    out = DATA / ("-".join(f"{k}{v}" for k, v in size.items()) + ("-quick" if quick else ""))
+    if not any(out.glob("*-*")):
+        synthesize(out, seed=0, **size)
+    return out, f"{size}{extra}"
+
+
+TEST_TIERS = {"video": ("live_test_main", "final_test_main"), "static": ("test",)}  # never trained or validated on
+
+
+def test_trials(session) -> np.ndarray:
+    return np.concatenate([session.tier_indices(tier) for tier in TEST_TIERS[session.kind]])
+
+
+def truth_arrays(session, trials: np.ndarray) -> tuple[list | np.ndarray, list | np.ndarray]:
+    """(responses, noise-free rates) of ``trials``, shaped as ``predict`` returns predictions. Responses a
+    release hides (a new mouse's test tiers) come from the ground truth, as the organisers score them."""
+    from sensorium_models.data.ground_truth import load_ground_truth
+    from sensorium_models.prediction import trial_responses
+
+    truth = load_ground_truth(session.path)
+    if session.kind == "static":
+        return trial_responses(session, trials), np.asarray(truth["rates"][np.asarray(trials)])
+    hidden = {int(t): k for k, t in enumerate(np.flatnonzero(truth["hidden"]))}
+    cut = [slice(0, int(session.lengths[t])) for t in trials]
+    responses = [np.asarray(truth["hidden_responses"][hidden[int(t)]][:, c]).T if int(t) in hidden
+                 else np.asarray(session.responses[t, c]) for t, c in zip(trials, cut)]
+    return responses, [np.asarray(truth["rates"][t][:, c]).T for t, c in zip(trials, cut)]
+
+
+def correlation(session, responses, predictions) -> float:
+    """The competition's per-mouse score: 2023 challenge correlation, 2022 single-trial correlation."""
+    from sensorium_models import metrics
+
+    if session.kind == "video":
+        return float(metrics.challenge_correlation(responses, predictions).mean())
+    return float(metrics.single_trial_correlation(responses, predictions).mean())
+
+
+def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool) -> dict:
+    """Train one entry with one seed; its test score and the oracle's (mean over mice), epochs, seconds."""
+    import torch
+
+    from sensorium_models.data import load_sessions
+    from sensorium_models.models import build_model
+    from sensorium_models.prediction import predict
+    from sensorium_models.training import train
+
+    torch.set_num_threads(1)
+    blocks = blocks_for(entry, data_path, epochs, video)
+    sessions = load_sessions(blocks["data"], seed)
+    started = time.perf_counter()
+    model = build_model(sessions, blocks["model"], seed)
+    result = train(model, sessions, blocks["trainer"], seed)
+    seconds = time.perf_counter() - started
+    scores, oracles = [], []
+    for session in (s.whole_trials() for s in sessions):
+        trials = test_trials(session)
+        responses, rates = truth_arrays(session, trials)
+        scores.append(correlation(session, responses, predict(model, session, trials)))
+        oracles.append(correlation(session, responses, rates))
+    return {"test": float(np.mean(scores)), "oracle": float(np.mean(oracles)), "epochs": result.epochs,
+            "val": result.best_val_corr, "seconds": seconds,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def release_section(release: str, entries: list[Entry], args) -> str:
+    video = release == "2023"
+    data_path, what = synthesize_release(release, args.quick)
+    rows, missing = [], []
+    for entry in entries:
+        if not entry.available():
+            missing.append(f"- {entry.name}: `{entry.source().relative_to(ROOT)}` is not on this branch; not run.")
+            continue
+        runs = [run_entry(entry, data_path, args.epochs, seed, video) for seed in args.seeds]
+        test = np.array([r["test"] for r in runs])
+        fraction = test / np.array([r["oracle"] for r in runs])
+        rows.append([entry.name, f"`{entry.source().relative_to(ROOT)}`", runs[0]["parameters"],
+                     " / ".join(f"{t:.4f}" for t in test), float(test.mean()), float(test.std(ddof=1))
+                     if len(test) > 1 else "-", float(fraction.mean()), float(np.mean([r["val"] for r in runs])),
+                     " / ".join(str(r["epochs"]) for r in runs), float(np.mean([r["seconds"] for r in runs]))])
+        print(f"{release} {entry.name}: test {test.round(4).tolist()}, fraction of oracle {fraction.mean():.3f}",
+              flush=True)
+    metric = ("challenge correlation on `live_test_main` + `final_test_main` (a new mouse's hidden responses from "
+              "the ground truth), mean over mice" if video else "single-trial correlation on the `test` tier")
+    lines = [f"## {release}: {'video' if video else 'static'} synthetic release", "",
+             f"Data: `synthesize({what}, seed=0)`. Metric: {metric}. Seeds {args.seeds}; at most {args.epochs} "
+             "epochs each (the same for every entry; the trainer's early stopping may end a run sooner).", ""]
+    lines.append(table(["family", "config", "parameters", "test per seed", "mean", "std", "fraction of oracle",
+                        "best val", "epochs per seed", "train s (mean)"], rows) if rows else "Nothing ran.")
+    lines += missing
+    lines += [""] + [f"- {e.name}: {e.describe()}" for e in entries if e.available()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--release", nargs="+", choices=["2023", "2022"], default=["2023", "2022"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=6, help="max epochs, the same for every entry")
+    parser.add_argument("--quick", action="store_true", help="one seed, one epoch, small 2022 sessions")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs = args.seeds[:1], 1
+    started = time.perf_counter()
+    sections = [release_section(r, VIDEO if r == "2023" else STATIC, args) for r in args.release]
+    text = "\n".join([
+        header("Model zoo: families side by side on synthetic releases, as fractions of the generator's oracle"),
+        f"One torch thread per run, runs one after another. Wall time: {(time.perf_counter() - started) / 60:.0f} "
+        "min.", "", *sections, "", f"- Reproduce: `{command_line()}`", ""])
+    name = "model_zoo" if args.release == ["2023", "2022"] else f"model_zoo_{args.release[0]}"
+    print(write_result(name, text, DATA if args.quick else RESULTS).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
