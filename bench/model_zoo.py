@@ -2,28 +2,29 @@
 
 Each entry is a shipped train config (``configs/train/tiny_*.yaml``: its model and trainer blocks) or a
 shipped model preset (``configs/model/<name>.yaml``) narrowed to CPU size, trained through the project's
-own ``sensorium_models.training.train`` with ``--seeds`` seeds and the same ``--epochs`` for every entry (the
-fixed budget; the trainer's early stopping may end a run sooner), then scored on the labelled test tiers:
+own ``sensorium_models.training.train`` with ``--seeds`` seeds and the same epochs for every entry of a
+release (the fixed budget; the trainer's early stopping may end a run sooner), then scored on test tiers:
 
   2023  synthetic video release (``video`` preset): the factorised 3-D baseline, the GRU baseline
         (``conv_gru``) and the winner-class ``dwise`` family; challenge correlation (frames 51.. of each
         trial) on the main test tiers, ``live_test_main`` + ``final_test_main`` (a new mouse's hidden
         responses from the ground truth, as the organisers score them), mean over mice.
-  2022  synthetic static sessions, with the carried-over population state where the generator has it:
-        the SOTA baseline and Model 4 (today's EMA variant and the exact one, where shipped); single-trial
-        correlation on the labelled ``test`` tier, mean over neurons.
+  2022  synthetic static sessions with the carried-over population state (``state_strength``): the SOTA
+        baseline, Model 4's earlier EMA variant and Model 4 as published (with its behaviour normalisation);
+        single-trial correlation on the labelled ``test`` tier, mean over neurons.
 
 The oracle is the same metric on the same trials with the generator's noise-free rates as predictions.
 An entry whose config is not on this branch is listed as such. Add a family with one line in ``VIDEO`` or
-``STATIC``.
+``STATIC`` and run the bench again: runs already made are read back from ``bench/data/model_zoo/runs.json``
+(same entry, config path, data, epochs and seed), so only the new family trains.
 
-    PYTHONPATH=. python bench/model_zoo.py [--release 2023 2022] [--seeds 0 1 2] [--epochs 6]
+    PYTHONPATH=. python bench/model_zoo.py [--release 2023 2022] [--seeds 0 1 2] [--epochs N]
     PYTHONPATH=. python bench/model_zoo.py --quick     # tiny sizes: proves the bench runs, proves nothing
 """
 from __future__ import annotations
 
 import argparse
-import inspect
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "model_zoo"
 # CPU size for the 2022 presets (64 channels x 4 layers would take hours here); depthwise convolutions are
@@ -45,12 +47,14 @@ NARROW_STATIC = {"hidden_channels": 8, "layers": 2, "input_kern": 9, "hidden_ker
 
 @dataclass(frozen=True)
 class Entry:
-    """One family in the zoo: ``train_config`` (a train YAML) or ``preset`` plus ``overrides``."""
+    """One family in the zoo: ``train_config`` (a train YAML) or ``preset`` plus ``overrides``; ``data``: data
+    options the family needs (Model 4's behaviour normalisation)."""
 
     name: str
     train_config: str | None = None
     preset: str | None = None
     overrides: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
 
     def source(self) -> Path:
         return ROOT / (self.train_config or f"configs/model/{self.preset}.yaml")
@@ -74,14 +78,15 @@ VIDEO = [
 STATIC = [
     Entry("SOTA baseline", preset="sota2022", overrides=NARROW_STATIC),
     Entry("Model 4, EMA variant", preset="model4_ema", overrides=NARROW_STATIC),
-    Entry("Model 4", preset="model4", overrides=NARROW_STATIC),
+    Entry("Model 4 (exact)", preset="model4", overrides=NARROW_STATIC, data={"behavior_normalization": "model4"}),
 ]
 STATIC_TRAINER = {"batch_size": 64, "lr_init": 0.009, "device": "cpu"}
 SIZES = {  # release -> synthesize() arguments; --quick shrinks them
     "2023": {"kind": "video", "preset": "tiny"},
     "2022": {"kind": "static", "preset": "demo", "sessions": 1},
 }
-STATE_STRENGTH = 0.5  # 2022: std of the carried-over population state's log-rate term, where the generator has one
+EPOCHS = {"2023": 6, "2022": 30}  # per release: the GRU steps frame by frame, ~1 min an epoch on a loaded CPU
+STATE_STRENGTH = 0.5  # 2022: std of the carried-over population state's log-rate term
 
 
 def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool) -> dict[str, dict]:
@@ -93,7 +98,7 @@ def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool) -> dict[
         model, trainer = blocks["model"], blocks["trainer"]
     else:
         model, trainer = {"preset": entry.preset, **entry.overrides}, dict(STATIC_TRAINER)
-    data = {"paths": [str(data_path)], "cache_dir": str(DATA / "cache")}
+    data = {"paths": [str(data_path)], "cache_dir": str(DATA / "cache"), **entry.data}
     if not video:
         data["scale"] = 0.125
     raw = {"data": data, "model": model, "trainer": {**trainer, "max_epochs": epochs, "device": "cpu"}}
@@ -107,16 +112,12 @@ def synthesize_release(release: str, quick: bool) -> tuple[Path, str]:
     size = dict(SIZES[release])
     if quick:
         size |= {"trials": 240, "neurons": 40} if release == "2022" else {}
-    extra = ""
-    if release == "2022" and "state_strength" in inspect.signature(synthesize).parameters:
-        size["state_strength"] = STATE_STRENGTH
-        extra = f", carried-over population state (state_strength {STATE_STRENGTH})"
-    elif release == "2022":
-        extra = ", no carried-over population state (this branch's generator has none)"
+    if release == "2022":
+        size["state_strength"] = STATE_STRENGTH  # the carried-over population state Model 4's network state models
     out = DATA / ("-".join(f"{k}{v}" for k, v in size.items()) + ("-quick" if quick else ""))
     if not any(out.glob("*-*")):
         synthesize(out, seed=0, **size)
-    return out, f"{size}{extra}"
+    return out, ", ".join(f"{k}={v!r}" for k, v in size.items())
 
 
 TEST_TIERS = {"video": ("live_test_main", "final_test_main"), "static": ("test",)}  # never trained or validated on
@@ -178,15 +179,28 @@ def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
+def cached_run(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, fresh: bool) -> dict:
+    """``run_entry``, kept in ``DATA/runs.json`` by (entry, config, data, epochs, seed): a family added later
+    trains alone when the bench runs again (``--fresh`` retrains every entry)."""
+    store = DATA / "runs.json"
+    done = json.loads(store.read_text()) if store.is_file() else {}
+    key = f"{entry.name}|{entry.source().relative_to(ROOT)}|{data_path.name}|epochs {epochs}|seed {seed}"
+    if fresh or key not in done:
+        done[key] = run_entry(entry, data_path, epochs, seed, video)
+        with atomic_path(store) as tmp:
+            tmp.write_text(json.dumps(done, indent=1))
+    return done[key]
+
+
 def release_section(release: str, entries: list[Entry], args) -> str:
-    video = release == "2023"
+    video, epochs = release == "2023", args.epochs_of[release]
     data_path, what = synthesize_release(release, args.quick)
     rows, missing = [], []
     for entry in entries:
         if not entry.available():
             missing.append(f"- {entry.name}: `{entry.source().relative_to(ROOT)}` is not on this branch; not run.")
             continue
-        runs = [run_entry(entry, data_path, args.epochs, seed, video) for seed in args.seeds]
+        runs = [cached_run(entry, data_path, epochs, seed, video, args.fresh) for seed in args.seeds]
         test = np.array([r["test"] for r in runs])
         fraction = test / np.array([r["oracle"] for r in runs])
         rows.append([entry.name, f"`{entry.source().relative_to(ROOT)}`", runs[0]["parameters"],
@@ -198,10 +212,10 @@ def release_section(release: str, entries: list[Entry], args) -> str:
     metric = ("challenge correlation on `live_test_main` + `final_test_main` (a new mouse's hidden responses from "
               "the ground truth), mean over mice" if video else "single-trial correlation on the `test` tier")
     lines = [f"## {release}: {'video' if video else 'static'} synthetic release", "",
-             f"Data: `synthesize({what}, seed=0)`. Metric: {metric}. Seeds {args.seeds}; at most {args.epochs} "
+             f"Data: `synthesize({what}, seed=0)`. Metric: {metric}. Seeds {args.seeds}; at most {epochs} "
              "epochs each (the same for every entry; the trainer's early stopping may end a run sooner).", ""]
     lines.append(table(["family", "config", "parameters", "test per seed", "mean", "std", "fraction of oracle",
-                        "best val", "epochs per seed", "train s (mean)"], rows) if rows else "Nothing ran.")
+                        "best val", "epochs per seed", "build + train s (mean)"], rows) if rows else "Nothing ran.")
     lines += missing
     lines += [""] + [f"- {e.name}: {e.describe()}" for e in entries if e.available()]
     return "\n".join(lines)
@@ -211,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--release", nargs="+", choices=["2023", "2022"], default=["2023", "2022"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=6, help="max epochs, the same for every entry")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"max epochs, the same for every entry of a release (default: {EPOCHS})")
     parser.add_argument("--quick", action="store_true", help="one seed, one epoch, small 2022 sessions")
+    parser.add_argument("--fresh", action="store_true", help="retrain every entry (default: reuse runs.json)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs = args.seeds[:1], 1
+    args.epochs_of = {release: args.epochs or EPOCHS[release] for release in args.release}
     started = time.perf_counter()
     sections = [release_section(r, VIDEO if r == "2023" else STATIC, args) for r in args.release]
     text = "\n".join([

@@ -29,7 +29,8 @@ SIZES = {
     "train_speed": ["--trials", "240", "--neurons", "1000", "--epochs", "3", "--rounds", "2", "--threads", "1"],
     "search_efficiency": ["--trials", "400", "--samples", "40", "--epochs", "18", "--grace", "4", "--seeds", "0", "1",
                           "2"],
-    "ground_truth": ["--trials", "600", "--epochs", "6", "--grace", "3", "--promote"],
+    "ground_truth": ["--seeds", "0", "1", "2", "--epochs", "40", "--promote"],
+    "model_zoo": [],
     "model_evidence": ["--epochs", "4"],
     "search_overhead": [],
     "gpu_packing": [],  # needs CUDA; without it, says so and writes nothing
