@@ -89,7 +89,7 @@ EPOCHS = {"2023": 6, "2022": 30}  # per release: the GRU steps frame by frame, ~
 STATE_STRENGTH = 0.5  # 2022: std of the carried-over population state's log-rate term
 
 
-def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool) -> dict[str, dict]:
+def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool, device: str = "cpu") -> dict[str, dict]:
     """The data/model/trainer blocks the entry trains with: its own config, our data, the fixed epochs."""
     from search.config import BLOCKS, check_blocks, read_blocks
 
@@ -101,7 +101,7 @@ def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool) -> dict[
     data = {"paths": [str(data_path)], "cache_dir": str(DATA / "cache"), **entry.data}
     if not video:
         data["scale"] = 0.125
-    raw = {"data": data, "model": model, "trainer": {**trainer, "max_epochs": epochs, "device": "cpu"}}
+    raw = {"data": data, "model": model, "trainer": {**trainer, "max_epochs": epochs, "device": device}}
     return check_blocks(raw, entry.name, BLOCKS)  # expands a model preset as every config reader does
 
 
@@ -152,7 +152,7 @@ def correlation(session, responses, predictions) -> float:
     return float(metrics.single_trial_correlation(responses, predictions).mean())
 
 
-def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool) -> dict:
+def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, device: str) -> dict:
     """Train one entry with one seed; its test score and the oracle's (mean over mice), epochs, seconds."""
     import torch
 
@@ -162,7 +162,7 @@ def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool
     from sensorium_models.training import train
 
     torch.set_num_threads(1)
-    blocks = blocks_for(entry, data_path, epochs, video)
+    blocks = blocks_for(entry, data_path, epochs, video, device)
     sessions = load_sessions(blocks["data"], seed)
     started = time.perf_counter()
     model = build_model(sessions, blocks["model"], seed)
@@ -179,14 +179,14 @@ def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def cached_run(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, fresh: bool) -> dict:
+def cached_run(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, args) -> dict:
     """``run_entry``, kept in ``DATA/runs.json`` by (entry, config, data, epochs, seed): a family added later
     trains alone when the bench runs again (``--fresh`` retrains every entry)."""
     store = DATA / "runs.json"
     done = json.loads(store.read_text()) if store.is_file() else {}
-    key = f"{entry.name}|{entry.source().relative_to(ROOT)}|{data_path.name}|epochs {epochs}|seed {seed}"
-    if fresh or key not in done:
-        done[key] = run_entry(entry, data_path, epochs, seed, video)
+    key = f"{entry.name}|{entry.source().relative_to(ROOT)}|{data_path.name}|epochs {epochs}|seed {seed}|{args.device}"
+    if args.fresh or key not in done:
+        done[key] = run_entry(entry, data_path, epochs, seed, video, args.device)
         with atomic_path(store) as tmp:
             tmp.write_text(json.dumps(done, indent=1))
     return done[key]
@@ -200,7 +200,7 @@ def release_section(release: str, entries: list[Entry], args) -> str:
         if not entry.available():
             missing.append(f"- {entry.name}: `{entry.source().relative_to(ROOT)}` is not on this branch; not run.")
             continue
-        runs = [cached_run(entry, data_path, epochs, seed, video, args.fresh) for seed in args.seeds]
+        runs = [cached_run(entry, data_path, epochs, seed, video, args) for seed in args.seeds]
         test = np.array([r["test"] for r in runs])
         fraction = test / np.array([r["oracle"] for r in runs])
         rows.append([entry.name, f"`{entry.source().relative_to(ROOT)}`", runs[0]["parameters"],
@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"max epochs, the same for every entry of a release (default: {EPOCHS})")
     parser.add_argument("--quick", action="store_true", help="one seed, one epoch, small 2022 sessions")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="trainer.device of every run")
     parser.add_argument("--fresh", action="store_true", help="retrain every entry (default: reuse runs.json)")
     args = parser.parse_args(argv)
     if args.quick:
