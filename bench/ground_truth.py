@@ -14,7 +14,7 @@
 3. With ``--promote`` and ``sensorium-search promote`` on this branch: the first seed's best configuration
    retrained with 5 seeds and ensembled; the ensemble's test correlation against its best member's.
 
-    PYTHONPATH=. python bench/ground_truth.py [--seeds 0 1 2] [--epochs 40] [--history-scale 2] [--promote]
+    PYTHONPATH=. python bench/ground_truth.py [--seeds 0 1 2] [--epochs 30] [--history-scale 2] [--promote]
     PYTHONPATH=. python bench/ground_truth.py --quick      # a minute: tiny sizes, proves the bench runs
 """
 from __future__ import annotations
@@ -217,7 +217,7 @@ def render(args, truth: float, searches: dict[int, list], scores: dict, gain_row
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="searcher seeds, one search each")
-    parser.add_argument("--epochs", type=int, default=40, help="max epochs per trial (every tau trains them)")
+    parser.add_argument("--epochs", type=int, default=30, help="max epochs per trial (every tau trains them)")
     parser.add_argument("--sessions", type=int, default=1, help="sessions (demo preset: 2)")
     parser.add_argument("--trials", type=int, default=1200, help="trials per session")
     parser.add_argument("--neurons", type=int, default=300, help="neurons per session")
@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs, args.trials, args.neurons = args.seeds[:2], 2, 300, 40
+    from search import environment
+
+    environment.apply(None)  # before Ray is imported, as the CLI does (the trials' workers read it)
     import torch
 
     from search.config import parse_spec

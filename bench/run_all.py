@@ -29,7 +29,7 @@ SIZES = {
     "train_speed": ["--trials", "240", "--neurons", "1000", "--epochs", "3", "--rounds", "2", "--threads", "1"],
     "search_efficiency": ["--trials", "400", "--samples", "40", "--epochs", "18", "--grace", "4", "--seeds", "0", "1",
                           "2"],
-    "ground_truth": ["--seeds", "0", "1", "2", "--epochs", "40", "--promote"],
+    "ground_truth": ["--seeds", "0", "1", "2", "--epochs", "30"],
     "model_zoo": [],
     "model_evidence": ["--epochs", "4"],
     "search_overhead": [],
