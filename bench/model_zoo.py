@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+from bench.common import RESULTS, command_line, header, load_average, table, write_result  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "model_zoo"
@@ -63,11 +63,15 @@ class Entry:
         return self.source().is_file()
 
     def describe(self) -> str:
-        """The config's first comment line: what the file says it is."""
+        """The first sentence of the config's leading comment: what the file says it is."""
+        lines = []
         for line in self.source().read_text().splitlines():
-            if line.startswith("#"):
-                return line.lstrip("# ").strip()
-        return self.source().name
+            if not line.startswith("#"):
+                break
+            lines.append(line.lstrip("#").strip())
+        text = " ".join(lines)
+        end = text.find(". ")
+        return (text[:end + 1] if end >= 0 else text) or self.source().name
 
 
 VIDEO = [
@@ -154,14 +158,11 @@ def correlation(session, responses, predictions) -> float:
 
 def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, device: str) -> dict:
     """Train one entry with one seed; its test score and the oracle's (mean over mice), epochs, seconds."""
-    import torch
-
     from sensorium_models.data import load_sessions
     from sensorium_models.models import build_model
     from sensorium_models.prediction import predict
     from sensorium_models.training import train
 
-    torch.set_num_threads(1)
     blocks = blocks_for(entry, data_path, epochs, video, device)
     sessions = load_sessions(blocks["data"], seed)
     started = time.perf_counter()
@@ -186,7 +187,8 @@ def cached_run(entry: Entry, data_path: Path, epochs: int, seed: int, video: boo
     done = json.loads(store.read_text()) if store.is_file() else {}
     key = f"{entry.name}|{entry.source().relative_to(ROOT)}|{data_path.name}|epochs {epochs}|seed {seed}|{args.device}"
     if args.fresh or key not in done:
-        done[key] = run_entry(entry, data_path, epochs, seed, video, args.device)
+        done[key] = run_entry(entry, data_path, epochs, seed, video, args.device) | {"load": load_average()}
+        args.trained += 1
         with atomic_path(store) as tmp:
             tmp.write_text(json.dumps(done, indent=1))
     return done[key]
@@ -201,6 +203,7 @@ def release_section(release: str, entries: list[Entry], args) -> str:
             missing.append(f"- {entry.name}: `{entry.source().relative_to(ROOT)}` is not on this branch; not run.")
             continue
         runs = [cached_run(entry, data_path, epochs, seed, video, args) for seed in args.seeds]
+        args.runs += len(runs)
         test = np.array([r["test"] for r in runs])
         fraction = test / np.array([r["oracle"] for r in runs])
         rows.append([entry.name, f"`{entry.source().relative_to(ROOT)}`", runs[0]["parameters"],
@@ -234,12 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds, args.epochs = args.seeds[:1], 1
     args.epochs_of = {release: args.epochs or EPOCHS[release] for release in args.release}
+    args.trained, args.runs = 0, 0
+    import torch
+
+    torch.set_num_threads(1)  # every run's setting, so the header says what the runs used
     started = time.perf_counter()
     sections = [release_section(r, VIDEO if r == "2023" else STATIC, args) for r in args.release]
     text = "\n".join([
         header("Model zoo: families side by side on synthetic releases, as fractions of the generator's oracle"),
         f"One torch thread per run, runs one after another. Wall time: {(time.perf_counter() - started) / 60:.0f} "
-        "min.", "", *sections, "", f"- Reproduce: `{command_line()}`", ""])
+        f"min; {args.trained} of {args.runs} runs trained by this invocation, the others read back from "
+        "`bench/data/model_zoo/runs.json` (the load average each run started at is in that file).", "",
+        *sections, "", f"- Reproduce: `{command_line()}`", ""])
     name = "model_zoo" if args.release == ["2023", "2022"] else f"model_zoo_{args.release[0]}"
     print(write_result(name, text, DATA if args.quick else RESULTS).read_text())
     return 0
