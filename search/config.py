@@ -92,7 +92,7 @@ class SearchSettings(_Strict):
     max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
     checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints: more on object storage (each is an upload)
     # tpe: Optuna TPE told which trials ASHA pruned; bohb: TuneBOHB with HyperBand (asha's max_t and
-    # reduction_factor), needs `pip install -r requirements-bohb.txt`.
+    # reduction_factor; grace_period and brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
     algorithm: Literal["tpe", "bohb"] = "tpe"
     tpe: TpeSettings = TpeSettings()
     # An Optuna RDB URL (sqlite:///optuna.db, postgresql://…) keeping the TPE study, named after the search,
@@ -102,6 +102,13 @@ class SearchSettings(_Strict):
     resources: Resources = Resources()
     # Complete configurations (every searched key) the searcher tries first, in order.
     start_with: list[dict] = []
+
+    @model_validator(mode="after")
+    def _tpe_keys_need_tpe(self) -> "SearchSettings":
+        given = [key for key in ("tpe", "optuna_storage") if key in self.model_fields_set]
+        if self.algorithm == "bohb" and given:
+            raise ValueError(f"{given[0]} applies to algorithm tpe, not bohb")
+        return self
 
 
 @dataclass

@@ -8,7 +8,8 @@ epoch's value added to its intermediate values (Tune does not pass that result t
 that ran to ``max_t`` or ended on their own plateau stay COMPLETE.
 
 The values are the running best of the search metric (``results.OBJECTIVE``), the score the project
-ranks and promotes trials by.
+ranks and promotes trials by. ``build_searcher`` and ``build_scheduler`` make what ``search.algorithm``
+names, for ``search launch`` and the benchmarks alike.
 """
 from __future__ import annotations
 

@@ -111,6 +111,9 @@ def test_spec_hash_is_stable_and_canonical_yaml_reloads(raw, tmp_path):
     (lambda r: r["search"]["asha"].update(grace_period=9), "grace_period 9 exceeds max_t 4"),
     (lambda r: r["search"].update(resources={"gpus": 1.5}), "search.resources.gpus: more than one GPU"),
     (lambda r: r["search"].update(mode="maximise"), "search.mode: Input should be 'max' or 'min'"),
+    (lambda r: r["search"].update(algorithm="bohb", optuna_storage="sqlite:///o.db"),
+     "optuna_storage applies to algorithm tpe, not bohb"),
+    (lambda r: r["search"].update(algorithm="hyperopt"), "search.algorithm: Input should be 'tpe' or 'bohb'"),
     (lambda r: r["search"].pop("metric"), "search.metric: Field required"),
     (lambda r: r.pop("data"), "data: missing block"),
 ])
@@ -228,6 +231,7 @@ def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_op
     assert isinstance(searcher, PruningAwareOptunaSearch) and isinstance(build_scheduler(settings), ASHAScheduler)
     sampler = searcher._sampler
     assert (sampler._n_startup_trials, sampler._multivariate, sampler._group) == (4, True, True)
+    del raw["search"]["tpe"]  # TPE's keys are refused with bohb
     raw["search"]["algorithm"] = "bohb"
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings
     assert isinstance(build_searcher(settings, []), TuneBOHB)
