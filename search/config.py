@@ -105,7 +105,8 @@ class SearchSettings(_Strict):
 
     @model_validator(mode="after")
     def _tpe_keys_need_tpe(self) -> "SearchSettings":
-        given = [key for key in ("tpe", "optuna_storage") if key in self.model_fields_set]
+        # Set to other than their defaults: the canonical YAML that resume reloads writes every key.
+        given = ["tpe"] * (self.tpe != TpeSettings()) + ["optuna_storage"] * (self.optuna_storage is not None)
         if self.algorithm == "bohb" and given:
             raise ValueError(f"{given[0]} applies to algorithm tpe, not bohb")
         return self

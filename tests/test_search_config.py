@@ -236,6 +236,9 @@ def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_op
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings
     assert isinstance(build_searcher(settings, []), TuneBOHB)
     assert isinstance(build_scheduler(settings), HyperBandForBOHB)
+    spec = parse_spec(raw, SCHEMAS, "demo", "")
+    again = parse_spec(yaml.safe_load(spec.text), SCHEMAS, "demo", "")  # what resume reloads: every key written
+    assert again.settings == spec.settings and again.settings.algorithm == "bohb"
 
 
 def test_bohb_without_its_packages_is_one_line_saying_what_to_install(raw, monkeypatch):
