@@ -3,15 +3,15 @@
 Without this, a session that exists but is malformed passed ``launch`` and every trial died in Ray with a
 traceback. Here each distinct data block the search can sample is loaded (which builds, or validates, the
 cache entries the trials then memory-map), the model is built once for those sessions, keys meant for
-the other family (static/video) are refused, and an Optuna storage must open and not hold the search's
-study already, so every such mistake is one line and exit status 2.
+the other family (static/video) are refused, and an Optuna storage must open, so every such mistake is
+one line and exit status 2. (That a new search's study is not in it yet is ``launch``'s check.)
 """
 from __future__ import annotations
 
 import copy
 
 from search.config import SearchSpec, check_family
-from search.searcher import check_installed, check_new_study
+from search.searcher import check_installed, optuna_storage
 from search.space import set_path, substitute
 from sensorium_models.errors import UserError
 
@@ -48,4 +48,7 @@ def preflight(spec: SearchSpec, schemas: dict) -> None:
         except UserError as err:
             raise UserError(f"{where}{err}") from None
     if spec.settings.optuna_storage is not None:
-        check_new_study(spec.settings.optuna_storage, spec.name, where)
+        try:
+            optuna_storage(spec.settings.optuna_storage)
+        except UserError as err:
+            raise UserError(f"{where}{err}") from None

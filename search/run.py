@@ -25,7 +25,7 @@ from search.config import SearchSpec, check_name, check_resources, parse_spec
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
 from search.results import OBJECTIVE, summary_line, trial_rows
-from search.searcher import build_scheduler, build_searcher
+from search.searcher import build_scheduler, build_searcher, check_new_study
 from search.tracking import MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run
 from search.trainable import trainable, trial_dirname
 from search.tune_state import saved_trials
@@ -154,6 +154,8 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     if address is None:
         check_resources(spec.settings.resources, local_nodes(spec.settings.resources.gpus))
     preflight(spec, schemas())
+    if spec.settings.optuna_storage is not None:
+        check_new_study(spec.settings.optuna_storage, spec.name, f"{spec.source}: " if spec.source else "")
     tracking_uri = tracking_uri or default_tracking_uri(runs)
     experiment_id = open_experiment(tracking_uri, runs)
     ray_address = connect_ray(address)

@@ -98,6 +98,16 @@ def test_the_tpe_study_is_on_the_optuna_storage_for_the_dashboard(finished_searc
     assert len(states) == 6 and set(states) == {TrialState.PRUNED, TrialState.COMPLETE}, states
 
 
+def test_resuming_a_search_with_an_optuna_storage_keeps_its_one_study(finished_search):
+    """The study exists by then: only a new search's launch refuses one already there."""
+    import optuna
+
+    rc, out, err = run_cli("search", "resume", "tiny", "--runs-dir", str(finished_search["runs"]))
+    assert rc == 0, err
+    study = optuna.load_study(study_name="tiny", storage=finished_search["optuna_url"])
+    assert len(study.get_trials(deepcopy=False)) == 6
+
+
 def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
     from mlflow import MlflowClient
 
