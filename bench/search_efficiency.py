@@ -156,9 +156,10 @@ def strategy_row(args, label: str, runs: dict) -> list:
         bests.append(run.best)
     wall = sum(runs[(label, s)]["wall_s"] for s in args.seeds)
     epochs = sum(len(runs[(label, s)]["run"].spent) for s in args.seeds)
+    failed = sum(c.error is not None for s in args.seeds for c in runs[(label, s)]["run"].curves)
     return [label, f"{min(ratios):.0%}", f"**{statistics.median(ratios):.0%}**", f"{max(ratios):.0%}",
             f"{sum(spent) / sum(reference):.0%}", censored, f"{min(bests):.4f}", f"{statistics.median(bests):.4f}",
-            f"{max(bests):.4f}", f"{max(bests) - min(bests):.4f}", epochs, f"{wall:.0f}"]
+            f"{max(bests):.4f}", f"{max(bests) - min(bests):.4f}", epochs, failed, f"{wall:.0f}"]
 
 
 def reproduce_line(args) -> str:
@@ -187,7 +188,7 @@ def render(args, runs: dict, session: str) -> str:
         "over seeds. A search that never reached its target counts with all its epochs (a lower bound).",
         "",
         table(["strategy", "per-seed ratio min", "median", "max", "pooled ratio", "seeds not reaching target",
-               "seeds' best min", "median", "max", "spread", "epochs in all", "wall s"],
+               "seeds' best min", "median", "max", "spread", "epochs in all", "failed trials", "wall s"],
               [strategy_row(args, label, runs) for label in labels]),
         "Best val_corr per searcher seed:",
         "",

@@ -24,10 +24,6 @@ class TrialCurve:
     val_corr: list[float]
     error: str | None = None
 
-    @property
-    def best(self) -> float:
-        return max(self.val_corr, default=float("-inf"))
-
 
 @dataclass
 class SearchRun:
@@ -110,8 +106,8 @@ def run_search(spec: SearchSpec, kind: str, searcher_seed: int, storage: Path, n
         trainable(spec), param_space=spec.param_space(),
         tune_config=tune.TuneConfig(
             metric=OBJECTIVE if new_wiring else settings.metric, mode=settings.mode,
-            search_alg=searcher(kind, spec, searcher_seed), scheduler=scheduler(kind, spec), num_samples=settings.num_samples,
-            max_concurrent_trials=1, reuse_actors=True, trial_dirname_creator=trial_dirname),
+            search_alg=searcher(kind, spec, searcher_seed), scheduler=scheduler(kind, spec),
+            num_samples=settings.num_samples, max_concurrent_trials=1, reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=name, storage_path=str(storage.absolute()), verbose=0,
             callbacks=[EarlyStopMarker(settings.asha.max_t)] * new_wiring + [log],
