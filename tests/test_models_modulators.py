@@ -78,6 +78,26 @@ def test_model4_history_ignores_the_test_trial_response_and_each_trial_its_own()
     assert changed[2, 0, 0] == 7.0 and base[2, 0, 0] == 1000.0
 
 
+def test_standardized_history_is_z_scored_over_the_training_trials_and_still_blind_to_test_trials():
+    raw = history_features(toy(), [1.0, 4.0], [2]).astype(np.float64)
+    features = history_features(toy(), [1.0, 4.0], [2], standardize=True).astype(np.float64)
+    train = TIERS == "train"
+    mean, std = raw[train].mean(axis=0), raw[train].std(axis=0)
+    np.testing.assert_allclose(features, (raw - mean) / std, rtol=2e-3, atol=2e-3)  # validation rows too
+    np.testing.assert_allclose(features[train].mean(axis=0), 0.0, atol=2e-3)
+    np.testing.assert_allclose(features[train].std(axis=0), 1.0, rtol=2e-3)
+    test_changed = RESPONSES.copy()
+    test_changed[0] = -555.0
+    np.testing.assert_array_equal(history_features(toy(test_changed), [1.0, 4.0], [2], standardize=True),
+                                  history_features(toy(), [1.0, 4.0], [2], standardize=True))
+
+
+def test_a_constant_history_regressor_standardizes_to_zero():
+    features = history_features(toy(np.zeros((5, 1))), [2.0], [1], standardize=True)  # silent: all zero
+    assert np.isfinite(features).all()
+    np.testing.assert_array_equal(features, 0.0)
+
+
 def test_history_needs_some_regressor():
     with pytest.raises(UserError, match="history_taus or history_lags must list one"):
         build_model(fake_sessions(), {"hidden_channels": 4, "layers": 1, "history": True, "history_taus": []}, seed=0)
@@ -194,6 +214,10 @@ def test_modulators_are_built_per_session_and_looked_up_by_trial():
     for session in sessions:
         expected = torch.as_tensor(history_features(session, [1.5, 8.0])).float()
         assert torch.equal(model.history[session.key].features.float(), expected)
+        standardized = build_model([session], {"hidden_channels": 4, "layers": 1, "history": True,
+                                               "history_taus": [1.5, 8.0], "history_standardize": True}, seed=0)
+        expected = torch.as_tensor(history_features(session, [1.5, 8.0], standardize=True)).float()
+        assert torch.equal(standardized.history[session.key].features.float(), expected)
         assert model.gain[session.key].free_gain.shape == (session.n_trials,)
     state = model.state_dict()  # the inputs are rebuilt from the sessions, not checkpointed
     assert "history.s-a.features" not in state and "state.s-a.features" not in state

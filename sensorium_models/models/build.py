@@ -76,8 +76,8 @@ def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int, cor
         if cfg.shifter:
             shifters[key] = MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
         if cfg.history:
-            history[key] = HistoryFilter(history_features(session, cfg.history_taus, cfg.history_lags),
-                                         cfg.history_l1)
+            features = history_features(session, cfg.history_taus, cfg.history_lags, cfg.history_standardize)
+            history[key] = HistoryFilter(features, cfg.history_l1)
         if cfg.state:
             state[key] = PreviousTrialState(state_features(session, cfg.state_inputs, network), session.n_neurons,
                                             cfg.state_l1)

@@ -56,6 +56,8 @@ class ModelConfig(BaseModel):
                                       description="time constants, in trials, of moving averages of the history")
     history_lags: list[PositiveInt] = Field([], description="Model 4's history: means of the last L usable "
                                             "trials, one regressor per L (after the history_taus ones)")
+    history_standardize: bool = Field(False, description="z-score each history regressor over the training "
+                                      "trials, so every tau trains at the same pace (Model 4: false)")
     history_l1: float = Field(0.3, ge=0)
     state: bool = False
     state_inputs: list[Literal["behavior", "response", "network"]] = Field(

@@ -21,13 +21,33 @@ from .network_state import NetworkState
 from .trials import available, presentation_ranks, recent_means, trial_means
 
 
-def history_features(session: Session, taus: list[float], lags: list[int] = ()) -> np.ndarray:
+def history_features(session: Session, taus: list[float], lags: list[int] = (),
+                     standardize: bool = False) -> np.ndarray:
     """(n, N, K) float16 history regressors of each neuron: one moving average per τ (``moving_averages``),
-    then Model 4's mean of the last L usable trials per L (``trials.recent_means``)."""
+    then Model 4's mean of the last L usable trials per L (``trials.recent_means``); z-scored per neuron and
+    regressor with ``standardize`` (``standardized``)."""
     parts = [moving_averages(session, taus)] if taus else []
     if lags:
         parts.append(recent_means(session, lags, dtype=np.float16))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+    features = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+    return standardized(session, features) if standardize else features
+
+
+def standardized(session: Session, features: np.ndarray) -> np.ndarray:
+    """``features`` z-scored in place, each neuron's regressor by its mean and std over the training trials.
+
+    Why: a longer average varies less, so its raw weight must grow larger, and under Adam (steps of about
+    the learning rate) that takes more steps. On a fixed budget the raw bank favours short τ for that alone
+    (bench/results/ground_truth.md); standardised, every τ starts from the same footing. One regressor at
+    a time in float32, so a real session's bank is never copied whole. Constant regressors become 0.
+    """
+    train = session.roles == "train"
+    for k in range(features.shape[2]):
+        values = features[:, :, k].astype(np.float32)
+        fitted = values[train] if train.any() else values
+        mean, std = fitted.mean(axis=0), fitted.std(axis=0)
+        features[:, :, k] = (values - mean) / np.where(std > 0, std, 1.0)
+    return features
 
 
 def moving_averages(session: Session, taus: list[float]) -> np.ndarray:
