@@ -181,11 +181,14 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     spec = record.spec()
     preflight(spec, schemas())
     path = record.experiment_path
+    saved_trials(path)  # a cut-short state stops here, before Ray: Tune would log it and start the search over
     ray_address = connect_ray(address)
     start_search_run(record.tracking_uri, record.experiment_id, spec, ray_address)
-    if tune.Tuner.can_restore(path):
+    filesystem = store.tune_filesystem(path)
+    if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         print(f"search {name}: resuming from {path}; Ray {ray_address}", flush=True)
-        tuner = tune.Tuner.restore(path, trainable=trainable(spec), resume_errored=True)
+        tuner = tune.Tuner.restore(path, trainable=trainable(spec), resume_errored=True,
+                                   storage_filesystem=filesystem)
         _track_into(tuner, record.tracking_uri)
     else:  # launch was interrupted before Tune saved its first state (the record is written before it)
         print(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}",
@@ -218,7 +221,7 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
         trial_dirname_creator=trial_dirname,
     )
     run_config = tune.RunConfig(
-        name=spec.name, storage_path=storage, verbose=0,
+        name=spec.name, storage_path=storage, storage_filesystem=store.tune_filesystem(storage), verbose=0,
         callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
                    ProgressPrinter(spec), CheckpointPruner(), *callbacks],

@@ -15,6 +15,16 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+def tune_filesystem(location: str):
+    """The ``storage_filesystem`` Tune should write ``location`` with: for a local folder, one that renames
+    each file into place (``atomic_fs``); for a URI, None (Tune's own, atomic per object there)."""
+    if is_uri(location):
+        return None
+    from search.atomic_fs import atomic_local_filesystem
+
+    return atomic_local_filesystem()
+
+
 def join(location: str, *parts: str) -> str:
     return "/".join([location.rstrip("/"), *parts])
 

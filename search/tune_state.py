@@ -1,13 +1,16 @@
 """Tune's saved experiment state, read from storage (a folder or a URI): what a resume would restore.
 
 Lighter than ``ExperimentAnalysis``, which also downloads every trial's result files: only the newest
-experiment snapshot is read. Uses two helpers private to Ray (pinned at 2.60.0), the ones
+experiment snapshot is read. Uses helpers private to Ray (pinned at 2.60.0), the ones
 ``ExperimentAnalysis`` itself calls.
 """
 from __future__ import annotations
 
 import copy
+import fnmatch
 from pathlib import PurePosixPath
+
+from sensorium_models.errors import UserError
 
 
 def saved_trials(experiment_path: str, fs=None) -> list | None:
@@ -23,7 +26,11 @@ def saved_trials(experiment_path: str, fs=None) -> list | None:
     if snapshot is None:
         return None
     with fs.open_input_stream(snapshot) as f:
-        state = _loads_with_cloudpickle(f.readall())
+        text = f.readall()
+    try:
+        state = _loads_with_cloudpickle(text)
+    except ValueError as err:  # json's JSONDecodeError: the file was cut short
+        raise UserError(cut_short(snapshot, fs, err)) from None
     trials = []
     for trial_json, run_metadata in state["trial_data"]:
         trial = Trial.from_json_state(trial_json, stub=True)
@@ -35,3 +42,16 @@ def saved_trials(experiment_path: str, fs=None) -> list | None:
         trial.set_storage(storage)
         trials.append(trial)
     return trials
+
+
+def cut_short(snapshot: str, fs, err: Exception) -> str:
+    """What to do about a snapshot that does not parse, naming it and the one a resume would fall back to."""
+    from ray.train._internal.storage import _list_at_fs_path
+
+    folder, name = str(PurePosixPath(snapshot).parent), PurePosixPath(snapshot).name
+    older = sorted(n for n in _list_at_fs_path(fs, folder)
+                   if fnmatch.fnmatch(n, "experiment_state-*.json") and n < name)
+    fallback = (f"delete it to resume from the previous driver's snapshot {older[-1]} (trials since then run "
+                "again), or launch the search anew" if older else "no earlier snapshot is there; launch it anew")
+    return (f"{snapshot}: Tune's saved state is cut short ({err}); the driver most likely died while copying "
+            f"it to storage (searches launched before the atomic storage writes copied it in place): {fallback}")

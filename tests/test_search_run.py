@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,16 @@ def test_resuming_a_search_with_an_optuna_storage_keeps_its_one_study(finished_s
     assert rc == 0, err
     study = optuna.load_study(study_name="tiny", storage=finished_search["optuna_url"])
     assert len(study.get_trials(deepcopy=False)) == 6
+
+
+def test_resuming_a_cut_short_state_stops_before_ray_and_names_the_file(finished_search, tmp_path):
+    storage = tmp_path / "storage"
+    shutil.copytree(finished_search["runs"] / "ray_results", storage)
+    state = max((storage / "tiny").glob("experiment_state-*.json"))  # one per driver (the resume test ran one)
+    state.write_bytes(state.read_bytes()[:1000])  # as an older version's copy left it when its driver died
+    rc, out, err = run_cli("search", "resume", "tiny", "--storage", str(storage), "--runs-dir", str(tmp_path / "r"))
+    assert rc == 2 and f"{state}: Tune's saved state is cut short" in err  # what to do: test_atomic_storage.py
+    assert "resuming" not in out and "Traceback" not in err
 
 
 def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
