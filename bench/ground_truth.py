@@ -4,11 +4,10 @@
    tau (``ground_truth/<session>/params.json``), made stronger with ``--history-scale`` (it multiplies every
    neuron's history coupling). For each of ``--seeds`` a real search (``search.run.launch``: Ray Tune, Optuna
    TPE, ASHA, MLflow) over single-tau ``history_taus``, every candidate a start point and ASHA's grace equal to
-   its ``max_t``, so every tau trains up to the same epochs (the trainer's early stopping
-   aside) and the search's trials are the validation curve over
-   tau under that seed (the searcher's and every trial's). The rest of the model is fixed. Goals: each seed's
-   best tau within a factor 1.5 of the true one; the curve's peak above its neighbours by more than the
-   spread across seeds.
+   its ``max_t``, so every tau trains up to the same epochs (the trainer's early stopping may end one
+   sooner) and the search's trials are the validation curve over tau under that seed (the searcher's and
+   every trial's). The rest of the model is fixed. Goals: each seed's best tau within a factor 1.5 of the
+   true one; the curve's peak above its neighbours by more than the spread across seeds.
 2. Per seed, the best configuration and the same model without history (the baseline), retrained with that seed (training
    is deterministic, so the first is the search's best trial), scored on the labelled ``test`` tier: mean
    single-trial correlation next to the mean oracle correlation (responses vs the noise-free rates).
@@ -55,7 +54,7 @@ def fixed_model(raw_history: bool = False) -> dict:
 
 
 def search_config(sessions: Path, args, seed: int) -> dict:
-    """Every tau a start point and ASHA's grace = max_t: each tau trains ``args.epochs`` epochs."""
+    """Every tau a start point and ASHA's grace = max_t: each tau trains up to ``args.epochs`` epochs."""
     return {
         "data": {"paths": [str(sessions)], "scale": args.scale, "cache_dir": str(DATA / "cache")},
         "model": {**fixed_model(args.raw_history), "history_taus": {"choice": [[tau] for tau in TAUS]}},
@@ -194,8 +193,7 @@ def render(args, truth: float, searches: dict[int, list], scores: dict, gain_row
         header("Ground truth: the search finds the history time constant; history vs no history vs the oracle"),
         f"Sessions: synthetic `demo` preset, seed 0, history coupling x{args.history_scale:g}, {args.sessions_line}; "
         f"images scaled by {args.scale:g}. Model: {fixed_model(args.raw_history)}; trainer: batch 64, lr 0.009, "
-        f"{args.epochs} "
-        "epochs at most (the trainer's early stopping may end a trial sooner); searcher seeds "
+        f"{args.epochs} epochs at most (the trainer's early stopping may end a trial sooner); searcher seeds "
         f"{seeds} (each also the seed of its trials and retrains); two trials at a time, 1 CPU (1 torch thread) "
         f"each. Wall time: {args.wall_minutes:.0f} min.",
         "",

@@ -60,9 +60,6 @@ class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
     def __eq__(self, other) -> bool:
         return isinstance(other, AtomicLocalHandler)
 
-    def __ne__(self, other) -> bool:
-        return not self == other
-
     def __reduce__(self):
         return AtomicLocalHandler, ()
 

@@ -47,10 +47,11 @@ def saved_trials(experiment_path: str, fs=None) -> list | None:
 def cut_short(snapshot: str, fs, err: Exception) -> str:
     """What to do about a snapshot that does not parse, naming it and the one a resume would fall back to."""
     from ray.train._internal.storage import _list_at_fs_path
+    from ray.tune.execution.tune_controller import TuneController
 
     folder, name = str(PurePosixPath(snapshot).parent), PurePosixPath(snapshot).name
-    older = sorted(n for n in _list_at_fs_path(fs, folder)
-                   if fnmatch.fnmatch(n, "experiment_state-*.json") and n < name)
+    pattern = TuneController.CKPT_FILE_TMPL.format("*")  # what Tune itself lists
+    older = sorted(n for n in _list_at_fs_path(fs, folder) if fnmatch.fnmatch(n, pattern) and n < name)
     fallback = (f"delete it to resume from the previous driver's snapshot {older[-1]} (trials since then run "
                 "again), or launch the search anew" if older else "no earlier snapshot is there; launch it anew")
     return (f"{snapshot}: Tune's saved state is cut short ({err}); the driver most likely died while copying "
