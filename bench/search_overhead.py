@@ -72,7 +72,7 @@ def run_variant(reuse: bool, trials: int, data: Path) -> dict:
     spec = load_spec(SCRATCH / "tiny.yaml", schemas(), f"overhead-reuse-{reuse}", {"num_samples": trials})
     uri = default_tracking_uri(runs)
     experiment = open_experiment(uri, runs)
-    parent = start_search_run(uri, experiment, spec, "bench")
+    parent = start_search_run(uri, experiment, spec)
     record = SearchRecord(spec.name, str(runs / "ray_results" / spec.name), uri, experiment, parent)
     timings = timing_callback()
     tuner = build_tuner(spec, record, str(runs / "ray_results"), reuse_actors=reuse, callbacks=[timings])

@@ -8,6 +8,7 @@ Ray is imported at the top: callers apply ``search.environment`` before they imp
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -26,7 +27,8 @@ from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
 from search.results import OBJECTIVE, summary_line, trial_rows
 from search.searcher import build_scheduler, build_searcher, check_new_study
-from search.tracking import MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run
+from search.tracking import (MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run,
+                             tag_ray_address)
 from search.trainable import trainable, trial_dirname
 from search.tune_state import saved_trials
 from sensorium_models.errors import UserError
@@ -55,8 +57,8 @@ class SearchRecord:
     name: str
     experiment_path: str   # Tune's experiment folder (storage_path/name), local or a URI
     tracking_uri: str
-    experiment_id: str
-    parent_run_id: str
+    experiment_id: str | None = None   # None until the launch reached MLflow (written before it)
+    parent_run_id: str | None = None
 
     @staticmethod
     def folder(runs: Path, name: str) -> Path:
@@ -73,6 +75,25 @@ class SearchRecord:
         store.write_text(store.join(self.storage_folder, "search.yaml"), spec.text)
         store.write_text(store.join(self.storage_folder, "record.json"), text)
         store.write_text(str(self.folder(runs, self.name) / "record.json"), text)
+
+    def tracked(self, runs: Path, spec: SearchSpec) -> "SearchRecord":
+        """This record with its MLflow experiment and parent run (found by name, else made, and RUNNING),
+        written back when they were not in it yet."""
+        experiment_id = self.experiment_id or open_experiment(self.tracking_uri, runs)
+        record = replace(self, experiment_id=experiment_id,
+                         parent_run_id=start_search_run(self.tracking_uri, experiment_id, spec))
+        if self.parent_run_id is None:
+            record.write(runs, spec)
+        return record
+
+    def remove(self, runs: Path) -> None:
+        """Delete what ``write`` wrote, with the folders it made, for a launch that never began: the
+        experiment folder (checked new by launch), the record's copy, and the runs folders left empty."""
+        store.remove_folder(self.experiment_path)
+        store.remove_folder(str(self.folder(runs, self.name)))
+        for folder in (runs / "searches", runs / "ray_results", runs):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: anything else there is not this launch's
 
     @classmethod
     def read(cls, runs: Path, name: str, storage: str | None = None, tracking_uri: str | None = None) -> "SearchRecord":
@@ -145,45 +166,57 @@ def cluster_nodes() -> list[dict[str, float]]:
 
 
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
+    """A new search. Its record and YAML are written first, before the slow checks, MLflow and Ray, so a kill
+    at any moment leaves a search that ``resume`` continues, or starts if no trial had; a check that refuses
+    the search removes them again."""
     if SearchRecord.folder(runs, spec.name).exists():
         raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
     storage = absolute_storage(storage or str(runs / "ray_results"))
+    store.check(storage)
     experiment_path = store.join(storage, spec.name)
     if store.exists(experiment_path):
         raise UserError(f"--storage: {experiment_path} exists already; pick another --name or --storage")
     if address is None:
         check_resources(spec.settings.resources, local_nodes(spec.settings.resources.gpus))
-    preflight(spec, schemas())
-    if spec.settings.optuna_storage is not None:
-        check_new_study(spec.settings.optuna_storage, spec.name, f"{spec.source}: " if spec.source else "")
-    tracking_uri = tracking_uri or default_tracking_uri(runs)
-    experiment_id = open_experiment(tracking_uri, runs)
-    ray_address = connect_ray(address)
-    if address is not None:
-        check_resources(spec.settings.resources, cluster_nodes())
-    parent = start_search_run(tracking_uri, experiment_id, spec, ray_address)
+    record = SearchRecord(spec.name, experiment_path, tracking_uri or default_tracking_uri(runs))
+    record.write(runs, spec)
+    try:
+        preflight(spec, schemas())
+        if spec.settings.optuna_storage is not None:
+            check_new_study(spec.settings.optuna_storage, spec.name, f"{spec.source}: " if spec.source else "")
+    except BaseException as err:
+        if isinstance(err, UserError):  # the search never was: the same name can be launched again
+            record.remove(runs)
+        raise
+    record = record.tracked(runs, spec)
     try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
-        record = SearchRecord(spec.name, experiment_path, tracking_uri, experiment_id, parent)
-        record.write(runs, spec)
+        ray_address = connect_ray(address)
+        if address is not None:
+            check_resources(spec.settings.resources, cluster_nodes())
+        tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
         print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a "
               f"time, {len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
-        print(f"  Tune experiment {experiment_path}\n  MLflow {tracking_uri} (parent run {parent})", flush=True)
+        print(f"  Tune experiment {experiment_path}\n  MLflow {record.tracking_uri} (parent run "
+              f"{record.parent_run_id})", flush=True)
         tuner = build_tuner(spec, record, storage)
     except BaseException:
-        end_run(tracking_uri, parent, "KILLED")
+        end_run(record.tracking_uri, record.parent_run_id, "KILLED")
         raise
     return _fit(tuner, spec, record)
 
 
 def resume(name: str, runs: Path, address: str | None, storage: str | None = None,
            tracking_uri: str | None = None) -> int:
+    if storage is not None:
+        store.check(absolute_storage(storage))
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     preflight(spec, schemas())
     path = record.experiment_path
     saved_trials(path)  # a cut-short state stops here, before Ray: Tune would log it and start the search over
+    record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
     ray_address = connect_ray(address)
-    start_search_run(record.tracking_uri, record.experiment_id, spec, ray_address)
+    tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
     filesystem = store.tune_filesystem(path)
     if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         print(f"search {name}: resuming from {path}; Ray {ray_address}", flush=True)

@@ -46,7 +46,7 @@ def open_experiment(tracking_uri: str, runs_dir: Path, name: str = EXPERIMENT) -
     return client.create_experiment(name, artifact_location=location)
 
 
-def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec, ray_address: str) -> str:
+def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec) -> str:
     """The search's parent run: found by its name tag when resuming, else created with the YAML attached."""
     from mlflow import MlflowClient
 
@@ -56,16 +56,21 @@ def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec, ra
     if found:
         run_id = found[0].info.run_id
         client.update_run(run_id, status="RUNNING")
-        client.set_tag(run_id, "ray_address", ray_address)
         return run_id
     run = client.create_run(experiment_id, run_name=spec.name, tags={
-        "role": "search", "search_name": spec.name, "config_hash": spec.config_hash,
-        "git_commit": _git_commit(), "ray_address": ray_address,
+        "role": "search", "search_name": spec.name, "config_hash": spec.config_hash, "git_commit": _git_commit(),
     })
     client.log_text(run.info.run_id, spec.text, "search.yaml")
     settings = flatten(spec.settings.model_dump(exclude={"start_with"}))
     client.log_batch(run.info.run_id, params=_params(settings))
     return run.info.run_id
+
+
+def tag_ray_address(tracking_uri: str, run_id: str, ray_address: str) -> None:
+    """Where the search's Ray runs, known only once it is connected (after the record is written)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri).set_tag(run_id, "ray_address", ray_address)
 
 
 def end_run(tracking_uri: str, run_id: str, status: str) -> None:
