@@ -100,6 +100,7 @@ class SearchRecord:
         """From ``storage`` (the folder or URI given to launch) when given, else from the runs folder's copy.
         ``tracking_uri`` replaces the recorded MLflow address (a server reached another way)."""
         if storage is not None:
+            store.check(absolute_storage(storage))
             experiment_path = store.join(absolute_storage(storage), check_name(name))
             text = store.read_text(store.join(experiment_path, RECORD_DIR, "record.json"))
             if text is None:
@@ -207,8 +208,6 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
 
 def resume(name: str, runs: Path, address: str | None, storage: str | None = None,
            tracking_uri: str | None = None) -> int:
-    if storage is not None:
-        store.check(absolute_storage(storage))
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     preflight(spec, schemas())

@@ -1,5 +1,6 @@
-"""Files beside a search's Tune experiment, on a local folder and through pyarrow's URI path (``file://``
-takes the same code as ``s3://``), and a promotion member's predictions read back from either."""
+"""Files beside a search's Tune experiment, on a local folder, through pyarrow's URI path (``file://``) and on a
+real S3 endpoint (SeaweedFS on loopback), and a promotion member's predictions read back from each; storage
+mistakes (no such bucket, wrong credentials, wrong endpoint) are one line naming the storage."""
 from __future__ import annotations
 
 import json
@@ -12,8 +13,11 @@ from search import storage as store
 from search.members import PREDICTIONS_FILE, RECORD_FILE, MemberRecord, save_predictions
 
 
-@pytest.fixture(params=["folder", "uri"])
+@pytest.fixture(params=["folder", "uri", "s3"])
 def location(request, tmp_path):
+    if request.param == "s3":
+        request.getfixturevalue("s3_env")
+        return f"s3://tune/{tmp_path.name}"
     return str(tmp_path / "storage") if request.param == "folder" else (tmp_path / "storage").as_uri()
 
 
@@ -73,3 +77,32 @@ def test_a_member_reads_one_session_tier_without_loading_the_others(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < big.nbytes / 4, peak
+
+
+MISTAKES = {
+    "no such bucket": ({}, "s3://no-such-bucket/exp", "bucket 'no-such-bucket' does not exist at http://127.0.0.1:"),
+    "wrong credentials": ({"AWS_SECRET_ACCESS_KEY": "wrong"}, "s3://tune/exp", "access denied; check the credentials"),
+    "wrong endpoint": ({"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "s3://tune/exp",
+                       "cannot reach the object store at http://127.0.0.1:9; check AWS_ENDPOINT_URL"),
+    "not a storage": ({}, "nosuch://tune/exp", "expected a folder, s3://BUCKET/PATH or gs://BUCKET/PATH"),
+}
+
+
+@pytest.mark.parametrize("case", MISTAKES)
+def test_a_storage_mistake_is_one_line_naming_the_storage_before_anything_starts(case, s3_env, monkeypatch,
+                                                                                 tmp_path):
+    from search_builders import run_cli, tiny_space, write_space
+
+    env, storage, message = MISTAKES[case]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "data").mkdir()
+    # Never read past the storage check, so the data folder needs no session in it.
+    config = write_space(tmp_path / "tiny.yaml", tiny_space(tmp_path / "data", tmp_path / "cache"))
+    for argv in (["search", "launch", str(config)], ["search", "resume", "tiny"], ["search", "status", "tiny"],
+                 ["promote", "tiny"]):
+        rc, out, err = run_cli(*argv, "--storage", storage, "--runs-dir", str(tmp_path / "runs"))
+        assert rc == 2, (argv, err)
+        assert f"storage {storage}: " in err and message in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
