@@ -187,7 +187,8 @@ def test_rayjob_searches_then_promotes_on_its_own_cluster():
     (lambda d: d["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0].pop("name"),
      "headGroupSpec.template.spec.containers.0: 'name' is a required property"),
     (lambda d: d["spec"].pop("headGroupSpec"), "spec: 'headGroupSpec' is a required property"),
-    (lambda d: d["spec"]["workerGroupSpecs"][0].update(replicas="9"), "workerGroupSpecs.0.replicas: '9' is not of type"),
+    (lambda d: d["spec"]["workerGroupSpecs"][0].update(replicas="9"),
+     "workerGroupSpecs.0.replicas: '9' is not of type"),
     (lambda d: d["spec"]["workerGroupSpecs"][0].update(maxReplica=9),
      "'maxReplica' was unexpected"),  # a misspelt field: strict validation refuses it, the API server would drop it
     (lambda d: d["spec"]["authOptions"].update(mode="tokens"), "spec.authOptions.mode: 'tokens' is not one of"),
