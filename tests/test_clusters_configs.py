@@ -1,13 +1,16 @@
 """The cloud configs are checked the way their tools check them, before any cloud is touched.
 
 Launcher YAMLs: Ray's own `prepare_config` + `validate_config` (what `ray up` runs first: defaults merged, then
-ray-schema.json and Ray's cross-field rules). KubeRay manifests: the fields the operator requires of a RayCluster
-and a RayJob. Plus what this project needs of them: the versions pinned in requirements.txt, GPUs on the workers,
-the CUDA torch installed before the pins, one bucket for Tune and MLflow, MLflow on the head's private address.
+ray-schema.json and Ray's cross-field rules). KubeRay manifests: the CRDs of the oldest KubeRay operator their
+headers name (vendored under tests/data/), with an unknown field an error as under `kubectl apply --validate=strict`.
+Plus what this project needs of them: the versions pinned in requirements.txt, GPUs on the workers, the CUDA torch
+installed before the pins, one bucket for Tune and MLflow, MLflow on the head's private address, the sessions where
+the search configs look for them, and room for the session cache. Who may connect: tests/test_clusters_access.py.
 """
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -100,53 +103,78 @@ def test_launcher_uses_one_bucket_for_data_and_mlflow_artifacts(cloud, scheme):
 
 
 # ---- KubeRay ----------------------------------------------------------------------------------------------------
-def raycluster_problems(spec: dict) -> list[str]:
-    """What the KubeRay operator (or this project) would reject in a RayCluster spec; empty when it is sound."""
+# The oldest operator the manifests' headers name; its CRDs' openAPIV3Schema, vendored (tests/data/*/README.md).
+KUBERAY = "1.6.0"
+CRD_SCHEMAS = ROOT / "tests" / "data" / f"kuberay-v{KUBERAY}"
+
+
+def strict(schema):
+    """``schema`` as `kubectl apply --validate=strict` applies it: an unknown field is an error.
+
+    The API server prunes fields a structural schema does not name (or, with strict field validation, refuses
+    them); JSON Schema allows them unless an object says ``additionalProperties: false``. Objects that name their
+    properties get that, unless the CRD keeps unknown fields (``x-kubernetes-preserve-unknown-fields``).
+    """
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k in ("enum", "required", "default") else strict(v)) for k, v in schema.items()}
+    if "properties" in schema and "additionalProperties" not in schema \
+            and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+
+def crd_errors(doc: dict) -> list[str]:
+    """What KubeRay's CRD for ``doc``'s kind rejects in it, one line per error (``path: message``)."""
+    from jsonschema import Draft4Validator
+
+    assert doc.get("apiVersion") == "ray.io/v1", doc.get("apiVersion")
+    kind = {"RayCluster": "rayclusters", "RayJob": "rayjobs"}[doc["kind"]]
+    schema = json.loads((CRD_SCHEMAS / f"ray.io_{kind}.v1.openapi.json").read_text())
+    errors = Draft4Validator(strict(schema)).iter_errors(doc)
+    return sorted(f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors)
+
+
+def kuberay_header_version(relative: str) -> str:
+    match = re.search(r"KubeRay operator >= ([\d.]+)", (CLUSTERS / relative).read_text())
+    assert match, f"{relative}: the header names no KubeRay version"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("relative", ["kuberay/raycluster.yaml", "kuberay/rayjob.yaml"])
+def test_kuberay_manifest_passes_the_crd_of_the_oldest_operator_it_names(relative):
+    assert kuberay_header_version(relative) == KUBERAY
+    assert crd_errors(load(relative)) == []
+
+
+def gpu_problems(spec: dict) -> list[str]:
+    """What this project needs of a RayCluster spec beyond the CRD: requirements.txt's Ray, GPUs on the workers."""
     problems = []
     if spec.get("rayVersion") != pinned("ray"):
         problems.append(f"rayVersion {spec.get('rayVersion')!r} is not requirements.txt's Ray")
-    head = spec.get("headGroupSpec", {})
-    if not isinstance(head.get("rayStartParams"), dict):
-        problems.append("headGroupSpec.rayStartParams missing")
-    problems += [f"headGroupSpec: {p}" for p in _pod_problems(head.get("template", {}))]
-    groups = spec.get("workerGroupSpecs") or []
-    if not groups:
-        problems.append("no workerGroupSpecs")
-    for group in groups:
-        name = group.get("groupName")
-        if not name:
-            problems.append("worker group without groupName")
+    for group in spec.get("workerGroupSpecs") or []:
         counts = [group.get(k) for k in ("minReplicas", "replicas", "maxReplicas")]
-        if not all(isinstance(c, int) for c in counts) or not counts[0] <= counts[1] <= counts[2]:
-            problems.append(f"{name}: need minReplicas <= replicas <= maxReplicas, found {counts}")
-        if not isinstance(group.get("rayStartParams"), dict):
-            problems.append(f"{name}: rayStartParams missing")
-        problems += [f"{name}: {p}" for p in _pod_problems(group.get("template", {}))]
-        for container in group.get("template", {}).get("spec", {}).get("containers", []):
+        if not counts[0] <= counts[1] <= counts[2]:  # the CRD checks types, not this order
+            problems.append(f"{group['groupName']}: need minReplicas <= replicas <= maxReplicas, found {counts}")
+        for container in group["template"]["spec"]["containers"]:
             if "nvidia.com/gpu" not in container.get("resources", {}).get("limits", {}):
-                problems.append(f"{name}: container {container.get('name')} has no nvidia.com/gpu limit")
+                problems.append(f"{group['groupName']}: container {container['name']} has no nvidia.com/gpu limit")
     return problems
 
 
-def _pod_problems(template: dict) -> list[str]:
-    containers = template.get("spec", {}).get("containers") or []
-    if not containers:
-        return ["template.spec.containers is empty"]
-    return [f"container {c.get('name')!r} lacks a name or image" for c in containers
-            if not c.get("name") or not c.get("image")]
-
-
-def test_raycluster_has_what_the_operator_requires_and_a_gpu_worker_group():
+def test_raycluster_has_a_gpu_worker_group_and_no_trials_on_the_head():
     doc = load("kuberay/raycluster.yaml")
     assert (doc["apiVersion"], doc["kind"]) == ("ray.io/v1", "RayCluster")
-    assert raycluster_problems(doc["spec"]) == []
+    assert gpu_problems(doc["spec"]) == []
     assert doc["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
 
 
 def test_rayjob_searches_then_promotes_on_its_own_cluster():
     doc = load("kuberay/rayjob.yaml")
     assert (doc["apiVersion"], doc["kind"]) == ("ray.io/v1", "RayJob")
-    assert raycluster_problems(doc["spec"]["rayClusterSpec"]) == []
+    assert gpu_problems(doc["spec"]["rayClusterSpec"]) == []
     assert doc["spec"]["rayClusterSpec"] == load("kuberay/raycluster.yaml")["spec"]  # one cluster shape, not two
     entrypoint = doc["spec"]["entrypoint"]
     search = entrypoint.index("sensorium-search search launch configs/search/static2022.yaml --address auto")
@@ -156,17 +184,41 @@ def test_rayjob_searches_then_promotes_on_its_own_cluster():
 
 
 @pytest.mark.parametrize("breakage, expected", [
+    (lambda d: d["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0].pop("name"),
+     "headGroupSpec.template.spec.containers.0: 'name' is a required property"),
+    (lambda d: d["spec"].pop("headGroupSpec"), "spec: 'headGroupSpec' is a required property"),
+    (lambda d: d["spec"]["workerGroupSpecs"][0].update(replicas="9"),
+     "workerGroupSpecs.0.replicas: '9' is not of type"),
+    (lambda d: d["spec"]["workerGroupSpecs"][0].update(maxReplica=9),
+     "'maxReplica' was unexpected"),  # a misspelt field: strict validation refuses it, the API server would drop it
+    (lambda d: d["spec"]["authOptions"].update(mode="tokens"), "spec.authOptions.mode: 'tokens' is not one of"),
+    (lambda d: d["spec"]["headGroupSpec"]["template"]["spec"]["volumes"][1]["emptyDir"].update(sizeLimit=[100]),
+     "sizeLimit"),
+])
+def test_the_crd_check_finds_each_broken_field(breakage, expected):
+    doc = load("kuberay/raycluster.yaml")
+    breakage(doc)
+    assert any(expected in e for e in crd_errors(doc)), crd_errors(doc)
+
+
+@pytest.mark.parametrize("breakage, expected", [
     (lambda s: s["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["resources"]["limits"].pop(
         "nvidia.com/gpu"), "no nvidia.com/gpu limit"),
     (lambda s: s["workerGroupSpecs"][0].update(replicas=9), "minReplicas <= replicas <= maxReplicas"),
-    (lambda s: s["headGroupSpec"].pop("rayStartParams"), "rayStartParams missing"),
-    (lambda s: s["headGroupSpec"]["template"]["spec"]["containers"][0].pop("image"), "lacks a name or image"),
     (lambda s: s.update(rayVersion="2.9.0"), "rayVersion"),
 ])
-def test_the_kuberay_check_finds_each_missing_field(breakage, expected):
+def test_the_project_check_finds_each_missing_need(breakage, expected):
     spec = load("kuberay/raycluster.yaml")["spec"]
     breakage(spec)
-    assert any(expected in p for p in raycluster_problems(spec))
+    assert any(expected in p for p in gpu_problems(spec))
+
+
+def test_a_field_newer_than_the_named_operator_is_refused():
+    # RayJob.spec.backoffLimit came with KubeRay 1.2 and authOptions with 1.5.1 / secretName with 1.6.0: a field
+    # the named operator's CRD lacks is an error here, as it is for `kubectl apply --validate=strict`.
+    doc = load("kuberay/rayjob.yaml")
+    doc["spec"]["rayClusterSpec"]["authOptions"]["issuer"] = "x"
+    assert any("'issuer' was unexpected" in e for e in crd_errors(doc))
 
 
 def test_mlflow_service_is_cluster_internal_and_backed_by_a_secret():
@@ -182,3 +234,40 @@ def test_image_installs_the_pinned_torch_and_ray():
     dockerfile = (CLUSTERS / "Dockerfile").read_text()
     assert f"FROM rayproject/ray:{pinned('ray')}-py311-gpu" in dockerfile
     assert f"torch=={pinned('torch')} --index-url https://download.pytorch.org/whl/cu" in dockerfile
+
+
+# ---- data and session cache -------------------------------------------------------------------------------------
+def config_data_paths(config: str) -> list[str]:
+    return yaml.safe_load((ROOT / config).read_text())["data"]["paths"]
+
+
+@pytest.mark.parametrize("relative", ["kuberay/raycluster.yaml", "kuberay/rayjob.yaml"])
+def test_kuberay_sessions_are_mounted_where_the_search_config_looks_and_the_cache_has_room(relative):
+    doc = load(relative)
+    spec = doc["spec"].get("rayClusterSpec", doc["spec"])
+    entrypoint = load("kuberay/rayjob.yaml")["spec"]["entrypoint"]
+    workdir = re.search(r"cd (\S+) &&", entrypoint).group(1)
+    wanted = [f"{workdir}/{p}" for p in config_data_paths("configs/search/static2022.yaml")]
+    for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+        pod = group["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["workingDir"] == workdir
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert all(path.startswith(mounts["data"] + "/") for path in wanted), (mounts, wanted)
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["XDG_CACHE_HOME"] == mounts["cache"]  # data.cache_dir's default lives on the sized volume
+        size = next(v["emptyDir"]["sizeLimit"] for v in pod["volumes"] if v["name"] == "cache")
+        requested = container["resources"]["requests"]["ephemeral-storage"]
+        assert int(requested.removesuffix("Gi")) > int(size.removesuffix("Gi")) >= 70  # the 2023 cache is ~70 GB
+
+
+@pytest.mark.parametrize("cloud, scheme", LAUNCHERS.items())
+def test_launcher_copies_the_sessions_where_the_search_config_looks(cloud, scheme):
+    config = load(f"{cloud}.yaml")
+    copy_step = next(c for c in config["setup_commands"] if "copy_files" in c)
+    target = re.search(rf"'{scheme}[^']+', '([^']+)'", copy_step).group(1)
+    assert config["file_mounts"]["~/sensorium-search"] == "."
+    assert target == "/home/ray/sensorium-search/data"
+    assert all(p.startswith("data/") for p in config_data_paths("configs/search/static2022.yaml"))
+    assert "/data" in config["rsync_exclude"]  # your local sessions are not pushed to every node
+    assert "--env XDG_CACHE_HOME=/home/ray/cache" in config["docker"]["run_options"]
