@@ -211,21 +211,20 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     preflight(spec, schemas())
-    path = record.experiment_path
-    saved_trials(path)  # a cut-short state stops here, before Ray: Tune would log it and start the search over
+    load_trials(record, required=False)  # a cut-short state stops here, before Ray: Tune would start anew
     record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
     ray_address = connect_ray(address)
     tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
-    filesystem = store.tune_filesystem(path)
+    path, filesystem = store.tune_storage(record.experiment_path)
     if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
-        print(f"search {name}: resuming from {path}; Ray {ray_address}", flush=True)
+        print(f"search {name}: resuming from {record.experiment_path}; Ray {ray_address}", flush=True)
         tuner = tune.Tuner.restore(path, trainable=trainable(spec), resume_errored=True,
                                    storage_filesystem=filesystem)
         _track_into(tuner, record.tracking_uri)
     else:  # launch was interrupted before Tune saved its first state (the record is written before it)
         print(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}",
               flush=True)
-        tuner = build_tuner(spec, record, path.rsplit("/", 1)[0])
+        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0])
     return _fit(tuner, spec, record)
 
 
@@ -252,8 +251,9 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
         num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
         trial_dirname_creator=trial_dirname,
     )
+    storage_path, filesystem = store.tune_storage(storage)
     run_config = tune.RunConfig(
-        name=spec.name, storage_path=storage, storage_filesystem=store.tune_filesystem(storage), verbose=0,
+        name=spec.name, storage_path=storage_path, storage_filesystem=filesystem, verbose=0,
         callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
                    ProgressPrinter(spec), CheckpointPruner(), *callbacks],
@@ -285,9 +285,10 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
     return 0
 
 
-def load_trials(record: SearchRecord) -> list:
-    """The trials of a search as Tune saved them (works while it runs, after it ended, or was killed)."""
-    trials = saved_trials(record.experiment_path)
-    if trials is None:  # Tune writes its first snapshot when the first trial starts
+def load_trials(record: SearchRecord, required: bool = True) -> list | None:
+    """The trials of a search as Tune saved them (works while it runs, after it ended, or was killed);
+    before Tune saved any, an error if ``required``, else None."""
+    trials = saved_trials(*store.tune_storage(record.experiment_path))
+    if trials is None and required:  # Tune writes its first snapshot when the first trial starts
         raise UserError(f"search {record.name!r}: no Tune experiment state at {record.experiment_path} yet")
     return trials

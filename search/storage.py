@@ -34,29 +34,35 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
-def tune_filesystem(location: str):
-    """The ``storage_filesystem`` Tune should write ``location`` with: for a local folder, one that renames
-    each file into place (``atomic_fs``); for a URI, None (Tune's own, atomic per object there)."""
+def tune_storage(location: str) -> tuple[str, object]:
+    """The path and ``storage_filesystem`` Tune should use for ``location``: a local folder through one that
+    renames each file into place (``atomic_fs``); a URI, its path in the bucket through one that waits out
+    an outage of the store (``patient_fs``)."""
     if is_uri(location):
-        return None
+        fs, path = _fs(location)
+        return path, fs
     from search.atomic_fs import atomic_local_filesystem
 
-    return atomic_local_filesystem()
+    return location, atomic_local_filesystem()
 
 
 def join(location: str, *parts: str) -> str:
     return "/".join([location.rstrip("/"), *parts])
 
 
-def _fs(location: str):
+def _fs(location: str, patient: bool = True):
+    """The (filesystem, path) of a URI; ``patient``: calls wait out an outage of the store (``patient_fs``)."""
     import pyarrow
     import pyarrow.fs
 
+    from search.patient_fs import patient_filesystem
+
     try:
-        return pyarrow.fs.FileSystem.from_uri(location)
+        fs, path = pyarrow.fs.FileSystem.from_uri(location)
     except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError) as err:
         raise UserError(f"storage {location}: {err}; expected a folder, s3://BUCKET/PATH or gs://BUCKET/PATH") \
             from None
+    return (patient_filesystem(fs, location), path) if patient else (fs, path)
 
 
 def _endpoint() -> str:
@@ -93,7 +99,7 @@ def check(location: str) -> None:
         return
     import pyarrow.fs
 
-    fs, path = _fs(location)
+    fs, path = _fs(location, patient=False)  # a wrong endpoint or key fails now, not after the patience
     bucket = path.split("/", 1)[0]
     with _errors(location):
         found = fs.get_file_info(bucket).type != pyarrow.fs.FileType.NotFound

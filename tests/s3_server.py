@@ -67,16 +67,24 @@ class S3Server:
                     raise
         return self
 
-    def _launch(self, config: Path) -> None:
-        self.ports = {name: _free_port() for name in PORTS}
+    def restart(self) -> "S3Server":
+        """Stop, then serve the same data on the same ports again (an object store coming back)."""
+        self.stop()
+        self._launch(self.folder / "s3.json", fresh=False)
+        self._wait_ready()
+        return self
+
+    def _launch(self, config: Path, fresh: bool = True) -> None:
         data = self.folder / "data"
-        shutil.rmtree(data, ignore_errors=True)
-        data.mkdir()
+        if fresh:
+            self.ports = {name: _free_port() for name in PORTS}
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir()
         weed = Path(sys.executable).parent / "weed"
         args = [str(weed), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
                 f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64",
                 "-volume.max=50", *(f"-{name}={port}" for name, port in self.ports.items())]
-        with open(self.log, "wb") as out:
+        with open(self.log, "ab") as out:
             self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                             cwd=self.folder, start_new_session=True)
 

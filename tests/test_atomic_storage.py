@@ -11,7 +11,8 @@ import pyarrow.fs
 import pytest
 
 from search.atomic_fs import AtomicLocalHandler, atomic_local_filesystem
-from search.storage import tune_filesystem
+from search.patient_fs import PatientHandler
+from search.storage import tune_storage
 from search.tune_state import saved_trials
 from sensorium_models.errors import UserError
 
@@ -63,9 +64,13 @@ def test_a_writer_killed_mid_file_leaves_the_previous_file_whole(tmp_path, files
     assert target.read_text() == left  # pyarrow's own LocalFileSystem ("plain") leaves it cut short
 
 
-def test_a_local_folder_gets_the_atomic_filesystem_and_a_uri_tunes_own():
-    assert isinstance(tune_filesystem("/shared/searches"), pyarrow.fs.PyFileSystem)
-    assert tune_filesystem("s3://bucket/searches") is None
+def test_a_local_folder_gets_the_atomic_filesystem_and_a_uri_the_patient_one(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # else pyarrow asks amazonaws.com for the region
+    path, fs = tune_storage("/shared/searches")
+    assert path == "/shared/searches" and isinstance(fs.handler, AtomicLocalHandler)
+    path, fs = tune_storage("s3://bucket/searches")  # Tune wants the path in the bucket with its own filesystem
+    assert path == "bucket/searches" and isinstance(fs.handler, PatientHandler)
+    assert fs.handler.inner.type_name == "s3" and fs.handler.location == "s3://bucket/searches"
 
 
 def test_a_cut_short_snapshot_is_named_with_what_to_do(tmp_path):
@@ -98,7 +103,7 @@ def test_tune_writes_its_experiment_state_through_the_renames(ray_local, tmp_pat
 
     storage = str(tmp_path / "storage")
     tuner = tune.Tuner(reports, run_config=tune.RunConfig(name="atomic", storage_path=storage, verbose=0,
-                                                          storage_filesystem=tune_filesystem(storage)))
+                                                          storage_filesystem=tune_storage(storage)[1]))
     assert tuner.fit().num_errors == 0
     assert fnmatch.filter(written, "experiment_state-*.json")
     (trial,) = saved_trials(f"{storage}/atomic")
