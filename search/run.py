@@ -21,9 +21,11 @@ from ray import tune
 from search import environment
 from search import storage as store
 from search.checkpoints import CheckpointPruner
-from search.config import SearchSpec, check_name, check_resources, parse_spec
+from search.cluster_growth import cluster_growth
+from search.config import SearchSpec, check_name, parse_spec
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
+from search.resources import check_resources, wait_or_refuse
 from search.results import OBJECTIVE, summary_line, trial_rows
 from search.searcher import build_scheduler, build_searcher, check_new_study
 from search.tracking import MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run
@@ -160,7 +162,10 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     experiment_id = open_experiment(tracking_uri, runs)
     ray_address = connect_ray(address)
     if address is not None:
-        check_resources(spec.settings.resources, cluster_nodes())
+        resources = spec.settings.resources
+        waits = wait_or_refuse(resources, cluster_nodes(), cluster_growth(resources.autoscaling))
+        if waits:
+            print(waits, file=sys.stderr, flush=True)
     parent = start_search_run(tracking_uri, experiment_id, spec, ray_address)
     try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
         record = SearchRecord(spec.name, experiment_path, tracking_uri, experiment_id, parent)
