@@ -1,0 +1,64 @@
+"""A cluster that grows: a search launched on a head that offers no CPU (as the cloud recipes' heads) says
+in one line what it waits for and keeps running, then finishes every trial on a worker that joins later, as
+Ray's autoscaler would add it. The driver runs in a subprocess, as a user's; the pytest process never joins."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from cluster_builders import start_search, trial_tags, write_search
+
+from clusters.local_cluster import LocalCluster
+from search.tune_state import saved_trials
+
+pytestmark = pytest.mark.slow
+
+WAITS = ("search waits for the cluster to add a node with 1 CPU per trial (no live node offers that; "
+         "search.resources.autoscaling: true says the cluster adds nodes)")
+
+
+def wait_for(condition, search, what: str, timeout_s: float = 120):
+    """Poll ``condition()`` until it returns something true; fail if the search ends first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert search.poll() is None, f"the search ended (exit {search.returncode}) before {what}"
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} within {timeout_s:.0f} s")
+
+
+def running_in_snapshot(experiment: str) -> bool:
+    try:
+        return any(t.status == "RUNNING" for t in saved_trials(experiment) or [])
+    except Exception:  # noqa: BLE001 - no experiment folder yet, or Tune replacing its state this instant
+        return False
+
+
+@pytest.mark.timeout(420)
+def test_a_search_waits_for_a_worker_added_after_launch_and_then_finishes_every_trial(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")  # a snapshot each second: one catches a running trial
+    config, runs = write_search(tmp_path, epochs=6, samples=2, autoscaling=True), tmp_path / "runs"
+    log = runs / "search.log"
+    with LocalCluster(workers=0, head_cpus=0) as cluster:
+        search = start_search(cluster, config, runs)
+        try:
+            wait_for(lambda: "(parent run " in log.read_text(errors="replace"), search, "the search started")
+            time.sleep(3)  # it waits rather than exits
+            assert search.poll() is None and WAITS in log.read_text().splitlines(), log.read_text()[-3000:]
+            assert {t["state"] for t in trial_tags(runs)} <= {"PENDING"}  # nothing ran on the head
+            worker = cluster.add_worker()
+            # `search status` reads this snapshot: a running trial shows as RUNNING, not as Tune restores it
+            wait_for(lambda: running_in_snapshot(str(runs / "ray_results" / "tiny")), search, "a running trial")
+            search.wait(timeout=300)
+        finally:
+            if search.poll() is None:
+                search.kill()
+                search.wait()
+    text = log.read_text()
+    assert search.returncode == 0, text[-3000:]
+    assert sum(WAITS in line for line in text.splitlines()) == 1
+    trials = trial_tags(runs)
+    assert len(trials) == 2 and {t["state"] for t in trials} == {"FINISHED"}, trials
+    assert {t["node_ip"] for t in trials} == {worker}
