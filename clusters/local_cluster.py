@@ -91,6 +91,7 @@ class LocalCluster:
 
     def __init__(self, workers: int = 1, cpus_per_node: int = 1, gpus_per_node: int = 0,
                  head_cpus: int | None = None, resources: dict[str, float] | None = None, dashboard: bool = False,
+                 autoscale: dict[str, dict] | None = None,
                  dashboard_port: int | None = None, port: int | None = None, base_dir: str | Path | None = None,
                  object_store_mb: int = 128, start_timeout_s: float = 120.0, stop_timeout_s: float = 15.0):
         expect(0 <= workers <= MAX_WORKERS, f"workers: expected 0..{MAX_WORKERS}, found {workers}")
@@ -100,6 +101,7 @@ class LocalCluster:
         self.workers, self.cpus_per_node, self.gpus_per_node = workers, cpus_per_node, gpus_per_node
         # 0: the head runs no work, as the cloud recipes' heads (work waits for a worker, as for an autoscaler's)
         self.head_cpus = cpus_per_node if head_cpus is None else head_cpus
+        self.autoscale = autoscale  # worker types Ray's autoscaler may add (clusters/loopback_autoscaler.py)
         self.resources = dict(resources or {})
         self.dashboard = dashboard
         self.dashboard_port = dashboard_port
@@ -268,6 +270,12 @@ class LocalCluster:
                  "--ray-client-server-port", str(free_port()), f"--include-dashboard={str(self.dashboard).lower()}"]
         if self.dashboard:
             args += ["--dashboard-host", HEAD_IP, "--dashboard-port", str(self.dashboard_port)]
+        if self.autoscale:
+            from clusters.loopback_autoscaler import autoscaling_config
+
+            config = self.base_dir / "autoscaling.json"
+            config.write_text(json.dumps(autoscaling_config(self.address, self.head_cpus, self.autoscale)))
+            args.append(f"--autoscaling-config={config}")
         return args
 
     def _node_env(self) -> dict[str, str]:
@@ -279,6 +287,8 @@ class LocalCluster:
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(self.token_path), RAY_USAGE_STATS_ENABLED="0",
                    RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")  # no drain wait: stop ends nodes promptly
+        if self.autoscale:  # the fake provider's switch; the autoscaler looks each second, not each 5
+            env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
         return env
 
     def _wait_ready(self, node: Node) -> None:

@@ -1,6 +1,7 @@
 """A cluster that grows: a search launched on a head that offers no CPU (as the cloud recipes' heads) says
-in one line what it waits for and keeps running, then finishes every trial on a worker that joins later, as
-Ray's autoscaler would add it. The driver runs in a subprocess, as a user's; the pytest process never joins."""
+in one line what it waits for and keeps running, then finishes every trial on a worker that joins later:
+one started by hand (``add_worker``), and one Ray's own autoscaler adds (clusters/loopback_autoscaler.py).
+The driver runs in a subprocess, as a user's; the pytest process never joins the cluster."""
 from __future__ import annotations
 
 import time
@@ -8,13 +9,12 @@ import time
 import pytest
 from cluster_builders import start_search, trial_tags, write_search
 
-from clusters.local_cluster import LocalCluster
+from clusters.local_cluster import LocalCluster, worker_ip
 from search.tune_state import saved_trials
 
 pytestmark = pytest.mark.slow
 
-WAITS = ("search waits for the cluster to add a node with 1 CPU per trial (no live node offers that; "
-         "search.resources.autoscaling: true says the cluster adds nodes)")
+WAITS = "search waits for the cluster to add a node with 1 CPU per trial (no live node offers that; {})"
 
 
 def wait_for(condition, search, what: str, timeout_s: float = 120):
@@ -36,29 +36,50 @@ def running_in_snapshot(experiment: str) -> bool:
         return False
 
 
-@pytest.mark.timeout(420)
-def test_a_search_waits_for_a_worker_added_after_launch_and_then_finishes_every_trial(tmp_path, monkeypatch):
-    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")  # a snapshot each second: one catches a running trial
-    config, runs = write_search(tmp_path, epochs=6, samples=2, autoscaling=True), tmp_path / "runs"
+def search_until_grown(cluster: LocalCluster, tmp_path, waits: str, grow=lambda: None, **resources) -> list[dict]:
+    """Launch a 2-trial search on ``cluster``; check it prints ``waits`` once and keeps running; ``grow()``;
+    check a running trial reads back RUNNING from the snapshot (`search status`); return the trials' tags
+    once it has finished with exit 0."""
+    config, runs = write_search(tmp_path, epochs=6, samples=2, **resources), tmp_path / "runs"
     log = runs / "search.log"
-    with LocalCluster(workers=0, head_cpus=0) as cluster:
-        search = start_search(cluster, config, runs)
-        try:
-            wait_for(lambda: "(parent run " in log.read_text(errors="replace"), search, "the search started")
-            time.sleep(3)  # it waits rather than exits
-            assert search.poll() is None and WAITS in log.read_text().splitlines(), log.read_text()[-3000:]
-            assert {t["state"] for t in trial_tags(runs)} <= {"PENDING"}  # nothing ran on the head
-            worker = cluster.add_worker()
-            # `search status` reads this snapshot: a running trial shows as RUNNING, not as Tune restores it
-            wait_for(lambda: running_in_snapshot(str(runs / "ray_results" / "tiny")), search, "a running trial")
-            search.wait(timeout=300)
-        finally:
-            if search.poll() is None:
-                search.kill()
-                search.wait()
+    search = start_search(cluster, config, runs)
+    try:
+        wait_for(lambda: "(parent run " in log.read_text(errors="replace"), search, "the search started")
+        time.sleep(3)  # it waits rather than exits
+        assert search.poll() is None and waits in log.read_text().splitlines(), log.read_text()[-3000:]
+        grow()
+        wait_for(lambda: running_in_snapshot(str(runs / "ray_results" / "tiny")), search, "a running trial")
+        search.wait(timeout=300)
+    finally:
+        if search.poll() is None:
+            search.kill()
+            search.wait()
     text = log.read_text()
     assert search.returncode == 0, text[-3000:]
-    assert sum(WAITS in line for line in text.splitlines()) == 1
-    trials = trial_tags(runs)
+    assert sum(waits in line for line in text.splitlines()) == 1
+    return trial_tags(runs)
+
+
+@pytest.fixture
+def snapshot_each_second(monkeypatch):
+    """A Tune snapshot each second (the driver inherits it), so one catches a running trial."""
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")
+
+
+@pytest.mark.timeout(420)
+def test_a_search_waits_for_a_worker_added_after_launch_and_then_finishes_every_trial(tmp_path, snapshot_each_second):
+    with LocalCluster(workers=0, head_cpus=0) as cluster:
+        waits = WAITS.format("search.resources.autoscaling: true says the cluster adds nodes")
+        trials = search_until_grown(cluster, tmp_path, waits, cluster.add_worker, autoscaling=True)
     assert len(trials) == 2 and {t["state"] for t in trials} == {"FINISHED"}, trials
-    assert {t["node_ip"] for t in trials} == {worker}
+    assert {t["node_ip"] for t in trials} == {worker_ip(0)}
+
+
+@pytest.mark.timeout(420)
+def test_rays_autoscaler_adds_the_node_a_search_waits_for(tmp_path, snapshot_each_second):
+    with LocalCluster(workers=0, head_cpus=0,
+                      autoscale={"cpu_worker": {"resources": {"CPU": 1}, "max_workers": 1}}) as cluster:
+        trials = search_until_grown(cluster, tmp_path, WAITS.format(
+            "the cluster's autoscaler adds nodes for waiting trials"))  # autoscaling: auto, the default
+    assert len(trials) == 2 and {t["state"] for t in trials} == {"FINISHED"}, trials
+    assert {t["node_ip"] for t in trials} == {worker_ip(0)}
