@@ -4,6 +4,9 @@ A trial's GPUs may depend on its configuration: ``gpus_when`` rules ask for more
 (``{key: model.hidden_channels, at_least: 64, gpus: 1}``: a trial whose widest layer has 64 channels or
 more takes a whole GPU, the others ``gpus``); Tune reserves each trial's resources from its config.
 
+Whether some node can run a trial is checked before the search starts (``check_resources``); on a
+cluster that adds nodes, what no live node offers is waited for instead (``wait_or_refuse``).
+
 Ray's fractional GPUs are logical: nothing stops a trial filling the whole GPU. ``gpu_memory_fraction``
 caps PyTorch's caching allocator per trial process (``torch.cuda.set_per_process_memory_fraction``): a
 soft cap that CUDA's own context and other libraries' memory are not counted against. Under actor reuse
@@ -79,7 +82,7 @@ def wait_or_refuse(resources: Resources, nodes: list[dict[str, float]], growth: 
         return None
     if growth is None:
         hint = "; if the cluster adds nodes for waiting work, set search.resources.autoscaling: true"
-        check_resources(resources, nodes, where, hint if resources.autoscaling == "auto" else "")
+        check_resources(resources, nodes, where, hint if resources.autoscaling == "auto" else "")  # raises
     types = growth.node_types
     if types and not _fits_one(need, list(types.values())):
         named = f"node types {', '.join(sorted(types))}"
