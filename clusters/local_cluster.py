@@ -249,7 +249,7 @@ class LocalCluster:
         with open(log, "wb") as out:
             node.launcher = subprocess.Popen(
                 [sys.executable, "-m", "ray.scripts.scripts", "start", *self._start_args(ip, head)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self._node_env(),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self._node_env(head),
                 cwd=self.base_dir, start_new_session=True)  # its own group: a Ctrl-C aimed at us skips it
         node.launcher_pid = node.launcher.pid
         node.records = processes.snapshot_pid(node.launcher_pid)
@@ -278,7 +278,7 @@ class LocalCluster:
             args.append(f"--autoscaling-config={config}")
         return args
 
-    def _node_env(self) -> dict[str, str]:
+    def _node_env(self, head: bool) -> dict[str, str]:
         # search.environment sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for in-process Ray; with it no worker can join.
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
         if env.get("PYTHONPATH"):  # Ray workers run in other folders: a relative entry would point elsewhere
@@ -287,8 +287,10 @@ class LocalCluster:
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(self.token_path), RAY_USAGE_STATS_ENABLED="0",
                    RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")  # no drain wait: stop ends nodes promptly
-        if self.autoscale:  # the fake provider's switch; the autoscaler looks each second, not each 5
-            env.update(RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
+        if self.autoscale and head:
+            from clusters.loopback_autoscaler import head_env
+
+            env.update(head_env())
         return env
 
     def _wait_ready(self, node: Node) -> None:

@@ -6,12 +6,13 @@ Ray ships a provider for this (``fake_multinode``: the head started with ``RAY_F
 runs no node of its own, so Ray asks the network which address is ours. This provider starts the same
 workers with Ray's address lookup answering 127.0.0.3, 127.0.0.4, ... (Ray internals pinned at 2.60.0).
 Worker raylets are children of the head's monitor, so ``LocalCluster.stop`` ends them with the head.
+``RAY_enable_autoscaler_v2=1`` in the environment runs Ray's autoscaler v2 instead of v1.
 """
 from __future__ import annotations
 
 from unittest import mock
 
-from ray.autoscaler._private.fake_multi_node.node_provider import FakeMultiNodeProvider
+from ray.autoscaler._private.fake_multi_node.node_provider import FAKE_HEAD_NODE_ID, FakeMultiNodeProvider
 
 HEAD_TYPE = "ray.head.default"
 
@@ -32,6 +33,13 @@ def autoscaling_config(gcs_address: str, head_cpus: int, worker_types: dict[str,
         "initialization_commands": [], "setup_commands": [], "head_setup_commands": [],
         "worker_setup_commands": [], "head_start_ray_commands": [], "worker_start_ray_commands": [],
     }
+
+
+def head_env() -> dict[str, str]:
+    """The head's environment: the fake provider's switch, an autoscaler that looks each second (not each
+    5), and the head's instance id and node type as a cloud (and KubeRay) gives them, which v2 reads."""
+    return {"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_CLOUD_INSTANCE_ID": FAKE_HEAD_NODE_ID,
+            "RAY_NODE_TYPE_NAME": HEAD_TYPE}
 
 
 class LoopbackFakeProvider(FakeMultiNodeProvider):

@@ -5,8 +5,9 @@ waiting trials: there a trial's resources that no live node offers are what the 
 mistake. Every head runs Ray's monitor; without an autoscaling config it runs a read-only autoscaler that
 mirrors the live nodes and names each one's type after its id (``node_<id>``, Ray's
 ``format_readonly_node_type``), while a configured one names its node types (``worker_gpu``, a KubeRay
-worker group). The autoscaler v1 publishes those names in the GCS (``__autoscaling_status``); v2 does not,
-so there ``search.resources.autoscaling: true`` says it. What the node types offer is read from
+worker group). The autoscaler v1 publishes those names in the GCS (``__autoscaling_status``), v2 through its
+status API (a head started by hand has no type of its own there, one that KubeRay or a cloud starts has).
+Where nothing tells, ``search.resources.autoscaling: true`` says it. What the node types offer is read from
 ``~/ray_bootstrap_config.yaml``, the config the cluster launcher leaves on the head (Tune's own sign of an
 autoscaling cluster), when the search runs there. Ray internals pinned at 2.60.0.
 """
@@ -33,27 +34,33 @@ def cluster_growth(setting: bool | str) -> Growth | None:
     """How the connected cluster grows, per ``search.resources.autoscaling``; None: it does not."""
     if setting is False:
         return None
-    types = configured_node_types(autoscaler_status())
-    if types is not None:
+    if configured_node_types(reported_node_types()) is not None:
         return Growth(AUTOSCALER_SAYS, bootstrap_node_types(Path(BOOTSTRAP_CONFIG).expanduser()))
     return Growth(USER_SAYS) if setting is True else None
 
 
-def autoscaler_status() -> dict | None:
-    """The autoscaler v1's last report from the GCS; None before its first, or under v2."""
+def reported_node_types() -> dict[str, str]:
+    """Node → node type as the autoscaler last reported them ({} before its first report): v1 in the GCS's
+    key-value store, v2 through its status API."""
+    import ray
     from ray._private import ray_constants
+    from ray.autoscaler.v2.sdk import get_cluster_status
+    from ray.autoscaler.v2.utils import is_autoscaler_v2
     from ray.experimental.internal_kv import _internal_kv_get
 
+    if is_autoscaler_v2(fetch_from_server=True):
+        status = get_cluster_status(ray.get_runtime_context().gcs_address)
+        return {node.node_id: node.ray_node_type_name for node in status.active_nodes + status.idle_nodes}
     text = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
-    return json.loads(text) if text else None
+    report = (json.loads(text) if text else {}).get("autoscaler_report") or {}
+    return report.get("node_type_mapping") or {}
 
 
-def configured_node_types(status: dict | None) -> set[str] | None:
-    """The node type names of an autoscaler with a config; None for the read-only one (or no report)."""
+def configured_node_types(mapping: dict[str, str]) -> set[str] | None:
+    """The node types of an autoscaler with a config; None for the read-only one (or no report)."""
     from ray.autoscaler._private.util import format_readonly_node_type
 
-    mapping = ((status or {}).get("autoscaler_report") or {}).get("node_type_mapping") or {}
-    configured = {kind for node, kind in mapping.items() if kind != format_readonly_node_type(node)}
+    configured = {kind for node, kind in mapping.items() if kind and kind != format_readonly_node_type(node)}
     return configured or None
 
 

@@ -76,7 +76,10 @@ def test_a_search_waits_for_a_worker_added_after_launch_and_then_finishes_every_
 
 
 @pytest.mark.timeout(420)
-def test_rays_autoscaler_adds_the_node_a_search_waits_for(tmp_path, snapshot_each_second):
+@pytest.mark.parametrize("v2", [False, True], ids=["autoscaler-v1", "autoscaler-v2"])
+def test_rays_autoscaler_adds_the_node_a_search_waits_for(tmp_path, snapshot_each_second, monkeypatch, v2):
+    if v2:
+        monkeypatch.setenv("RAY_enable_autoscaler_v2", "1")  # the head's (and the driver's) environment
     with LocalCluster(workers=0, head_cpus=0,
                       autoscale={"cpu_worker": {"resources": {"CPU": 1}, "max_workers": 1}}) as cluster:
         trials = search_until_grown(cluster, tmp_path, WAITS.format(

@@ -115,10 +115,9 @@ def test_the_autoscaling_key_is_true_false_or_auto(raw):
 
 def test_only_a_configured_autoscaler_counts_as_growth(tmp_path):
     node = "642c9201a5ee81f88684d1129807036ad0b4dd4ac4e2c90b4f564e85"
-    readonly = {"autoscaler_report": {"node_type_mapping": {node: f"node_{node}"}}}  # a head without a config
-    configured = {"autoscaler_report": {"node_type_mapping": {"127.0.0.2": "head_cpu", "127.0.0.3": "worker_gpu"}}}
-    assert configured_node_types(readonly) is None and configured_node_types(None) is None
-    assert configured_node_types(configured) == {"head_cpu", "worker_gpu"}
+    assert configured_node_types({node: f"node_{node}"}) is None  # a head started without a config
+    assert configured_node_types({node: ""}) is None and configured_node_types({}) is None
+    assert configured_node_types({"127.0.0.2": "head_cpu", "127.0.0.3": "worker_gpu"}) == {"head_cpu", "worker_gpu"}
     config = tmp_path / "bootstrap.yaml"
     config.write_text("available_node_types:\n  head_cpu: {resources: {CPU: 0}}\n"
                       "  worker_gpu: {resources: {CPU: 8, GPU: 1}, max_workers: 8}\n")
