@@ -44,11 +44,13 @@ def reported_node_types() -> dict[str, str]:
     key-value store, v2 through its status API."""
     import ray
     from ray._private import ray_constants
+    from ray._raylet import GCS_AUTOSCALER_STATE_NAMESPACE, GCS_AUTOSCALER_V2_ENABLED_KEY
     from ray.autoscaler.v2.sdk import get_cluster_status
-    from ray.autoscaler.v2.utils import is_autoscaler_v2
     from ray.experimental.internal_kv import _internal_kv_get
 
-    if is_autoscaler_v2(fetch_from_server=True):
+    if _internal_kv_get(GCS_AUTOSCALER_V2_ENABLED_KEY, namespace=GCS_AUTOSCALER_STATE_NAMESPACE) == b"1":
+        if ray.util.client.ray.is_connected():  # Ray Client: no GCS address here to ask; nothing tells
+            return {}
         status = get_cluster_status(ray.get_runtime_context().gcs_address)
         return {node.node_id: node.ray_node_type_name for node in status.active_nodes + status.idle_nodes}
     text = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
