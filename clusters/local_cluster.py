@@ -90,13 +90,18 @@ class LocalCluster:
     """Start, stop and break a multi-node Ray cluster on loopback; a context manager for tests."""
 
     def __init__(self, workers: int = 1, cpus_per_node: int = 1, gpus_per_node: int = 0,
-                 resources: dict[str, float] | None = None, dashboard: bool = False,
+                 head_cpus: int | None = None, resources: dict[str, float] | None = None, dashboard: bool = False,
+                 autoscale: dict[str, dict] | None = None,
                  dashboard_port: int | None = None, port: int | None = None, base_dir: str | Path | None = None,
                  object_store_mb: int = 128, start_timeout_s: float = 120.0, stop_timeout_s: float = 15.0):
         expect(0 <= workers <= MAX_WORKERS, f"workers: expected 0..{MAX_WORKERS}, found {workers}")
         expect(cpus_per_node >= 1, f"cpus_per_node: expected at least 1, found {cpus_per_node}")
         expect(gpus_per_node >= 0, f"gpus_per_node: expected 0 or more, found {gpus_per_node}")
+        expect(head_cpus is None or head_cpus >= 0, f"head_cpus: expected 0 or more, found {head_cpus}")
         self.workers, self.cpus_per_node, self.gpus_per_node = workers, cpus_per_node, gpus_per_node
+        # 0: the head runs no work, as the cloud recipes' heads (work waits for a worker, as for an autoscaler's)
+        self.head_cpus = cpus_per_node if head_cpus is None else head_cpus
+        self.autoscale = autoscale  # worker types Ray's autoscaler may add (clusters/loopback_autoscaler.py)
         self.resources = dict(resources or {})
         self.dashboard = dashboard
         self.dashboard_port = dashboard_port
@@ -174,6 +179,18 @@ class LocalCluster:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         return forced
 
+    def add_worker(self) -> str:
+        """Start one more worker on the next loopback address, as an autoscaler adds a node; returns its address."""
+        expect(self.nodes, "add_worker: start the cluster first")
+        expect(len(self.nodes) - 1 < MAX_WORKERS, f"add_worker: the cluster has {MAX_WORKERS} workers already")
+        ip = worker_ip(len(self.nodes) - 1)
+        try:
+            self._launch(ip, head=False)
+        finally:
+            self.workers = len(self.nodes) - 1
+            self._write_state()  # stop, here or from another process, ends what it started
+        return ip
+
     def kill_worker(self, index: int) -> list[ProcessRecord]:
         """SIGKILL worker ``index``'s processes at once, as if its machine died; return what was killed."""
         expect(0 <= index < len(self.nodes) - 1, f"worker index: expected 0..{len(self.nodes) - 2}, found {index}")
@@ -232,7 +249,7 @@ class LocalCluster:
         with open(log, "wb") as out:
             node.launcher = subprocess.Popen(
                 [sys.executable, "-m", "ray.scripts.scripts", "start", *self._start_args(ip, head)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self._node_env(),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self._node_env(head),
                 cwd=self.base_dir, start_new_session=True)  # its own group: a Ctrl-C aimed at us skips it
         node.launcher_pid = node.launcher.pid
         node.records = processes.snapshot_pid(node.launcher_pid)
@@ -240,7 +257,8 @@ class LocalCluster:
         node.records = processes.snapshot_pid(node.launcher_pid)
 
     def _start_args(self, ip: str, head: bool) -> list[str]:
-        args = ["--block", "--node-ip-address", ip, "--num-cpus", str(self.cpus_per_node),
+        cpus = self.head_cpus if head else self.cpus_per_node
+        args = ["--block", "--node-ip-address", ip, "--num-cpus", str(cpus),
                 "--num-gpus", str(self.gpus_per_node), "--resources", json.dumps(self.resources),
                 "--object-store-memory", str(self.object_store_bytes), "--disable-usage-stats",
                 # fixed by default (52365): a second node, or another Ray on this machine, would collide;
@@ -252,9 +270,15 @@ class LocalCluster:
                  "--ray-client-server-port", str(free_port()), f"--include-dashboard={str(self.dashboard).lower()}"]
         if self.dashboard:
             args += ["--dashboard-host", HEAD_IP, "--dashboard-port", str(self.dashboard_port)]
+        if self.autoscale:
+            from clusters.loopback_autoscaler import autoscaling_config
+
+            config = self.base_dir / "autoscaling.json"
+            config.write_text(json.dumps(autoscaling_config(self.address, self.head_cpus, self.autoscale)))
+            args.append(f"--autoscaling-config={config}")
         return args
 
-    def _node_env(self) -> dict[str, str]:
+    def _node_env(self, head: bool) -> dict[str, str]:
         # search.environment sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for in-process Ray; with it no worker can join.
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
         if env.get("PYTHONPATH"):  # Ray workers run in other folders: a relative entry would point elsewhere
@@ -263,6 +287,10 @@ class LocalCluster:
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(self.token_path), RAY_USAGE_STATS_ENABLED="0",
                    RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")  # no drain wait: stop ends nodes promptly
+        if self.autoscale and head:
+            from clusters.loopback_autoscaler import head_env
+
+            env.update(head_env())
         return env
 
     def _wait_ready(self, node: Node) -> None:
@@ -299,7 +327,8 @@ def instructions(cluster: LocalCluster) -> str:
     workers = ", ".join(node.ip for node in cluster.nodes[1:]) or "none"
     lines = [
         f"Ray cluster up: head {cluster.address}, workers: {workers}",
-        f"  each node: {cluster.cpus_per_node} CPU, {cluster.gpus_per_node} GPU, resources {cluster.resources}",
+        f"  each node: {cluster.cpus_per_node} CPU (the head {cluster.head_cpus}), {cluster.gpus_per_node} GPU, "
+        f"resources {cluster.resources}",
         f"  logs and state: {cluster.base_dir}",
         "Clients (drivers, `ray status`, `ray job`) need token authentication and this cluster's address:",
         f"  export {exports}",
@@ -321,6 +350,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     start.add_argument("--workers", type=int, default=2, help="worker nodes besides the head (default 2)")
     start.add_argument("--cpus-per-node", type=int, default=1)
     start.add_argument("--gpus-per-node", type=int, default=0)
+    start.add_argument("--head-cpus", type=int, default=None,
+                       help="CPUs of the head (default --cpus-per-node; 0: no trial runs there, as in the recipes)")
     start.add_argument("--resources", default="{}", help='custom resources of every node, JSON: \'{"big_mem": 1}\'')
     start.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
                        help="start the dashboard (needed for the Jobs API; default on)")
@@ -347,9 +378,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--resources: expected a JSON object, found {args.resources!r} ({err})") from None
         expect(isinstance(resources, dict), f"--resources: expected a JSON object, found {args.resources!r}")
         cluster = LocalCluster(workers=args.workers, cpus_per_node=args.cpus_per_node,
-                               gpus_per_node=args.gpus_per_node, resources=resources, dashboard=args.dashboard,
-                               dashboard_port=args.dashboard_port, port=args.port, base_dir=args.dir,
-                               object_store_mb=args.object_store_mb)
+                               gpus_per_node=args.gpus_per_node, head_cpus=args.head_cpus, resources=resources,
+                               dashboard=args.dashboard, dashboard_port=args.dashboard_port, port=args.port,
+                               base_dir=args.dir, object_store_mb=args.object_store_mb)
         print(instructions(cluster.start()))
         return 0
     except UserError as err:

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from search.presets import expand_preset
-from search.resources import check_gpu_rules, most_gpus
+from search.resources import check_gpu_rules
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
 from sensorium_models.errors import UserError, did_you_mean, validation_message
 from sensorium_models.yaml_file import read_yaml, shorten
@@ -79,6 +79,9 @@ class Resources(_Strict):
     gpus: float = Field(0.0, ge=0)
     gpus_when: list[GpuRule] = []
     gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
+    # Whether the cluster adds nodes for waiting trials (Ray's autoscaler): then resources no live node offers
+    # are waited for, not refused. auto: ask the cluster (search.cluster_growth); in-process Ray never grows.
+    autoscaling: bool | Literal["auto"] = "auto"
 
     _whole = field_validator("gpus")(_whole_above_one)
 
@@ -325,20 +328,6 @@ def _start_point(spec: SearchSpec, point: Any, index: int, where: str) -> dict:
     if extra:
         raise UserError(f"{where}{key}: {extra[0]} is not a searched key")
     return out
-
-
-def check_resources(resources: Resources, nodes: list[dict[str, float]], where: str = "") -> None:
-    """UserError unless at least one node offers a trial's CPUs and GPUs."""
-    need = {"CPU": resources.cpus, "GPU": most_gpus(resources)}
-    if any(all(node.get(k, 0.0) >= v for k, v in need.items() if v) for node in nodes):
-        return
-    best = {k: max((n.get(k, 0.0) for n in nodes), default=0.0) for k in need}
-    short = "cpus" if best["CPU"] < resources.cpus else "gpus"
-    asked, offered = (need["CPU"], best["CPU"]) if short == "cpus" else (need["GPU"], best["GPU"])
-    raise UserError(
-        f"{where}search.resources.{short}: a trial asks for {asked:g} but no node offers "
-        f"more than {offered:g} ({len(nodes)} node(s))"
-    )
 
 
 def check_family(blocks: dict[str, dict], kind: str, schemas: dict[str, type[BaseModel]], where: str = "") -> None:

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from search import storage as store
+from search.config import Resources
 from search.members import MemberRecord, train_member
+from search.resources import trial_gpus
 from search.results import EARLY_STOPPED, FINISHED
 from search.run import SearchRecord, connect_ray, load_trials
 from search.score_table import score_table, training_note
@@ -54,11 +56,17 @@ def top_candidates(record: SearchRecord, spec, k: int) -> list[Candidate]:
     return [Candidate(r.trial_id, r.best, spec.decode(r.config)) for r in rows[:k]]
 
 
-def train_members(candidates: list[Candidate], seeds: list[int], promotion: str, cpus: float, gpus: float,
+def member_options(resources: Resources, candidate: Candidate) -> dict[str, float]:
+    """A member's Ray task asks for what its trial asked for: the CPUs, and the GPUs of its configuration
+    (``gpus_when``)."""
+    return {"num_cpus": resources.cpus, "num_gpus": trial_gpus(resources, candidate.blocks)}
+
+
+def train_members(candidates: list[Candidate], seeds: list[int], promotion: str, resources: Resources,
                   on_member) -> int:
     """Every (candidate, seed) member: reused from storage when an earlier run finished it, else a Ray task
-    with the search's per-trial resources. ``on_member(candidate, member)`` runs as each one is ready
-    (reused ones first); returns how many were reused."""
+    with its trial's resources. ``on_member(candidate, member)`` runs as each one is ready (reused ones
+    first); returns how many were reused."""
     import ray
 
     found = {(c.trial_id, s): MemberRecord.find(promotion, c.trial_id, s) for c in candidates for s in seeds}
@@ -69,8 +77,9 @@ def train_members(candidates: list[Candidate], seeds: list[int], promotion: str,
     ready = dict(reused)
     for (trial_id, _), member in reused.items():
         on_member(by_id[trial_id], member)
-    task = ray.remote(train_member).options(num_cpus=cpus, num_gpus=gpus, max_retries=1)
-    pending = {task.remote(c.blocks, c.trial_id, seed, max(1, int(cpus)), promotion): (c, seed)
+    task, threads = ray.remote(train_member), max(1, int(resources.cpus))
+    pending = {task.options(max_retries=1, **member_options(resources, c)).remote(
+                   c.blocks, c.trial_id, seed, threads, promotion): (c, seed)
                for c in candidates for seed in seeds if (c.trial_id, seed) not in reused}
     remaining = list(pending)
     while remaining:
@@ -156,8 +165,7 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
                             member_scores[(candidate.trial_id, member.seed)])
 
     try:
-        reused = train_members(candidates, seed_list, promotion, spec.settings.resources.cpus,
-                               spec.settings.resources.gpus, scored)
+        reused = train_members(candidates, seed_list, promotion, spec.settings.resources, scored)
         for candidate in candidates:
             sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
             with ensemble_predictions(candidate.members) as read:

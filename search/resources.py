@@ -4,6 +4,9 @@ A trial's GPUs may depend on its configuration: ``gpus_when`` rules ask for more
 (``{key: model.hidden_channels, at_least: 64, gpus: 1}``: a trial whose widest layer has 64 channels or
 more takes a whole GPU, the others ``gpus``); Tune reserves each trial's resources from its config.
 
+Whether some node can run a trial is checked before the search starts (``check_resources``); on a
+cluster that adds nodes, what no live node offers is waited for instead (``wait_or_refuse``).
+
 Ray's fractional GPUs are logical: nothing stops a trial filling the whole GPU. ``gpu_memory_fraction``
 caps PyTorch's caching allocator per trial process (``torch.cuda.set_per_process_memory_fraction``): a
 soft cap that CUDA's own context and other libraries' memory are not counted against. Under actor reuse
@@ -19,6 +22,7 @@ from search.space import Distribution, get_path
 from sensorium_models.errors import UserError
 
 if TYPE_CHECKING:
+    from search.cluster_growth import Growth
     from search.config import Resources, SearchSpec
 
 
@@ -59,6 +63,48 @@ def trial_gpus(resources: Resources, blocks: dict[str, dict]) -> float:
 def most_gpus(resources: Resources) -> float:
     """The largest GPU request any trial can make (what some node must offer)."""
     return max([resources.gpus, *(rule.gpus for rule in resources.gpus_when)])
+
+
+def check_resources(resources: Resources, nodes: list[dict[str, float]], where: str = "", hint: str = "") -> None:
+    """UserError unless at least one node offers a trial's CPUs and GPUs (the most any trial asks for)."""
+    need = _largest_ask(resources)
+    if not _fits_one(need, nodes):
+        raise UserError(f"{where}{_shortage(need, nodes, 'node', f'{len(nodes)} node(s)')}{hint}")
+
+
+def wait_or_refuse(resources: Resources, nodes: list[dict[str, float]], growth: Growth | None,
+                   where: str = "") -> str | None:
+    """On a cluster: None when a live node offers a trial's resources. Else, where the cluster adds nodes,
+    the line to print while the search waits for one (Tune waits too), unless none of the node types it may
+    add (where known) offers them; UserError then, and where it does not grow, as ``check_resources``."""
+    need = _largest_ask(resources)
+    if _fits_one(need, nodes):
+        return None
+    if growth is None:
+        hint = "; if the cluster adds nodes for waiting work, set search.resources.autoscaling: true"
+        check_resources(resources, nodes, where, hint if resources.autoscaling == "auto" else "")  # raises
+    types = growth.node_types
+    if types and not _fits_one(need, list(types.values())):
+        named = f"node types {', '.join(sorted(types))}"
+        raise UserError(f"{where}{_shortage(need, list(types.values()), 'node type of the cluster', named)}")
+    asks = ", ".join(f"{v:g} {k}" for k, v in need.items() if v)
+    return f"search waits for the cluster to add a node with {asks} per trial (no live node offers that; {growth.why})"
+
+
+def _largest_ask(resources: Resources) -> dict[str, float]:
+    return {"CPU": resources.cpus, "GPU": most_gpus(resources)}
+
+
+def _fits_one(need: dict[str, float], offers: list[dict[str, float]]) -> bool:
+    return any(all(offer.get(k, 0.0) >= v for k, v in need.items() if v) for offer in offers)
+
+
+def _shortage(need: dict[str, float], offers: list[dict[str, float]], what: str, which: str) -> str:
+    """``search.resources.gpus: a trial asks for 2 but no node offers more than 1 (3 node(s))``."""
+    best = {k: max((o.get(k, 0.0) for o in offers), default=0.0) for k in need}
+    short = "CPU" if best["CPU"] < need["CPU"] else "GPU"
+    return (f"search.resources.{short.lower()}s: a trial asks for {need[short]:g} but no {what} offers more than "
+            f"{best[short]:g} ({which})")
 
 
 def tune_resources(spec: SearchSpec):

@@ -22,9 +22,11 @@ from ray import tune
 from search import environment
 from search import storage as store
 from search.checkpoints import CheckpointPruner
-from search.config import SearchSpec, check_name, check_resources, parse_spec
+from search.cluster_growth import cluster_growth
+from search.config import SearchSpec, check_name, parse_spec
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
+from search.resources import check_resources, wait_or_refuse
 from search.results import OBJECTIVE, summary_line, trial_rows
 from search.searcher import build_scheduler, build_searcher, check_new_study
 from search.tracking import (MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run,
@@ -167,9 +169,9 @@ def cluster_nodes() -> list[dict[str, float]]:
 
 
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None) -> int:
-    """A new search. Its record and YAML are written first, before the slow checks, MLflow and Ray, so a kill
+    """A new search. Its record and YAML are written first, before the slow checks, Ray and MLflow, so a kill
     at any moment leaves a search that ``resume`` continues, or starts if no trial had; a check that refuses
-    the search removes them again."""
+    the search (the data, the model, the cluster's resources) removes them again."""
     if SearchRecord.folder(runs, spec.name).exists():
         raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
     storage = absolute_storage(storage or str(runs / "ray_results"))
@@ -185,15 +187,18 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
         preflight(spec, schemas())
         if spec.settings.optuna_storage is not None:
             check_new_study(spec.settings.optuna_storage, spec.name, f"{spec.source}: " if spec.source else "")
+        ray_address = connect_ray(address)
+        if address is not None:
+            resources = spec.settings.resources
+            waits = wait_or_refuse(resources, cluster_nodes(), cluster_growth(resources.autoscaling))
+            if waits:
+                print(waits, file=sys.stderr, flush=True)
     except BaseException as err:
         if isinstance(err, UserError):  # the search never was: the same name can be launched again
             record.remove(runs)
         raise
     record = record.tracked(runs, spec)
     try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
-        ray_address = connect_ray(address)
-        if address is not None:
-            check_resources(spec.settings.resources, cluster_nodes())
         tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
         print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a "
               f"time, {len(spec.searched)} searched keys; Ray {ray_address}", flush=True)

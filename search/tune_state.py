@@ -1,13 +1,15 @@
 """Tune's saved experiment state, read from storage (a folder or a URI): what a resume would restore.
 
 Lighter than ``ExperimentAnalysis``, which also downloads every trial's result files: only the newest
-experiment snapshot is read. Uses helpers private to Ray (pinned at 2.60.0), the ones
-``ExperimentAnalysis`` itself calls.
+experiment snapshot is read. Trials keep the status they were saved with (Tune's restore turns RUNNING into
+PENDING, to run them again), so `search status` shows what ran when the snapshot was taken. Uses helpers
+private to Ray (pinned at 2.60.0), the ones ``ExperimentAnalysis`` itself calls.
 """
 from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 from pathlib import PurePosixPath
 
 from sensorium_models.errors import UserError
@@ -34,6 +36,7 @@ def saved_trials(experiment_path: str, fs=None) -> list | None:
     trials = []
     for trial_json, run_metadata in state["trial_data"]:
         trial = Trial.from_json_state(trial_json, stub=True)
+        trial.status = json.loads(trial_json)["status"]  # as saved: restoring makes a RUNNING trial PENDING
         trial.restore_run_metadata(run_metadata)
         storage = copy.copy(trial.storage)  # where it is now, which need not be where it was written
         storage.storage_fs_path = PurePosixPath(fs_path).parent.as_posix()

@@ -19,8 +19,9 @@ from data_builders import static_parts, write
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_search(folder: Path, epochs: int = 3, samples: int = 4, max_failures: int = 1) -> Path:
-    """A 30-trial static session and a YAML searching two keys of a one-layer model; returns the YAML."""
+def write_search(folder: Path, epochs: int = 3, samples: int = 4, max_failures: int = 1, **resources) -> Path:
+    """A 30-trial static session and a YAML searching two keys of a one-layer model; returns the YAML.
+    ``resources`` are further ``search.resources`` keys (each trial asks for 1 CPU)."""
     session = write(static_parts(seed=0, neurons=7), folder / "data", "static")
     config = {
         "data": {"paths": [str(session)], "cache_dir": str(folder / "cache")},
@@ -29,7 +30,7 @@ def write_search(folder: Path, epochs: int = 3, samples: int = 4, max_failures: 
         "trainer": {"lr_init": {"loguniform": [1e-3, 1e-2]}, "batch_size": 8, "max_epochs": epochs,
                     "patience": epochs, "device": "cpu"},
         "search": {"metric": "val_corr", "num_samples": samples, "max_concurrent": 2, "max_failures": max_failures,
-                   "asha": {"max_t": epochs, "grace_period": epochs}, "resources": {"cpus": 1}},
+                   "asha": {"max_t": epochs, "grace_period": epochs}, "resources": {"cpus": 1, **resources}},
     }
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

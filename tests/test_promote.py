@@ -222,3 +222,13 @@ def test_promote_refuses_unknown_search_and_reserved_alias(promoted):
     assert rc == 2 and "search 'nope'" in err and "searches there: tiny" in err
     rc, _, err = run_cli("promote", "tiny", "--alias", "v1", "--storage", str(promoted["storage"]))
     assert rc == 2 and "reserves" in err
+
+
+def test_each_member_asks_for_the_gpus_of_its_own_configuration():
+    from search.config import Resources
+    from search.promote import Candidate, member_options
+
+    resources = Resources(cpus=2, gpus=0.25, gpus_when=[{"key": "model.hidden_channels", "at_least": 64, "gpus": 1}])
+    narrow, wide = (Candidate(t, 0.3, {"model": {"hidden_channels": c}}) for t, c in (("a", 16), ("b", [32, 64])))
+    assert member_options(resources, narrow) == {"num_cpus": 2, "num_gpus": 0.25}
+    assert member_options(resources, wide) == {"num_cpus": 2, "num_gpus": 1}

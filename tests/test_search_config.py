@@ -7,7 +7,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.config import Resources, check_resources, load_spec, parse_spec
+from search.config import Resources, load_spec, parse_spec
+from search.resources import check_resources
 from sensorium_models.errors import UserError
 
 

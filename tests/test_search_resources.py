@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from ray.tune.trainable.function_trainable import wrap_function
 
-from search.config import Resources, check_resources, parse_spec
-from search.resources import device_share, size_of, trial_gpus
+from search.cluster_growth import AUTOSCALER_SAYS, Growth, bootstrap_node_types, configured_node_types
+from search.config import Resources, parse_spec
+from search.resources import check_resources, device_share, size_of, trial_gpus, wait_or_refuse
 from search.trainable import trainable
 from sensorium_models.errors import UserError
 from test_search_config import SCHEMAS
@@ -78,3 +79,48 @@ def test_device_share_is_the_fractional_gpu_within_the_memory_cap(raw):
     capped = resources.model_copy(update={"gpu_memory_fraction": 0.4})
     assert device_share(capped, small) == 0.25 and device_share(capped, wide) == 0.4
     assert device_share(Resources(cpus=1), small) == 1.0     # no GPU asked for: the whole device (CPU)
+
+
+def test_a_cluster_that_adds_nodes_waits_for_what_no_live_node_offers():
+    resources = Resources(cpus=1, gpus=1)
+    head = [{"CPU": 0.0}]
+    assert wait_or_refuse(resources, [{"CPU": 8, "GPU": 1}], None) is None
+    assert wait_or_refuse(resources, head, Growth(AUTOSCALER_SAYS)) == (
+        "search waits for the cluster to add a node with 1 CPU, 1 GPU per trial (no live node offers that; "
+        "the cluster's autoscaler adds nodes for waiting trials)")
+    types = {"head_cpu": {"CPU": 0.0}, "worker_gpu": {"CPU": 8.0, "GPU": 1.0}}
+    assert "1 CPU, 1 GPU per trial" in wait_or_refuse(resources, head, Growth(AUTOSCALER_SAYS, types))
+    with pytest.raises(UserError, match=r"search.resources.gpus: a trial asks for 2 but no node type of the "
+                                        r"cluster offers more than 1 \(node types head_cpu, worker_gpu\)$"):
+        wait_or_refuse(Resources(cpus=1, gpus=2), head, Growth(AUTOSCALER_SAYS, types))
+
+
+def test_a_cluster_that_does_not_grow_refuses_at_once_with_the_key_that_says_it_does():
+    with pytest.raises(UserError, match=r"search.resources.cpus: a trial asks for 1 but no node offers more than 0 "
+                                        r"\(1 node\(s\)\); if the cluster adds nodes for waiting work, set "
+                                        r"search.resources.autoscaling: true$"):
+        wait_or_refuse(Resources(cpus=1), [{"CPU": 0.0}], None)
+    with pytest.raises(UserError, match=r"more than 0 \(1 node\(s\)\)$"):  # said false: no hint
+        wait_or_refuse(Resources(cpus=1, autoscaling=False), [{"CPU": 0.0}], None)
+
+
+def test_the_autoscaling_key_is_true_false_or_auto(raw):
+    for value in (True, False, "auto"):
+        raw["search"]["resources"]["autoscaling"] = value
+        assert _spec(raw).settings.resources.autoscaling == value
+    raw["search"]["resources"]["autoscaling"] = "sometimes"
+    with pytest.raises(UserError, match=r"demo.yaml: search.resources.autoscaling"):
+        _spec(raw)
+
+
+def test_only_a_configured_autoscaler_counts_as_growth(tmp_path):
+    node = "642c9201a5ee81f88684d1129807036ad0b4dd4ac4e2c90b4f564e85"
+    assert configured_node_types({node: f"node_{node}"}) is None  # a head started without a config
+    assert configured_node_types({node: ""}) is None and configured_node_types({}) is None
+    assert configured_node_types({"127.0.0.2": "head_cpu", "127.0.0.3": "worker_gpu"}) == {"head_cpu", "worker_gpu"}
+    config = tmp_path / "bootstrap.yaml"
+    config.write_text("available_node_types:\n  head_cpu: {resources: {CPU: 0}}\n"
+                      "  worker_gpu: {resources: {CPU: 8, GPU: 1}, max_workers: 8}\n")
+    assert bootstrap_node_types(config) == {"head_cpu": {"CPU": 0.0}, "worker_gpu": {"CPU": 8.0, "GPU": 1.0}}
+    config.write_text("available_node_types:\n  head_cpu: {resources: {CPU: 0}}\n  worker_gpu: {resources: {}}\n")
+    assert bootstrap_node_types(config) == {} and bootstrap_node_types(tmp_path / "none.yaml") == {}
