@@ -31,6 +31,12 @@ def transient(err: Exception) -> bool:
     return isinstance(err, OSError)  # requests' errors are OSErrors
 
 
+def _short(err: Exception, keep: int = 90) -> str:
+    """The error on one line: its start (what failed) and its end (why), when it is long."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= 2 * keep else f"{text[:keep]} ... {text[-keep:]}"
+
+
 def _say(text: str) -> None:
     print(f"MLflow: {text}", file=sys.stderr, flush=True)
 
@@ -95,11 +101,11 @@ class Writer:
                 break
             except Exception as err:  # noqa: BLE001 - classified: retried, or reported and skipped
                 if not transient(err):
-                    _say(f"{self.tracking_uri} refused {what}; skipped: {' '.join(str(err).split())[:300]}")
+                    _say(f"{self.tracking_uri} refused {what}; skipped: {_short(err)}")
                     break
                 if since is None:
                     since = time.monotonic()
-                    _say(f"{self.tracking_uri} unreachable ({' '.join(str(err).split())[:200]}); "
+                    _say(f"{self.tracking_uri} unreachable ({_short(err)}); "
                          f"{self.pending} write(s) wait and are retried")
             with self._cond:
                 if self._cond.wait_for(lambda: self._closed, timeout=pause):
