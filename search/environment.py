@@ -18,6 +18,15 @@ DEFAULTS = {
     "RAY_AIR_NEW_OUTPUT": "0",
     # A progress bar per artifact upload or download floods logs (dozens per promotion).
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # With a tracking server, MLflow prints "View run ... at: URL" on stdout for every run it ends: one line
+    # per trial, written by the tracker's thread between the progress lines.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # One MLflow request gives up after ~3 s of retries (MLflow's own default: 7 retries, minutes) and 20 s of
+    # silence: the tracker's writer (search/mlflow_writer.py) retries a failed write itself, for as long as the
+    # search runs, and a command whose server is away says so soon. Only the driver talks to MLflow.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
 
 # Read by the trials' worker processes: the driver's environment reaches an in-process Ray's workers, and

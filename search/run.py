@@ -24,6 +24,8 @@ from search import storage as store
 from search.checkpoints import CheckpointPruner
 from search.cluster_growth import cluster_growth
 from search.config import SearchSpec, check_name, parse_spec
+from search.mlflow_sync import backfill
+from search.mlflow_writer import finish, wait_s, writer_for
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
 from search.resources import check_resources, wait_or_refuse
@@ -32,6 +34,7 @@ from search.searcher import build_scheduler, build_searcher, check_new_study
 from search.tracking import (MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run,
                              tag_ray_address)
 from search.trainable import trainable, trial_dirname
+from search.trial_runs import TrialRuns
 from search.tune_state import saved_trials
 from sensorium_models.errors import UserError
 
@@ -216,8 +219,10 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     preflight(spec, schemas())
-    load_trials(record, required=False)  # a cut-short state stops here, before Ray: Tune would start anew
+    trials = load_trials(record, required=False)  # a cut-short state stops here, before Ray: Tune would start anew
     record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
+    if trials:  # what the tracker could not write last time (its server away), so the resumed runs are whole
+        print(sync(record, spec, trials).line(name), flush=True)
     ray_address = connect_ray(address)
     tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
     path, filesystem = store.tune_storage(record.experiment_path)
@@ -278,7 +283,9 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
         unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
         status = "KILLED" if unfinished else "FINISHED"
     finally:
-        end_run(record.tracking_uri, record.parent_run_id, status)
+        writer_for(record.tracking_uri).put(f"the search's end ({status})",
+                                            lambda: end_run(record.tracking_uri, record.parent_run_id, status))
+        _wait_for_mlflow(record)
     print(f"search {spec.name} {'interrupted' if unfinished else 'done'}: {summary_line(trial_rows(trials, spec), spec)}")
     if unfinished:
         print(f"  continue with: sensorium-search search resume {spec.name}")
@@ -288,6 +295,24 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
         return 1
     print(f"  best configuration: sensorium-search search best {spec.name}")
     return 0
+
+
+def _wait_for_mlflow(record: SearchRecord) -> None:
+    """Give the tracker's pending writes a bounded time; if the server is still away, say so in one line."""
+    left = finish(record.tracking_uri)
+    if left:
+        storage = record.experiment_path.rsplit("/", 1)[0]
+        print(f"search {record.name}: MLflow is behind: {left} write(s) pending for {record.tracking_uri}, "
+              f"still unreachable after {wait_s():.0f} s; once it is back: sensorium-search search sync "
+              f"{record.name} --storage {storage}", flush=True)
+
+
+def sync(record: SearchRecord, spec: SearchSpec, trials: list):
+    """Fill the search's MLflow runs from Tune's saved ``trials`` and their results on storage."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(record.tracking_uri)
+    return backfill(client, TrialRuns(client, record.experiment_id, record.parent_run_id, spec), spec, trials)
 
 
 def load_trials(record: SearchRecord, required: bool = True) -> list | None:

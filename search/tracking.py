@@ -1,29 +1,25 @@
-"""MLflow, written only from the driver (every write of the project's runs is here): one parent run per
-search, one child run per Tune trial; one run per promotion, one child run per member.
+"""MLflow, written only from the driver (every write of the project's runs is here and in ``trial_runs``): one
+parent run per search, one child run per Tune trial; one run per promotion, one child run per member.
 
-Trials on other nodes never touch the store. A child run carries the Tune trial id as a tag, and the
+Trials on other nodes never touch the store. The tracker's writes go through a background writer
+(``mlflow_writer``), so a slow or absent tracking server never holds up Tune. A child run carries the Tune trial id as a tag, and the
 tracker finds runs by that tag before creating one, so a resumed search reuses its runs instead of
 duplicating them (Ray's MLflowLoggerCallback opens a new run for every resumed trial).
 """
 from __future__ import annotations
 
-import math
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 from ray import tune
 
 from search.config import SearchSpec
-from search.results import EARLY_STOPPED, FAILED, FINISHED, best_row, completed_state, error_reason, trial_rows
+from search.mlflow_writer import writer_for
+from search.results import FAILED, completed_state, error_reason, trial_rows
 from search.space import flatten
+from search.trial_runs import PARENT_TAG, TrialRuns, as_metrics, as_params, end_tags, result_metrics
 
 EXPERIMENT = "sensorium-search"
-PARENT_TAG = "mlflow.parentRunId"
-# Result keys Tune adds itself; everything else numeric that a trial reports is a metric.
-TUNE_KEYS = {"training_iteration", "timestamp", "time_this_iter_s", "time_since_restore", "pid", "done",
-             "iterations_since_restore", "timesteps_since_restore", "timesteps_total", "episodes_total"}
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
@@ -62,7 +58,7 @@ def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec) ->
     })
     client.log_text(run.info.run_id, spec.text, "search.yaml")
     settings = flatten(spec.settings.model_dump(exclude={"start_with"}))
-    client.log_batch(run.info.run_id, params=_params(settings))
+    client.log_batch(run.info.run_id, params=as_params(settings))
     return run.info.run_id
 
 
@@ -114,7 +110,7 @@ def log_member(tracking_uri: str, experiment_id: str, parent_id: str, blocks: di
               "seed": member.seed, "epochs": member.epochs}
     metrics = {"validation_corr_own_split": member.validation_corr,
                **{k.replace("/", "."): v for k, v in scores.items()}}
-    client.log_batch(run_id, metrics=_metrics(metrics, 0), params=[] if found and found[0].data.params else _params(params))
+    client.log_batch(run_id, metrics=as_metrics(metrics, 0), params=[] if found and found[0].data.params else as_params(params))
     client.set_terminated(run_id, "FINISHED")
 
 
@@ -125,7 +121,7 @@ def log_promotion(tracking_uri: str, run_id: str, table: str, best_blocks: dict,
     client = MlflowClient(tracking_uri)
     client.log_text(run_id, table, "scores.md")
     client.log_dict(run_id, best_blocks, "best_config.yaml")
-    client.log_batch(run_id, metrics=_metrics({**{k.replace("/", "."): v for k, v in best_scores.items()},
+    client.log_batch(run_id, metrics=as_metrics({**{k.replace("/", "."): v for k, v in best_scores.items()},
                                                "members_reused": reused}, 0))
 
 
@@ -141,153 +137,67 @@ def _git_commit() -> str:
     return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
 
 
-def reported_metrics(result: dict) -> dict[str, float]:
-    """The numbers a trial reported, without the bookkeeping Tune adds to every result."""
-    return {k: float(v) for k, v in result.items()
-            if k not in TUNE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def _params(values: dict) -> list:
-    from mlflow.entities import Param
-
-    return [Param(k, str(v)[:6000]) for k, v in values.items()]
-
-
-def _metrics(values: dict[str, float], step: int, stamp_ms: int | None = None) -> list:
-    from mlflow.entities import Metric
-
-    stamp = int(time.time() * 1000) if stamp_ms is None else stamp_ms
-    return [Metric(k, float(v), stamp, step) for k, v in values.items()]
-
-
 class MlflowTracker(tune.Callback):
-    """Mirror every trial into MLflow: params at start, metrics per epoch, state and reason at the end."""
+    """Mirror every trial into MLflow: params at start, metrics per epoch, state and reason at the end.
+
+    Each callback only queues its writes (``search.mlflow_writer``) and returns: Tune's event loop never
+    waits for the tracking server, nor stops when it is away. What a write needs from the trial is read
+    here, now; the queued function only talks to MLflow.
+    """
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, spec: SearchSpec):
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.spec = spec
-        self._client = None
-        self._runs: dict[str, str] | None = None  # trial id → run id, loaded from MLflow on first use
+        self._runs: TrialRuns | None = None  # used by the writer's thread only
         self._nodes: dict[str, list[str]] = {}  # trial id → the nodes it reported from, in order
 
     def __getstate__(self) -> dict:
-        # Tune pickles its callbacks with the experiment; the client and the cache are rebuilt on resume.
-        return {**self.__dict__, "_client": None, "_runs": None, "_nodes": {}}
+        # Tune pickles its callbacks with the experiment; the client and what it found are rebuilt on resume.
+        return {**self.__dict__, "_runs": None, "_nodes": {}}
 
     @property
-    def client(self):
-        if self._client is None:
+    def runs(self) -> TrialRuns:
+        if self._runs is None:
             from mlflow import MlflowClient
 
-            self._client = MlflowClient(self.tracking_uri)
-        return self._client
-
-    def child_runs(self) -> list:
-        """Every trial run of this search (all pages)."""
-        runs, token = [], None
-        while True:
-            page = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
-                                           max_results=1000, page_token=token)
-            runs += list(page)
-            token = page.token
-            if not token:
-                return runs
-
-    @property
-    def runs_by_trial(self) -> dict[str, str]:
-        """Trial id → run id of the runs this search already has (a resumed search has some)."""
-        if self._runs is None:
-            self._runs = {r.data.tags["trial_id"]: r.info.run_id for r in self.child_runs() if "trial_id" in r.data.tags}
+            self._runs = TrialRuns(MlflowClient(self.tracking_uri), self.experiment_id, self.parent_run_id, self.spec)
         return self._runs
 
-    def run_for(self, trial) -> str:
-        if trial.trial_id not in self.runs_by_trial:
-            run = self.client.create_run(self.experiment_id, run_name=f"{self.spec.name}-{trial.trial_id}", tags={
-                PARENT_TAG: self.parent_run_id, "role": "trial", "trial_id": trial.trial_id,
-                "search_name": self.spec.name, "config_hash": self.spec.config_hash, "state": "PENDING",
-            })
-            params = flatten(self.spec.decode(trial.config))
-            self.client.log_batch(run.info.run_id, params=_params(params))
-            self._runs[trial.trial_id] = run.info.run_id
-        return self._runs[trial.trial_id]
+    def _put(self, what: str, write) -> None:
+        writer_for(self.tracking_uri).put(what, write)
 
     def _set_state(self, trial, state: str, status: str | None = None, **tags: str) -> None:
-        run_id = self.run_for(trial)
-        if status not in (None, "RUNNING"):
-            self.flush()  # a run ends with all its epochs logged
-        for key, value in {"state": state, **tags}.items():
-            self.client.set_tag(run_id, key, value)
-        if status == "RUNNING":
-            self.client.update_run(run_id, status="RUNNING")
-        elif status is not None:
-            self.client.set_terminated(run_id, status)
+        trial_id, values = trial.trial_id, flatten(self.spec.decode(trial.config))
+        self._put(f"trial {trial_id} state {state}",
+                  lambda: self.runs.set_state(trial_id, values, state, status, **tags))
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self._set_state(trial, "RUNNING", "RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        from mlflow.entities import RunTag
-
-        step = int(result.get("training_iteration", 0))
-        stamp = int(result.get("timestamp", time.time()) * 1000)
-        tags = []
+        tags = {}
         node, seen = result.get("node_ip"), self._nodes.setdefault(trial.trial_id, [])
         if node and seen[-1:] != [node]:  # where the trial runs; a retry on another node adds that node
             seen.append(node)
-            tags = [RunTag("node_ip", node), RunTag("nodes", ",".join(seen))]
-        # Queued, not waited for: a slow tracking server must not stall Tune's event loop (flushed at each end).
-        self.client.log_batch(self.run_for(trial), metrics=_metrics(reported_metrics(result), step, stamp),
-                              tags=tags, synchronous=False)
-
-    def flush(self) -> None:
-        """Wait for the queued metrics (MLflow keeps one queue per store)."""
-        self.client._tracking_client.store.flush_async_logging()
+            tags = {"node_ip": node, "nodes": ",".join(seen)}
+        trial_id, values, points = trial.trial_id, flatten(self.spec.decode(trial.config)), result_metrics(result)
+        self._put(f"trial {trial_id} epoch {result.get('training_iteration', 0)}",
+                  lambda: self.runs.log(trial_id, values, points, tags))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         state = completed_state(trial)  # Tune has not marked it TERMINATED yet
-        checkpoint = trial.checkpoint.path if trial.checkpoint is not None else ""
-        self._set_state(trial, state, "FINISHED", checkpoint=checkpoint, trial_dir=trial.path or "",
-                        epochs=str(trial.last_result.get("training_iteration", 0)))
+        self._set_state(trial, state, "FINISHED", **end_tags(trial, state))
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._set_state(trial, FAILED, "FAILED", error=error_reason(trial)[:5000],
-                        epochs=str(trial.last_result.get("training_iteration", 0)))
+        self._set_state(trial, FAILED, "FAILED", **end_tags(trial, FAILED))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         self._set_state(trial, "RETRYING", last_error=error_reason(trial)[:5000])
 
     def on_experiment_end(self, trials, **info):
         """Drop runs of trials Tune never saved (a killed driver), then summarise the search on the parent."""
-        self.flush()
-        known = {t.trial_id for t in trials}
-        for run in self.child_runs():
-            if run.data.tags.get("trial_id") not in known:
-                self.client.delete_run(run.info.run_id)
-        self.summarise(trials)
-
-    def summarise(self, trials) -> None:
-        from search.plots import write_plots
-
-        rows = trial_rows(trials, self.spec)
-        counts = {s: sum(r.state == s for r in rows) for s in (FINISHED, EARLY_STOPPED, FAILED)}
-        for state, count in counts.items():
-            self.client.log_metric(self.parent_run_id, f"trials_{state.lower()}", count)
-        best = best_row(rows, self.spec.settings.mode)
-        if best is not None:
-            self.client.set_tag(self.parent_run_id, "best_trial_id", best.trial_id)
-            self.client.set_tag(self.parent_run_id, "best_run_id", self.runs_by_trial.get(best.trial_id, ""))
-            self.client.log_metric(self.parent_run_id, f"best_{self.spec.settings.metric}", best.best)
-            for key, value in best.params.items():
-                self.client.set_tag(self.parent_run_id, f"best.{key}", str(value)[:5000])
-            best_trial = next(t for t in trials if t.trial_id == best.trial_id)
-            for key, value in reported_metrics(best_trial.last_result).items():
-                if math.isfinite(value):
-                    self.client.log_metric(self.parent_run_id, f"best_trial.{key}", value)
-        with tempfile.TemporaryDirectory() as folder:
-            plots = write_plots(rows, self.spec, Path(folder))
-            for path in plots["written"].values():
-                self.client.log_artifact(self.parent_run_id, path, "plots")
-        for name, why in plots["skipped"].items():
-            self.client.set_tag(self.parent_run_id, f"plot_skipped.{name}", why[:5000])
+        rows, last = trial_rows(trials, self.spec), {t.trial_id: dict(t.last_result) for t in trials}
+        self._put("deleting runs of trials Tune never saved", lambda: self.runs.drop_unknown(set(last)))
+        self._put("the search's summary", lambda: self.runs.summarise(rows, last))

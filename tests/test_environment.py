@@ -18,6 +18,10 @@ def test_in_process_ray_is_loopback_only_and_reports_nothing():
                    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # forced for an in-process node
                    "RAY_AIR_NEW_OUTPUT": "1",                  # the user's choice stands
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                   "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                   "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",    # one request short: the tracker's writer retries
+                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
                    "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}     # read by the trials' workers
 
 

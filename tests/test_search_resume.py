@@ -20,6 +20,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]
 STARTED = re.compile(r"trial (\w+) started")
 SAMPLES = 16  # enough that the search is still running at each kill
+# Tune saves its state every 10 s or more by default; tiny trials (no longer slowed by MLflow writes in Tune's
+# event loop) then complete by the dozen between two snapshots, and the kills that wait for a saved completion
+# came after the last trial. Saved every second, the state follows the trials closely.
+SNAPSHOT_EVERY_S = {"TUNE_GLOBAL_CHECKPOINT_S": "1"}
 
 
 def saved_state(storage: Path) -> dict[str, str]:
@@ -51,7 +55,8 @@ def killed_driver(argv: list[str], log: Path, kill_when, timeout_s: float = 300)
     """Run the CLI in a child process and SIGKILL it once ``kill_when(output)`` holds; returns its output."""
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "search.cli", *argv], cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT), **SNAPSHOT_EVERY_S},
+                                stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + timeout_s

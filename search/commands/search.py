@@ -1,4 +1,4 @@
-"""``sensorium-search search launch|resume|status|best``: hyperparameter searches by name."""
+"""``sensorium-search search launch|resume|sync|status|best``: hyperparameter searches by name."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,10 @@ STORAGE = argparse.ArgumentParser(add_help=False)
 STORAGE.add_argument("--storage", help="Tune results, checkpoints and the search's record: a folder or s3://... "
                                        "(launch: default <runs>/ray_results; the others read the search from "
                                        "there, e.g. on another machine)")
+
+RECORDED_MLFLOW = argparse.ArgumentParser(add_help=False)
+RECORDED_MLFLOW.add_argument("--mlflow-uri", help="tracking store or server (default: the one the search was "
+                                                  "launched with)")
 
 
 def register(subparsers) -> None:
@@ -23,11 +27,15 @@ def register(subparsers) -> None:
     launch.add_argument("--max-concurrent", type=int, help="override search.max_concurrent")
     launch.set_defaults(func=_launch)
 
-    resume = actions.add_parser("resume", parents=[RUNS_DIR, ADDRESS, STORAGE],
+    resume = actions.add_parser("resume", parents=[RUNS_DIR, ADDRESS, STORAGE, RECORDED_MLFLOW],
                                 help="continue a stopped or killed search")
     resume.add_argument("name")
-    resume.add_argument("--mlflow-uri", help="tracking store or server (default: the one the search was launched with)")
     resume.set_defaults(func=_resume)
+
+    sync = actions.add_parser("sync", parents=[RUNS_DIR, STORAGE, RECORDED_MLFLOW],
+                              help="fill a search's MLflow runs from Tune's results (after the server was away)")
+    sync.add_argument("name")
+    sync.set_defaults(func=_sync)
 
     status = actions.add_parser("status", parents=[RUNS_DIR, STORAGE], help="table of a search's trials")
     status.add_argument("name")
@@ -55,6 +63,14 @@ def _resume(args) -> int:
 
     args.interrupt_hint = _resume_hint(args.name, args)
     return resume(args.name, runs_dir(args.runs_dir), args.address, args.storage, args.mlflow_uri)
+
+
+def _sync(args) -> int:
+    from search.run import SearchRecord, load_trials, sync
+
+    record = SearchRecord.read(runs_dir(args.runs_dir), args.name, args.storage, args.mlflow_uri)
+    print(sync(record, record.spec(check_paths=False), load_trials(record)).line(args.name))
+    return 0
 
 
 def _resume_hint(name: str, args) -> str:
