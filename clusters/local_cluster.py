@@ -281,8 +281,10 @@ class LocalCluster:
     def _node_env(self, head: bool) -> dict[str, str]:
         # search.environment sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for in-process Ray; with it no worker can join.
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
-        if env.get("PYTHONPATH"):  # Ray workers run in other folders: a relative entry would point elsewhere
-            env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep))
+        # Ray workers run in other folders: a relative entry would point elsewhere. This checkout comes first: the
+        # head's autoscaler imports its node provider from it (clusters.loopback_autoscaler), which no install has.
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *map(os.path.abspath, paths)])
         # A job's entrypoint (`python ...`, `sensorium-search ...`) must find the environment the nodes run in.
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(self.token_path), RAY_USAGE_STATS_ENABLED="0",

@@ -110,7 +110,7 @@ def test_a_search_ending_while_the_server_is_down_exits_0_and_sync_fills_it_once
         rc, out, err, runs = search_under_outage(tmp_path, space, monkeypatch, server, Outage(server), wait_s=3)
         assert rc == 0, err
         (behind,) = [line for line in out.splitlines() if "MLflow is behind" in line]
-        assert behind.startswith(f"search tiny: MLflow is behind: ") and f"pending for {server.uri}" in behind
+        assert behind.startswith("search tiny: MLflow is behind: ") and f"pending for {server.uri}" in behind
         assert behind.endswith(f"sensorium-search search sync tiny --storage {runs / 'ray_results'}")
 
         server.start()
