@@ -37,6 +37,8 @@ WORKER_DEFAULTS = {
     # the next trial failed with "Trainable runner reuse requires reset_config()" and the search then
     # waited forever for it (ray#29268; seen on a 2-core machine at load 19, bench/search_efficiency.py).
     "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",
+    # How long a storage call waits for an object store that went away before it fails (search/patient_fs.py).
+    "SENSORIUM_STORAGE_PATIENCE_S": "1800",
 }
 
 

@@ -23,8 +23,7 @@ import time
 import pyarrow
 import pyarrow.fs
 
-PATIENCE_ENV = "SENSORIUM_STORAGE_PATIENCE_S"
-DEFAULT_PATIENCE_S = 1800.0
+PATIENCE_ENV = "SENSORIUM_STORAGE_PATIENCE_S"  # its default is in search.environment, with the workers' others
 SPOOL_BYTES = 64 << 20
 CHUNK = 1 << 24
 # What pyarrow's S3 and GCS clients say when the store is unreachable or failing, not when the request is wrong.
@@ -39,7 +38,9 @@ def transient(err: BaseException) -> bool:
 
 
 def patience_s() -> float:
-    return float(os.environ.get(PATIENCE_ENV, DEFAULT_PATIENCE_S))
+    from search.environment import WORKER_DEFAULTS
+
+    return float(os.environ.get(PATIENCE_ENV, WORKER_DEFAULTS[PATIENCE_ENV]))
 
 
 class _UploadOnClose(io.RawIOBase):

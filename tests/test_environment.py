@@ -40,8 +40,10 @@ def test_a_users_auth_mode_is_kept():
 
 
 def test_worker_settings_follow_the_drivers_export():
-    assert environment.worker_env({}) == {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}
-    assert environment.worker_env({"TUNE_FUNCTION_THREAD_TIMEOUT_S": "5"}) == {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "5"}
+    assert environment.worker_env({}) == {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",
+                                          "SENSORIUM_STORAGE_PATIENCE_S": "1800"}
+    assert environment.worker_env({"TUNE_FUNCTION_THREAD_TIMEOUT_S": "5", "SENSORIUM_STORAGE_PATIENCE_S": "60"}) == {
+        "TUNE_FUNCTION_THREAD_TIMEOUT_S": "5", "SENSORIUM_STORAGE_PATIENCE_S": "60"}
 
 
 @pytest.mark.slow
