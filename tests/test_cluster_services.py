@@ -27,7 +27,7 @@ from clusters.local_cluster import LocalCluster
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[1]
 STORAGE = "s3://tune/e2e"
-TRIALS, SEEDS = 4, 2
+TRIALS, SEEDS, EPOCHS = 4, 2, 12
 
 
 def cli(env: dict, log: Path, *argv: str) -> subprocess.Popen:
@@ -65,6 +65,9 @@ def test_launch_kill_resume_promote_on_a_cluster_with_a_tracking_server_and_a_bu
 
     session = tiny_session(tmp_path / "data")
     space = tiny_space(session.parent, tmp_path / "cache", num_samples=TRIALS, resources={"cpus": 1})
+    # Trials long enough that the kill lands mid-search: no early stop, 12 epochs each.
+    space["trainer"].update(max_epochs=EPOCHS, patience=EPOCHS)
+    space["search"]["asha"].update(max_t=EPOCHS, grace_period=EPOCHS)
     config = write_space(tmp_path / "tiny.yaml", space)
     with MlflowServer(tmp_path / "mlflow", auth=True) as server, LocalCluster(workers=1, cpus_per_node=1) as cluster:
         for name, value in server.env.items():
@@ -75,21 +78,23 @@ def test_launch_kill_resume_promote_on_a_cluster_with_a_tracking_server_and_a_bu
 
         launch = cli(env, tmp_path / "launch.log", "search", "launch", str(config), *connection,
                      "--runs-dir", str(tmp_path / "runs-launch"))
-        try:
+        try:  # killed once a trial has checkpointed its first epoch to the bucket, 11 epochs before its end
             deadline = time.monotonic() + 300
-            while not any(client.get_metric_history(r.info.run_id, "epoch") for r in trial_runs(client)):
+            while not any("/checkpoint_" in p for p in objects(s3_server, "tune/e2e/tiny")):
                 assert launch.poll() is None, (tmp_path / "launch.log").read_text()[-4000:]
                 assert time.monotonic() < deadline, (tmp_path / "launch.log").read_text()[-4000:]
-                time.sleep(0.5)
+                time.sleep(0.2)
             os.kill(launch.pid, signal.SIGKILL)  # the driver's machine is gone; the cluster and services live on
             launch.wait(timeout=30)
         finally:
             if launch.poll() is None:
                 launch.kill()
 
+        assert "search tiny done" not in (tmp_path / "launch.log").read_text()  # killed mid-search
         resumed = finished(env, tmp_path / "resume.log", "search", "resume", "tiny", *connection,
                            "--runs-dir", str(tmp_path / "runs-resume"))
         assert "search tiny: resuming from s3://tune/e2e/tiny" in resumed and "search tiny done" in resumed
+        assert " started: " in resumed  # the resumed driver ran what the killed one left
         promoted = finished(env, tmp_path / "promote.log", "promote", "tiny", *connection, "--top-k", "1",
                             "--seeds", str(SEEDS), "--runs-dir", str(tmp_path / "runs-promote"))
         assert "registered as models:/tiny-ensemble@champion" in promoted, promoted[-3000:]
