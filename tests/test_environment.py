@@ -22,7 +22,8 @@ def test_in_process_ray_is_loopback_only_and_reports_nothing():
                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",    # one request short: the tracker's writer retries
                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-                   "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}     # read by the trials' workers
+                   "TUNE_FUNCTION_THREAD_TIMEOUT_S": "120",     # read by the trials' workers
+                   "SENSORIUM_STORAGE_PATIENCE_S": "1800"}
 
 
 @pytest.mark.parametrize("address, auth", [("10.0.0.5:6379", "token"), ("auto", None)])
