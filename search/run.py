@@ -196,9 +196,8 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
             waits = wait_or_refuse(resources, cluster_nodes(), cluster_growth(resources.autoscaling))
             if waits:
                 print(waits, file=sys.stderr, flush=True)
-    except BaseException as err:
-        if isinstance(err, UserError):  # the search never was: the same name can be launched again
-            record.remove(runs)
+    except UserError:  # the search never was: the same name can be launched again
+        record.remove(runs)
         raise
     record = record.tracked(runs, spec)
     try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
