@@ -4,9 +4,9 @@ With Tune's own filesystem an S3 endpoint down for a minute ended a search withi
 loopback SeaweedFS): each trial failed on its first storage call and used up its retries, then the
 driver's listing of the experiment raised. Here each call of the wrapped pyarrow filesystem is retried
 with backoff while the error says the store cannot be reached or is failing (connection errors,
-timeouts, HTTP 5xx), for up to ``SENSORIUM_STORAGE_PATIENCE_S`` seconds (default 1800); anything else
-(no such key, access denied) is raised at once. Trials and the driver then pause through an outage and
-go on where they were.
+timeouts, HTTP 5xx), for up to ``SENSORIUM_STORAGE_PATIENCE_S`` seconds (default 1800) from the first
+such failure; anything else (no such key, access denied) is raised at once. Trials and the driver then
+pause through an outage and go on where they were.
 
 An output stream is buffered (in memory, spilling to a temporary file past 64 MB) and uploaded whole
 when closed, so a retried upload starts from its first byte; an input stream is read whole, retried,
@@ -83,17 +83,22 @@ class PatientHandler(pyarrow.fs.FileSystemHandler):
         return PatientHandler, (self.inner, self.location)
 
     def _retry(self, call, *args):
-        deadline, delay, since = time.monotonic() + patience_s(), 0.5, None
+        """``call(*args)``, again and again while it fails for want of the store, for up to the patience
+        counted from its first such failure (a call can spend seconds in the SDK's own retries first)."""
+        delay, since = 0.5, None
         while True:
             try:
                 result = call(*args)
             except OSError as err:
-                if not transient(err) or time.monotonic() > deadline:
+                if not transient(err):
                     raise
                 if since is None:
                     since = time.monotonic()
-                    print(f"sensorium-search: storage {self.location} unreachable ({' '.join(str(err).split())[:160]}); "
-                          f"waiting for it, up to {patience_s():.0f} s ({PATIENCE_ENV})", file=sys.stderr, flush=True)
+                    why = " ".join(str(err).split())[:160]
+                    print(f"sensorium-search: storage {self.location} unreachable ({why}); waiting for it, up to "
+                          f"{patience_s():.0f} s ({PATIENCE_ENV})", file=sys.stderr, flush=True)
+                elif time.monotonic() - since > patience_s():
+                    raise
                 time.sleep(delay)
                 delay = min(2 * delay, 15.0)
                 continue

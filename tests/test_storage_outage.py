@@ -33,7 +33,7 @@ def test_an_unreachable_store_is_waited_for_until_the_patience_runs_out(monkeypa
     started = time.monotonic()
     with pytest.raises(OSError, match="NETWORK_CONNECTION"):
         fs.get_file_info("tune/x")
-    assert 2 <= time.monotonic() - started < 20
+    assert 2 <= time.monotonic() - started < 40  # the patience counts from the first failure, after the SDK's retries
     assert "storage s3://tune/x unreachable" in capfd.readouterr().err
 
 
