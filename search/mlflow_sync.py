@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from search.config import SearchSpec
 from search.results import EARLY_STOPPED, FAILED, FINISHED, trial_rows, trial_state
-from search.space import flatten
 from search.trial_runs import TrialRuns, end_tags, result_metrics
 
 BATCH = 1000  # metrics per log_batch: MLflow's limit
@@ -50,8 +49,7 @@ def backfill(client, runs: TrialRuns, spec: SearchSpec, trials) -> Synced:
         results = read_results(trial)
         if not results and trial.status == "PENDING":
             continue  # never started: the tracker would not have a run for it either
-        values = flatten(spec.decode(trial.config))
-        run_id = runs.run_id(trial.trial_id, values)
+        run_id = runs.run_id(trial.trial_id, trial.config)
         synced.runs += 1
         synced.stored += len(results)
         missing = _missing(client, run_id, results)
@@ -60,7 +58,7 @@ def backfill(client, runs: TrialRuns, spec: SearchSpec, trials) -> Synced:
             client.log_batch(run_id, metrics=missing[start:start + BATCH])
         state = trial_state(trial)
         if state in (FINISHED, EARLY_STOPPED, FAILED):
-            runs.set_state(trial.trial_id, values, state, "FAILED" if state == FAILED else "FINISHED",
+            runs.set_state(trial.trial_id, trial.config, state, "FAILED" if state == FAILED else "FINISHED",
                            **end_tags(trial, state))
     if trials:
         last = {t.trial_id: dict(t.last_result) for t in trials}

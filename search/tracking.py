@@ -2,8 +2,8 @@
 parent run per search, one child run per Tune trial; one run per promotion, one child run per member.
 
 Trials on other nodes never touch the store. The tracker's writes go through a background writer
-(``mlflow_writer``), so a slow or absent tracking server never holds up Tune. A child run carries the Tune trial id as a tag, and the
-tracker finds runs by that tag before creating one, so a resumed search reuses its runs instead of
+(``mlflow_writer``), so a slow or absent tracking server never holds up Tune. A child run carries the Tune
+trial id as a tag, and the tracker finds runs by that tag before creating one, so a resumed search reuses its runs instead of
 duplicating them (Ray's MLflowLoggerCallback opens a new run for every resumed trial).
 """
 from __future__ import annotations
@@ -169,9 +169,9 @@ class MlflowTracker(tune.Callback):
         writer_for(self.tracking_uri).put(what, write)
 
     def _set_state(self, trial, state: str, status: str | None = None, **tags: str) -> None:
-        trial_id, values = trial.trial_id, flatten(self.spec.decode(trial.config))
+        trial_id, config = trial.trial_id, trial.config
         self._put(f"trial {trial_id} state {state}",
-                  lambda: self.runs.set_state(trial_id, values, state, status, **tags))
+                  lambda: self.runs.set_state(trial_id, config, state, status, **tags))
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self._set_state(trial, "RUNNING", "RUNNING")
@@ -182,9 +182,9 @@ class MlflowTracker(tune.Callback):
         if node and seen[-1:] != [node]:  # where the trial runs; a retry on another node adds that node
             seen.append(node)
             tags = {"node_ip": node, "nodes": ",".join(seen)}
-        trial_id, values, points = trial.trial_id, flatten(self.spec.decode(trial.config)), result_metrics(result)
+        trial_id, config, points = trial.trial_id, trial.config, result_metrics(result)
         self._put(f"trial {trial_id} epoch {result.get('training_iteration', 0)}",
-                  lambda: self.runs.log(trial_id, values, points, tags))
+                  lambda: self.runs.log(trial_id, config, points, tags))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         state = completed_state(trial)  # Tune has not marked it TERMINATED yet

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from search.config import SearchSpec
 from search.results import EARLY_STOPPED, FAILED, FINISHED, TrialRow, best_row, error_reason
+from search.space import flatten
 
 PARENT_TAG = "mlflow.parentRunId"
 # Result keys Tune adds itself; everything else numeric that a trial reports is a metric.
@@ -83,8 +84,9 @@ class TrialRuns:
             if not token:
                 return runs
 
-    def run_id(self, trial_id: str, values: dict) -> str:
-        """The trial's run: found by its tag, else created with ``values`` (the flattened config) as params."""
+    def run_id(self, trial_id: str, config: dict) -> str:
+        """The trial's run: found by its tag, else created with its ``config`` (as Tune holds it) as params,
+        decoded only then (not for each of the trial's results)."""
         if trial_id not in self._ids:
             found = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.parent_run_id}' "
                                             f"and tags.trial_id = '{trial_id}'", max_results=1)
@@ -97,21 +99,21 @@ class TrialRuns:
                         "search_name": self.spec.name, "config_hash": self.spec.config_hash, "state": "PENDING",
                     }).info.run_id, False
             if not logged:  # also a run whose creation landed and whose params did not
-                self.client.log_batch(run_id, params=as_params(values))
+                self.client.log_batch(run_id, params=as_params(flatten(self.spec.decode(config))))
             self._ids[trial_id] = run_id
         return self._ids[trial_id]
 
-    def set_state(self, trial_id: str, values: dict, state: str, status: str | None = None, **more: str) -> None:
+    def set_state(self, trial_id: str, config: dict, state: str, status: str | None = None, **more: str) -> None:
         """The ``state`` tag (and ``more`` tags); ``status`` RUNNING reopens the run, another one ends it."""
-        run_id = self.run_id(trial_id, values)
+        run_id = self.run_id(trial_id, config)
         self.client.log_batch(run_id, tags=as_tags({"state": state, **more}))
         if status == "RUNNING":
             self.client.update_run(run_id, status="RUNNING")
         elif status is not None:
             self.client.set_terminated(run_id, status)
 
-    def log(self, trial_id: str, values: dict, points: list, more_tags: dict[str, str] | None = None) -> None:
-        self.client.log_batch(self.run_id(trial_id, values), metrics=points, tags=as_tags(more_tags or {}))
+    def log(self, trial_id: str, config: dict, points: list, more_tags: dict[str, str] | None = None) -> None:
+        self.client.log_batch(self.run_id(trial_id, config), metrics=points, tags=as_tags(more_tags or {}))
 
     def drop_unknown(self, known: set[str]) -> None:
         """Delete the runs of trials Tune never saved (a killed driver had started them)."""
@@ -129,8 +131,9 @@ class TrialRuns:
         best = best_row(rows, self.spec.settings.mode)
         if best is not None:
             values[f"best_{self.spec.settings.metric}"] = best.best
-            values |= {f"best_trial.{k}": v for k, v in reported_metrics(last_results[best.trial_id]).items() if math.isfinite(v)}
-            labels = {"best_trial_id": best.trial_id, "best_run_id": self.run_id(best.trial_id, {}),
+            best_last = reported_metrics(last_results[best.trial_id])
+            values |= {f"best_trial.{k}": v for k, v in best_last.items() if math.isfinite(v)}
+            labels = {"best_trial_id": best.trial_id, "best_run_id": self.run_id(best.trial_id, best.config),
                       **{f"best.{k}": v for k, v in best.params.items()}}
         self.client.log_batch(self.parent_run_id, metrics=as_metrics(values, 0, stamp_ms), tags=as_tags(labels))
         self.plots(rows)
