@@ -22,6 +22,9 @@ RUNS_DIR = _parent("--runs-dir", help=f"project run folder: searches, promotions
 ADDRESS = _parent("--address", help="join a Ray cluster: auto, ray://HOST:PORT or HOST:PORT "
                                     "(default: Ray in this process, on 127.0.0.1)")
 MLFLOW_URI = _parent("--mlflow-uri", help="MLflow tracking store or server (default sqlite:///<runs>/mlflow.db)")
+# The same flag for commands that reach an existing search, whose record names its store.
+RECORDED_MLFLOW = _parent("--mlflow-uri", help="tracking store or server (default: the one the search was "
+                                               "launched with)")
 
 
 def runs_dir(arg: str | None) -> Path:

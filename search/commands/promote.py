@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from search.commands.options import ADDRESS, RUNS_DIR, runs_dir
+from search.commands.options import ADDRESS, RECORDED_MLFLOW, RUNS_DIR, runs_dir
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "promote", parents=[RUNS_DIR, ADDRESS],
+        "promote", parents=[RUNS_DIR, ADDRESS, RECORDED_MLFLOW],
         help="retrain a search's best configurations with several seeds, ensemble, register, submit",
         description="Takes the top-k completed trials of search NAME, retrains each with --seeds seeds (each on "
         "its own train/validation re-split) as Ray tasks, ensembles each configuration by the mean, scores "
@@ -25,7 +25,6 @@ def register(subparsers) -> None:
                                                  "folder beside the search's Tune experiment, on its storage)")
     parser.add_argument("--storage", help="read the search from this storage (folder or s3://...), e.g. on another "
                                           "machine; members, ensemble and submissions go there too")
-    parser.add_argument("--mlflow-uri", help="tracking store or server (default: the one the search was launched with)")
     parser.set_defaults(func=_promote)
 
 

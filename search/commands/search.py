@@ -4,16 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from search.commands.options import ADDRESS, MLFLOW_URI, RUNS_DIR, runs_dir
+from search.commands.options import ADDRESS, MLFLOW_URI, RECORDED_MLFLOW, RUNS_DIR, runs_dir
 
 STORAGE = argparse.ArgumentParser(add_help=False)
 STORAGE.add_argument("--storage", help="Tune results, checkpoints and the search's record: a folder or s3://... "
                                        "(launch: default <runs>/ray_results; the others read the search from "
                                        "there, e.g. on another machine)")
-
-RECORDED_MLFLOW = argparse.ArgumentParser(add_help=False)
-RECORDED_MLFLOW.add_argument("--mlflow-uri", help="tracking store or server (default: the one the search was "
-                                                  "launched with)")
 
 
 def register(subparsers) -> None:
