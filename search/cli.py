@@ -17,6 +17,7 @@ COMMAND_GROUPS = [
     "search.commands.ui",
     "search.commands.promote",
     "search.commands.demo",
+    "search.commands.cluster",
 ]
 
 
