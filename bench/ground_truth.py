@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "ground_truth"
 TAUS = [1.5, 3.0, 6.0, 12.0, 24.0, 48.0]  # doubling steps; the true tau (8) is not on the grid
@@ -229,10 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=0.125, help="image scale the model sees")
     parser.add_argument("--raw-history", action="store_true", help="Model 4's raw history regressors, not z-scored")
     parser.add_argument("--promote", action="store_true", help="also promote the first seed's best trial, 5 seeds")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (proves the bench runs, proves nothing)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.trials, args.neurons = args.seeds[:2], 2, 300, 40
+    args = parse_args(parser, argv, {"seeds": [0, 1], "epochs": 2, "trials": 300, "neurons": 40})
     from search import environment
 
     environment.apply(None)  # before Ray is imported, as the CLI does (the trials' workers read it)
@@ -263,9 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     truth = true_tau(sessions)
     gain_rows = promotion_gain(first, runs_folder(args, args.seeds[0])) if args.promote else None
     args.wall_minutes = (time.perf_counter() - started) / 60
-    out = DATA if args.quick else RESULTS  # a quick run proves the bench runs; it is no result
     name = "ground_truth_raw" if args.raw_history else "ground_truth"
-    print(write_result(name, render(args, truth, searches, scores, gain_rows), out).read_text())
+    print(write_result(name, render(args, truth, searches, scores, gain_rows), args.out).read_text())
     return 0
 
 

@@ -19,7 +19,7 @@ An entry whose config is not on this branch is listed as such. Add a family with
 (same entry, config path, data, epochs and seed), so only the new family trains.
 
     PYTHONPATH=. python bench/model_zoo.py [--release 2023 2022] [--seeds 0 1 2] [--epochs N]
-    PYTHONPATH=. python bench/model_zoo.py --quick     # two epochs, one seed: proves the bench runs, proves nothing
+    PYTHONPATH=. python bench/model_zoo.py --quick     # two epochs, one seed, small sessions: proves it runs
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, load_average, table, write_result  # noqa: E402
+from bench.common import command_line, header, load_average, parse_args, table, write_result  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "model_zoo"
@@ -115,7 +115,7 @@ def synthesize_release(release: str, quick: bool) -> tuple[Path, str]:
 
     size = dict(SIZES[release])
     if quick:
-        size |= {"trials": 240, "neurons": 40} if release == "2022" else {}
+        size |= {"trials": 240, "neurons": 40} if release == "2022" else {"trials": 16, "neurons": 10}
     if release == "2022":
         size["state_strength"] = STATE_STRENGTH  # the carried-over population state Model 4's network state models
     out = DATA / ("-".join(f"{k}{v}" for k, v in size.items()) + ("-quick" if quick else ""))
@@ -228,12 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"max epochs, the same for every entry of a release (default: {EPOCHS})")
-    parser.add_argument("--quick", action="store_true", help="one seed, two epochs, small 2022 sessions")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="trainer.device of every run")
     parser.add_argument("--fresh", action="store_true", help="retrain every entry (default: reuse runs.json)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs = args.seeds[:1], 2  # dwise warms up for one epoch
+    # and small sessions; two epochs: dwise warms up for one; fresh: a quick run trains every entry
+    args = parse_args(parser, argv, {"seeds": [0], "epochs": 2, "fresh": True})
     args.epochs_of = {release: args.epochs or EPOCHS[release] for release in args.release}
     args.trained, args.runs = 0, 0
     import torch
@@ -248,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "`bench/data/model_zoo/runs.json` (the load average each run started at is in that file).", "",
         *sections, "", f"- Reproduce: `{command_line()}`", ""])
     name = "model_zoo" if args.release == ["2023", "2022"] else f"model_zoo_{args.release[0]}"
-    print(write_result(name, text, DATA if args.quick else RESULTS).read_text())
+    print(write_result(name, text, args.out).read_text())
     return 0
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import header, table, write_result  # noqa: E402
+from bench.common import header, parse_args, table, write_result  # noqa: E402
 from bench.tune_runs import SearchRun, TrialCurve, epochs_until, run_search  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
@@ -223,12 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES),
                         metavar="LABEL", help="run only these (the table shows every strategy saved for all seeds)")
     parser.add_argument("--name", default="search_efficiency", help="bench/results/<name>.md")
-    args = parser.parse_args(argv)
+    quick = {"samples": 2, "epochs": 2, "grace": 1, "seeds": [0], "trials": 120, "neurons": 20,
+             "strategies": [RANDOM, BEFORE, SHIPPED, "BOHB"]}  # each searcher and scheduler once
+    args = parse_args(parser, argv, quick)
     run_strategies(args, args.strategies)
     runs = {(label, seed): saved for label in STRATEGIES for seed in args.seeds
             if (saved := load_run(saved_path(args, label, seed))) is not None}
     text = render(args, runs, session_line(ensure_session(args.trials, args.neurons)))
-    print(write_result(args.name, text).read_text())
+    print(write_result(args.name, text, args.out).read_text())
     return 0
 
 

@@ -7,10 +7,10 @@ import sys
 import traceback
 
 from search import environment, terminal
-from search.commands import data, demo, promote, search, submission, train, ui
+from search.commands import cluster, data, demo, promote, search, submission, train, ui
 from sensorium_models.errors import UserError
 
-COMMAND_GROUPS = [data, train, submission, search, ui, promote, demo]
+COMMAND_GROUPS = [data, train, submission, search, ui, promote, demo, cluster]
 DEBUG_HELP = "on an error, show its Python traceback too"
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from search.commands.options import RUNS_DIR
+from search.shipped import CONFIGS
 
-# (competition, search config, synthetic kind, preset): the config's data path is where the data goes.
+# (competition, shipped search config, synthetic kind, preset): the config's data path (relative: to the working
+# directory) is where the data goes.
 DEMOS = [
-    ("SENSORIUM 2022", "configs/search/demo_static.yaml", "static", "demo"),
-    ("SENSORIUM 2023", "configs/search/demo_video.yaml", "video", "tiny"),
+    ("SENSORIUM 2022", CONFIGS / "search" / "demo_static.yaml", "static", "demo"),
+    ("SENSORIUM 2023", CONFIGS / "search" / "demo_video.yaml", "video", "tiny"),
 ]
 
 
@@ -84,9 +86,8 @@ def _demo(args) -> int:
     for competition, config, kind, preset in DEMOS:
         if args.only and args.only != kind:
             continue
-        config = Path(config)
         name = f"demo-{kind}"
-        print(f"\n== {competition}: {config}", flush=True)
+        print(f"\n== {competition}: {config.relative_to(CONFIGS.parent)}", flush=True)  # configs/search/...
         _prepare_data(config, kind, preset)
         _search(config, name, runs)
         promoted = api.promote(name, top_k=args.top_k, seeds=args.seeds, runs_dir=runs)
