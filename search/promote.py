@@ -119,7 +119,8 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
     """Save the best ensemble into ``folder``, register it, write validated submissions; (version, files)."""
     import mlflow
 
-    from search.registry import Member, load_ensemble_folder, register_ensemble, save_ensemble
+    from search.registry import Member, data_fingerprint, load_ensemble_folder, register_ensemble, save_ensemble
+    from search.tracking import git_commit
     from search.trainable import sessions_for
     from sensorium_models.data import as_data_config
     from sensorium_models.submission import write_submissions
@@ -127,11 +128,14 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
 
     sessions = sessions_for(full_trials(best.blocks["data"]), seed)  # rows need whole trials
     members = [Member(best.blocks, m.seed, m.state_dict()) for m in best.members]
+    provenance = {"search": record.name, "trial_id": best.trial_id, "git_commit": git_commit(),
+                  "data_fingerprint": data_fingerprint(sessions)}
     ensemble_folder = save_ensemble(folder / "ensemble", members, sessions, {
-        "search": record.name, "trial_id": best.trial_id, "scores": best.scores,
-        "member_splits": [m.split for m in best.members]})
+        **provenance, "scores": best.scores, "member_splits": [m.split for m in best.members]})
     mlflow.set_tracking_uri(record.tracking_uri)
-    version = register_ensemble(ensemble_folder, model_name, alias, parent_id)
+    scores = {f"score.{key}": f"{value:.6g}" for key, value in best.scores.items() if key.startswith("mean/")}
+    version = register_ensemble(ensemble_folder, model_name, alias, parent_id, best.blocks["data"]["paths"],
+                                {**provenance, **scores, "members_validation_corr": f"{best.member_validation:.6g}"})
     ensemble, matched = load_ensemble_folder(ensemble_folder, sessions)
     data = as_data_config(best.blocks["data"])
     return version, write_submissions(ensemble, matched, folder / "submission", mice=data.submission_mice,

@@ -54,7 +54,7 @@ def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec) ->
         client.update_run(run_id, status="RUNNING")
         return run_id
     run = client.create_run(experiment_id, run_name=spec.name, tags={
-        "role": "search", "search_name": spec.name, "config_hash": spec.config_hash, "git_commit": _git_commit(),
+        "role": "search", "search_name": spec.name, "config_hash": spec.config_hash, "git_commit": git_commit(),
     })
     client.log_text(run.info.run_id, spec.text, "search.yaml")
     settings = flatten(spec.settings.model_dump(exclude={"start_with"}))
@@ -125,7 +125,7 @@ def log_promotion(tracking_uri: str, run_id: str, table: str, best_blocks: dict,
                                                "members_reused": reused}, 0))
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     """The commit of the code that runs (not of the folder the user runs it from), "-dirty" if edited."""
     here = Path(__file__).resolve().parent
     try:
