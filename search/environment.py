@@ -21,6 +21,9 @@ DEFAULTS = {
     # With a tracking server, MLflow prints "View run ... at: URL" on stdout for every run it ends: one line
     # per trial, written by the tracker's thread between the progress lines.
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # MLflow's INFO lines ("Creating initial MLflow database tables...", "Validating input example...") on
+    # every command that opens a store; its warnings still show.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
     # One MLflow request gives up after ~3 s of retries (MLflow's own default: 7 retries, minutes) and 20 s of
     # silence: the tracker's writer (search/mlflow_writer.py) retries a failed write itself, for as long as the
     # search runs, and a command whose server is away says so soon. Only the driver talks to MLflow.

@@ -126,6 +126,7 @@ def register_ensemble(folder: Path, name: str, alias: str, run_id: str, example_
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema
     from mlflow.types.schema import Array
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
 
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
@@ -133,9 +134,12 @@ def register_ensemble(folder: Path, name: str, alias: str, run_id: str, example_
             code_paths=[str(p) for p in CODE_PATHS], pip_requirements=model_requirements(),
             signature=ModelSignature(inputs=Schema([ColSpec(Array(DataType.string), "paths")])),
             input_example=pd.DataFrame({"paths": [[str(p) for p in example_paths]]}),
-            registered_model_name=name,
         )
-    version = str(info.registered_model_version)
+    disable_logging()  # "Successfully registered model ...", "Created version ...": promote says it once
+    try:
+        version = str(mlflow.register_model(info.model_uri, name).version)
+    finally:
+        enable_logging()
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -43,6 +44,22 @@ RECORD_DIR = "sensorium-search"  # in the Tune experiment folder: the record, th
 
 def absolute_storage(location: str) -> str:
     return location if store.is_uri(location) else str(Path(location).absolute())
+
+
+def hint_flags(record: "SearchRecord", runs: Path, mlflow: bool = False) -> str:
+    """The flags a printed command needs to find this search again: those whose value is not the default
+    (``--mlflow-uri`` only for the commands that write to MLflow)."""
+    from search.commands.options import runs_dir
+
+    flags = []
+    if runs != runs_dir(None):
+        flags += ["--runs-dir", str(runs)]
+    storage = record.experiment_path.rsplit("/", 1)[0]
+    if storage != absolute_storage(str(runs / "ray_results")):
+        flags += ["--storage", storage]
+    if mlflow and record.tracking_uri != default_tracking_uri(runs):
+        flags += ["--mlflow-uri", record.tracking_uri]
+    return "".join(f" {shlex.quote(flag)}" for flag in flags)
 
 
 def schemas() -> dict:
@@ -210,7 +227,7 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     except BaseException:
         end_run(record.tracking_uri, record.parent_run_id, "KILLED")
         raise
-    return _fit(tuner, spec, record)
+    return _fit(tuner, spec, record, runs)
 
 
 def resume(name: str, runs: Path, address: str | None, storage: str | None = None,
@@ -222,6 +239,11 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
     if trials:  # what the tracker could not write last time (its server away), so the resumed runs are whole
         print(sync(record, spec, trials).line(name), flush=True)
+    if trials and len(trials) >= spec.settings.num_samples and all(t.status == "TERMINATED" for t in trials):
+        end_run(record.tracking_uri, record.parent_run_id, "FINISHED")  # nothing to run: no Ray to start
+        print(f"search {name} is done already: {summary_line(trial_rows(trials, spec), spec)}")
+        print(f"  best configuration: sensorium-search search best {name}{hint_flags(record, runs)}")
+        return 0
     ray_address = connect_ray(address)
     tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
     path, filesystem = store.tune_storage(record.experiment_path)
@@ -234,7 +256,7 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
         print(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}",
               flush=True)
         tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0])
-    return _fit(tuner, spec, record)
+    return _fit(tuner, spec, record, runs)
 
 
 def _track_into(tuner, tracking_uri: str) -> None:
@@ -273,7 +295,7 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
     return tune.Tuner(trainable(spec), param_space=spec.param_space(), tune_config=tune_config, run_config=run_config)
 
 
-def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
+def _fit(tuner, spec: SearchSpec, record: SearchRecord, runs: Path) -> int:
     """Run to the end; the parent run ends FINISHED, or KILLED when Tune was interrupted with trials left."""
     status = "KILLED"
     try:
@@ -287,12 +309,12 @@ def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
         _wait_for_mlflow(record)
     print(f"search {spec.name} {'interrupted' if unfinished else 'done'}: {summary_line(trial_rows(trials, spec), spec)}")
     if unfinished:
-        print(f"  continue with: sensorium-search search resume {spec.name}")
+        print(f"  continue with: sensorium-search search resume {spec.name}{hint_flags(record, runs, mlflow=True)}")
         return 130
     if trials and all(t.status == "ERROR" for t in trials):
         print(f"  every trial failed; the first one's error: {trials[0].error_file}", file=sys.stderr)
         return 1
-    print(f"  best configuration: sensorium-search search best {spec.name}")
+    print(f"  best configuration: sensorium-search search best {spec.name}{hint_flags(record, runs)}")
     return 0
 
 

@@ -64,3 +64,12 @@ def test_quiet_if_quick_shows_nothing_for_quick_work_and_lines_for_long_work():
     lines = log.getvalue().splitlines()
     assert lines[0].startswith("consolidating: 1/5 items (20%), ")
     assert lines[-1].startswith("consolidating: done, 5/5 items (100%), ")
+
+
+def test_a_running_trial_line_says_its_epoch_scores_and_time_left():
+    from search.progress import trial_line
+    from search.results import OBJECTIVE
+
+    result = {"training_iteration": 3, "val_corr": 0.2104, OBJECTIVE: 0.2231, "time_total_s": 90.0}
+    assert trial_line("1a2b", result, "val_corr", 8) == "trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left"
+    assert trial_line("1a2b", {"training_iteration": 0}, "val_corr", 8) == "trial 1a2b: epoch 0/8"

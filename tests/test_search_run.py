@@ -38,6 +38,8 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
 
     assert finished_search["rc"] == 0, finished_search["err"]
     assert "search tiny done: 0 running" in finished_search["out"]
+    # The hint is a command that works as printed: it names the --runs-dir the search was launched with.
+    assert f"sensorium-search search best tiny --runs-dir {finished_search['runs']}\n" in finished_search["out"]
     assert "Configuration for experiment" not in finished_search["out"] and "tensorboard" not in finished_search["out"]
     trials = ExperimentAnalysis(str(finished_search["runs"] / "ray_results" / "tiny")).trials
     assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
@@ -105,6 +107,7 @@ def test_resuming_a_search_with_an_optuna_storage_keeps_its_one_study(finished_s
 
     rc, out, err = run_cli("search", "resume", "tiny", "--runs-dir", str(finished_search["runs"]))
     assert rc == 0, err
+    assert "search tiny is done already: 0 running" in out and "Ray" not in out  # answered before starting Ray
     study = optuna.load_study(study_name="tiny", storage=finished_search["optuna_url"])
     assert len(study.get_trials(deepcopy=False)) == 6
 

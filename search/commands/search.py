@@ -72,7 +72,8 @@ def _sync(args) -> int:
 def _resume_hint(name: str, args) -> str:
     runs = f" --runs-dir {args.runs_dir}" if args.runs_dir else ""
     storage = f" --storage {args.storage}" if args.storage else ""
-    return f"continue with: sensorium-search search resume {name}{runs}{storage}"
+    mlflow = f" --mlflow-uri {args.mlflow_uri}" if args.mlflow_uri else ""
+    return f"continue with: sensorium-search search resume {name}{runs}{storage}{mlflow}"
 
 
 def _status(args) -> int:
