@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     parser.add_argument("name", help="the search to promote")
     parser.add_argument("--top-k", type=int, default=3, help="configurations to retrain (default 3)")
     parser.add_argument("--seeds", type=int, default=5, help="members per configuration (default 5)")
-    parser.add_argument("--alias", default="champion", help="registry alias for the best ensemble")
+    parser.add_argument("--alias", default="champion", help="registry alias for the best ensemble (default champion)")
     parser.add_argument("--model-name", help="registered model name (default NAME-ensemble)")
     parser.add_argument("--out", type=Path, help="folder for the ensemble and submissions (default: the promotion "
                                                  "folder beside the search's Tune experiment, on its storage)")

@@ -6,6 +6,7 @@ import sys
 
 from search.commands.options import ADDRESS, MLFLOW_URI, RECORDED_MLFLOW, RUNS_DIR, runs_dir
 
+NAME_HELP = "the search's name, as launched (see: ls <runs>/searches, or the folders in --storage)"
 STORAGE = argparse.ArgumentParser(add_help=False)
 STORAGE.add_argument("--storage", help="Tune results, checkpoints and the search's record: a folder or s3://... "
                                        "(launch: default <runs>/ray_results; the others read the search from "
@@ -25,21 +26,21 @@ def register(subparsers) -> None:
 
     resume = actions.add_parser("resume", parents=[RUNS_DIR, ADDRESS, STORAGE, RECORDED_MLFLOW],
                                 help="continue a stopped or killed search")
-    resume.add_argument("name")
+    resume.add_argument("name", help=NAME_HELP)
     resume.set_defaults(func=_resume)
 
     sync = actions.add_parser("sync", parents=[RUNS_DIR, STORAGE, RECORDED_MLFLOW],
                               help="fill a search's MLflow runs from Tune's results (after the server was away)")
-    sync.add_argument("name")
+    sync.add_argument("name", help=NAME_HELP)
     sync.set_defaults(func=_sync)
 
     status = actions.add_parser("status", parents=[RUNS_DIR, STORAGE], help="table of a search's trials")
-    status.add_argument("name")
+    status.add_argument("name", help=NAME_HELP)
     status.set_defaults(func=_status)
 
     best = actions.add_parser("best", parents=[RUNS_DIR, STORAGE],
                               help="the best trial's configuration as YAML, ready for train")
-    best.add_argument("name")
+    best.add_argument("name", help=NAME_HELP)
     best.add_argument("--output", "-o", help="write the YAML here instead of stdout")
     best.set_defaults(func=_best)
 
