@@ -20,10 +20,22 @@ from search.space import flatten
 from search.trial_runs import PARENT_TAG, TrialRuns, as_metrics, as_params, end_tags, result_metrics
 
 EXPERIMENT = "sensorium-search"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
     return f"sqlite:///{runs_dir.absolute() / 'mlflow.db'}"
+
+
+def check_store(tracking_uri: str) -> None:
+    """A ``sqlite:///`` store that exists must be an SQLite file (MLflow would fail deep in SQLAlchemy)."""
+    from sensorium_models.errors import UserError
+
+    path = Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
+    if path is not None and path.is_file():
+        with open(path, "rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) not in (SQLITE_HEADER, b""):
+                raise UserError(f"{path}: expected an MLflow store (an SQLite database), found another kind of file")
 
 
 def open_experiment(tracking_uri: str, runs_dir: Path, name: str = EXPERIMENT) -> str:
@@ -33,6 +45,7 @@ def open_experiment(tracking_uri: str, runs_dir: Path, name: str = EXPERIMENT) -
     """
     from mlflow import MlflowClient
 
+    check_store(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:

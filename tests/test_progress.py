@@ -73,3 +73,16 @@ def test_a_running_trial_line_says_its_epoch_scores_and_time_left():
     result = {"training_iteration": 3, "val_corr": 0.2104, OBJECTIVE: 0.2231, "time_total_s": 90.0}
     assert trial_line("1a2b", result, "val_corr", 8) == "trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left"
     assert trial_line("1a2b", {"training_iteration": 0}, "val_corr", 8) == "trial 1a2b: epoch 0/8"
+
+
+def test_work_that_fails_before_its_first_unit_leaves_no_line():
+    log = io.StringIO()
+    try:
+        with Progress(total=4, what="train", unit="epoch", every_s=0.0, stream=log):
+            raise ValueError("no GPU")
+    except ValueError:
+        pass
+    assert log.getvalue() == ""
+    with Progress(total=4, what="train", unit="epoch", every_s=3600.0, stream=log) as progress:
+        progress.update(1)
+    assert log.getvalue().startswith("train: stopped at 1/4 epochs")
