@@ -63,6 +63,9 @@ def apply(address: str | None, environ: MutableMapping[str, str] = os.environ) -
         # The in-process node then lives on 127.0.0.1 and listens there only (Ray otherwise swaps 127.0.0.1
         # for the machine's network address and listens on every interface).
         environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        # Ray's default for a new local node (a token, made once in ~/.ray/auth_token), said explicitly: left
+        # unset, Ray picks it anyway and prints "Token authentication is enabled..." at every start.
+        environ.setdefault("RAY_AUTH_MODE", "token")
     elif address != "auto":
         # A token-authenticated cluster rejects an explicit HOST:PORT unless the client says it uses tokens.
         environ.setdefault("RAY_AUTH_MODE", "token")
