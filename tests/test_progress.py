@@ -86,3 +86,19 @@ def test_work_that_fails_before_its_first_unit_leaves_no_line():
     with Progress(total=4, what="train", unit="epoch", every_s=3600.0, stream=log) as progress:
         progress.update(1)
     assert log.getvalue().startswith("train: stopped at 1/4 epochs")
+
+
+def test_the_periodic_summary_lists_each_running_trial(capsys):
+    from types import SimpleNamespace
+
+    from search.progress import ProgressPrinter
+    from search.results import OBJECTIVE
+
+    settings = SimpleNamespace(metric="val_corr", mode="max", num_samples=3, asha=SimpleNamespace(max_t=8))
+    printer = ProgressPrinter(SimpleNamespace(settings=settings), every_s=0.0)
+    printer.on_trial_result(0, [], SimpleNamespace(trial_id="1a2b"),
+                            {"training_iteration": 2, "val_corr": 0.2, OBJECTIVE: 0.2, "time_total_s": 20.0})
+    printer.on_step_end(0, [])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("0 running, 0 finished, 0 stopped early, 0 failed, 3 to go")
+    assert lines[1].endswith("  trial 1a2b: epoch 2/8, val_corr 0.2000 (best 0.2000), ~1m00s left")
