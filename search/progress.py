@@ -28,15 +28,16 @@ class EarlyStopMarker(tune.Callback):
 
 
 def trial_line(trial_id: str, result: dict, metric: str, max_epochs: int) -> str:
-    """``trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left`` (the pace of its epochs so far;
-    a scheduler may stop it sooner)."""
+    """``trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left`` (at its last epoch's pace; a
+    scheduler may stop it sooner)."""
     epoch = result.get("training_iteration", 0)
     latest, best = result.get(metric), result.get(OBJECTIVE)
     text = f"trial {trial_id}: epoch {epoch}/{max_epochs}"
     if latest is not None:
         text += f", {metric} {latest:.4f}" + ("" if best is None else f" (best {best:.4f})")
-    if epoch:
-        left = result.get("time_total_s", 0.0) / epoch * max(max_epochs - epoch, 0)
+    pace = result.get("time_this_iter_s")  # the last epoch's: the first ones carry the start-up
+    if epoch and pace is not None:
+        left = pace * max(max_epochs - epoch, 0)
         text += f", ~{int(left // 60)}m{int(left % 60):02d}s left"
     return text
 

@@ -70,7 +70,7 @@ def test_a_running_trial_line_says_its_epoch_scores_and_time_left():
     from search.progress import trial_line
     from search.results import OBJECTIVE
 
-    result = {"training_iteration": 3, "val_corr": 0.2104, OBJECTIVE: 0.2231, "time_total_s": 90.0}
+    result = {"training_iteration": 3, "val_corr": 0.2104, OBJECTIVE: 0.2231, "time_this_iter_s": 30.0}
     assert trial_line("1a2b", result, "val_corr", 8) == "trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left"
     assert trial_line("1a2b", {"training_iteration": 0}, "val_corr", 8) == "trial 1a2b: epoch 0/8"
 
@@ -97,7 +97,7 @@ def test_the_periodic_summary_lists_each_running_trial(capsys):
     settings = SimpleNamespace(metric="val_corr", mode="max", num_samples=3, asha=SimpleNamespace(max_t=8))
     printer = ProgressPrinter(SimpleNamespace(settings=settings), every_s=0.0)
     printer.on_trial_result(0, [], SimpleNamespace(trial_id="1a2b"),
-                            {"training_iteration": 2, "val_corr": 0.2, OBJECTIVE: 0.2, "time_total_s": 20.0})
+                            {"training_iteration": 2, "val_corr": 0.2, OBJECTIVE: 0.2, "time_this_iter_s": 10.0})
     printer.on_step_end(0, [])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("0 running, 0 finished, 0 stopped early, 0 failed, 3 to go")
