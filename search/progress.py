@@ -3,12 +3,16 @@ with a periodic summary on stdout in place of Tune's wide status tables: the cou
 running trial with its epoch, latest and best score and the time it has left at its pace so far."""
 from __future__ import annotations
 
+import logging
 import time
 
 from ray import tune
 
 from search.config import SearchSpec
-from search.results import FAILED, OBJECTIVE, STOPPED_EARLY, completed_state, error_reason, short_value, summary_line, trial_rows
+from search.objective import OBJECTIVE
+from search.results import FAILED, STOPPED_EARLY, completed_state, error_reason, short_value, summary_line, trial_rows
+
+log = logging.getLogger(__name__)
 
 
 class EarlyStopMarker(tune.Callback):
@@ -53,7 +57,7 @@ class ProgressPrinter(tune.Callback):
         self._start = self._last = time.monotonic()
 
     def _say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self._start:6.0f}s] {text}", flush=True)
+        log.info(f"[{time.monotonic() - self._start:6.0f}s] {text}")
 
     def _summary(self, trials, ended=None, state: str = "") -> None:
         """Print the counts; ``ended`` is a trial whose end Tune is reporting but has not recorded yet."""
@@ -76,7 +80,7 @@ class ProgressPrinter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._latest.pop(trial.trial_id, None)
-        best = trial.metric_analysis.get(self.spec.settings.metric, {}).get(self.spec.settings.mode)
+        best = self.spec.settings.objective.trial_best(trial)
         score = "" if best is None else f", best {self.spec.settings.metric} {best:.4f}"
         epochs = trial.last_result.get("training_iteration", 0)
         state = completed_state(trial)

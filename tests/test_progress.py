@@ -68,7 +68,7 @@ def test_quiet_if_quick_shows_nothing_for_quick_work_and_lines_for_long_work():
 
 def test_a_running_trial_line_says_its_epoch_scores_and_time_left():
     from search.progress import trial_line
-    from search.results import OBJECTIVE
+    from search.objective import OBJECTIVE
 
     result = {"training_iteration": 3, "val_corr": 0.2104, OBJECTIVE: 0.2231, "time_this_iter_s": 30.0}
     assert trial_line("1a2b", result, "val_corr", 8) == "trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left"
@@ -91,10 +91,13 @@ def test_work_that_fails_before_its_first_unit_leaves_no_line():
 def test_the_periodic_summary_lists_each_running_trial(capsys):
     from types import SimpleNamespace
 
+    from search.config import SearchSettings
+    from search import terminal
     from search.progress import ProgressPrinter
-    from search.results import OBJECTIVE
+    from search.objective import OBJECTIVE
 
-    settings = SimpleNamespace(metric="val_corr", mode="max", num_samples=3, asha=SimpleNamespace(max_t=8))
+    settings = SearchSettings.model_validate({"metric": "val_corr", "num_samples": 3, "asha": {"max_t": 8}})
+    terminal.show()  # as the CLI shows the search's log: INFO lines on stdout
     printer = ProgressPrinter(SimpleNamespace(settings=settings), every_s=0.0)
     printer.on_trial_result(0, [], SimpleNamespace(trial_id="1a2b"),
                             {"training_iteration": 2, "val_corr": 0.2, OBJECTIVE: 0.2, "time_this_iter_s": 10.0})
