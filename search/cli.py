@@ -25,7 +25,18 @@ def build_parser() -> argparse.ArgumentParser:
         group.register(subparsers)
     for command in _subcommands(parser):  # --debug anywhere on the line, not only before the command
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """A command without a description of its own shows its help line at the top of its ``--help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            lines = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub.description = sub.description or lines.get(name)
+                _describe(sub)
 
 
 def _subcommands(parser: argparse.ArgumentParser):

@@ -121,17 +121,21 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
     """Save the best ensemble into ``folder``, register it, write validated submissions; (version, files)."""
     import mlflow
 
-    from search.registry import Member, load_ensemble_folder, register_ensemble, save_ensemble
+    from search.registry import Member, data_fingerprint, load_ensemble_folder, register_ensemble, save_ensemble
+    from search.tracking import git_commit
     from sensorium_models.submission import write_submissions
 
     whole = best.run.whole_trials()
     sessions = sessions_of(whole.data, seed)  # rows need whole trials
     members = [Member(best.run.blocks(), m.seed, m.state_dict()) for m in best.members]
+    provenance = {"search": record.name, "trial_id": best.trial_id, "git_commit": git_commit(),
+                  "data_fingerprint": data_fingerprint(sessions)}
     ensemble_folder = save_ensemble(folder / "ensemble", members, sessions, {
-        "search": record.name, "trial_id": best.trial_id, "scores": best.scores,
-        "member_splits": [m.split for m in best.members]})
+        **provenance, "scores": best.scores, "member_splits": [m.split for m in best.members]})
     mlflow.set_tracking_uri(record.tracking_uri)
-    version = register_ensemble(ensemble_folder, model_name, alias, parent_id)
+    scores = {f"score.{key}": f"{value:.6g}" for key, value in best.scores.items() if key.startswith("mean/")}
+    version = register_ensemble(ensemble_folder, model_name, alias, parent_id, [str(p) for p in whole.data.paths],
+                                {**provenance, **scores, "members_validation_corr": f"{best.member_validation:.6g}"})
     ensemble, matched = load_ensemble_folder(ensemble_folder, sessions)
     return version, write_submissions(ensemble, matched, folder / "submission", mice=whole.data.submission_mice,
                                       first_frame=whole.data.submission_first_frame)

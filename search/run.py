@@ -106,15 +106,25 @@ class SearchRecord:
                          if store.exists(store.join(absolute_storage(storage), n, RECORD_DIR, "record.json"))]
                 raise UserError(f"search {name!r}: no record under --storage {storage} "
                                 f"(searches there: {', '.join(known) or 'none'})")
-            record = replace(cls(**json.loads(text)), experiment_path=experiment_path)  # where it is now
+            where = store.join(experiment_path, RECORD_DIR, "record.json")
+            record = replace(cls.parse(text, where), experiment_path=experiment_path)  # where it is now
         else:
             path = cls.folder(runs, name) / "record.json"
             if not path.exists():
                 known = sorted(p.name for p in (runs / "searches").glob("*/") if (p / "record.json").exists())
                 raise UserError(f"search {name!r}: no record at {path} (searches under {runs}: "
                                 f"{', '.join(known) or 'none'}; on another machine, pass --storage)")
-            record = cls(**json.loads(path.read_text()))
+            record = cls.parse(store.read_text(str(path)), str(path))
         return replace(record, tracking_uri=tracking_uri) if tracking_uri else record
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "SearchRecord":
+        """The record ``write`` wrote; anything else in its place is one line naming the file."""
+        try:
+            return cls(**json.loads(text))
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{where}: expected the search's record (JSON with name, experiment_path, "
+                            f"tracking_uri), found something else ({err})") from None
 
     def spec(self, check_paths: bool = True) -> SearchSpec:
         from sensorium_models.yaml_file import parse_yaml
@@ -241,6 +251,9 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
     if trials:  # what the tracker could not write last time (its server away), so the resumed runs are whole
         log.info(sync(record, spec, trials).line(name))
+    if trials and len(trials) >= spec.settings.num_samples and all(t.status == "TERMINATED" for t in trials):
+        end_run(record.tracking_uri, record.parent_run_id, "FINISHED")  # nothing left to run: no Ray to start
+        return SearchResult(record, spec, trial_rows(trials, spec), True)
     ray_address = connect_ray(address)
     tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
     path, filesystem = store.tune_storage(record.experiment_path)

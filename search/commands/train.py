@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train one model configuration, print its validation and test scores, and save the best "
                     "weights with the config.")
     parser.add_argument("config", type=Path, help="YAML file with data:, model: and trainer: blocks")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches (default 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for model.pt, config.yaml and scores.json (default runs/train/<config>-seed<S>)")
     parser.set_defaults(func=_train)
