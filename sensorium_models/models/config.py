@@ -34,7 +34,17 @@ class ModelConfig(BaseModel):
     temporal_kern: int = Field(11, ge=1, description="video only: first layer's temporal kernel")
     hidden_temporal_kern: int = Field(5, ge=1, description="video only")
     gamma_input_temporal: float = Field(0.01, ge=0, description="video only: temporal Laplace-L2")
+    video_core: Literal["factorised", "full"] = Field(
+        "factorised", description="video only: per layer a spatial then a temporal convolution (the kit's "
+        "'3D_factorised'), or one full temporal_kern x k x k convolution with a bias (the kit's '3D')")
     # readout
+    readout: Literal["gaussian", "factorised"] = Field(
+        "gaussian", description="gaussian: each neuron reads one (jittered) position; factorised: a unit-norm "
+                                "spatial mask times a feature vector (the kit's readout_type)")
+    readout_samples: PositiveInt = Field(1, description="gaussian readout: positions drawn per neuron and trial in "
+                                         "training, their reads averaged (SENSORIUM+ 2022 seed 001); 1 = one")
+    readout_init_noise: float = Field(1e-3, gt=0, description="factorised readout: std of its initial mask and "
+                                      "features")
     gauss_type: Literal["full", "iso"] = "full"
     init_sigma: float = Field(0.1, ge=0)
     init_mu_range: float = Field(0.3, ge=0, description="free positions only (grid_predictor false)")
@@ -49,6 +59,9 @@ class ModelConfig(BaseModel):
     shifter: bool = False
     shifter_hidden_channels: int = Field(5, ge=1)
     shifter_layers: int = Field(3, ge=1)
+    shifter_type: Literal["mlp", "affine"] = Field("mlp", description="mlp: shifter_layers x (Linear, Tanh); "
+                                                   "affine: tanh(A pupil + b), the kit's 'StaticAffine'")
+    gamma_shifter: float = Field(0.0, ge=0, description="affine shifter: penalty on mean(A^2)")
     behavior_channels: bool = Field(False, description="behaviour as constant extra input channels")
     # Model 4 modulators
     history: bool = False
@@ -86,6 +99,13 @@ class ModelConfig(BaseModel):
             raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
         if self.history and not self.history_taus and not self.history_lags:
             raise ValueError("history: true needs some regressor: history_taus or history_lags must list one")
+        if self.readout == "factorised" and self.shifter:
+            raise ValueError("shifter: a factorised readout has no position to shift (the kit refuses it too); "
+                             "set shifter: false or readout: gaussian")
+        if self.readout == "factorised" and self.readout_samples > 1:
+            raise ValueError("readout_samples: positions are drawn by the gaussian readout only")
+        if self.gamma_shifter and self.shifter_type != "affine":
+            raise ValueError("gamma_shifter: penalises the affine shifter only; set shifter_type: affine")
         return self
 
     def channels(self) -> list[int]:
