@@ -6,10 +6,11 @@ rejected, so a search space cannot silently tune nothing.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from ..kinds import STATIC_ONLY, VIDEO_ONLY
 
 
 class ModelConfig(BaseModel):
@@ -22,20 +23,21 @@ class ModelConfig(BaseModel):
     layers: int = Field(4, ge=1)
     input_kern: int = Field(9, ge=1)
     hidden_kern: int = Field(7, ge=1)
-    depth_separable: bool = Field(True, description="static only: 1x1 → depthwise kxk → 1x1 hidden convs")
-    stack: int | None = Field(-1, description="static only: slice start of the layers read out; None = all")
+    depth_separable: Annotated[bool, STATIC_ONLY] = Field(True, description="1x1 → depthwise kxk → 1x1 hidden "
+                                                                            "convs")
+    stack: Annotated[int | None, STATIC_ONLY] = Field(-1, description="slice start of the layers read out; None = all")
     linear: bool = Field(False, description="no ELU inside the core (the LN baseline)")
     pad_input: bool = False
     pad_hidden: bool = Field(True, description="'same' spatial padding in hidden layers")
     momentum: float = Field(0.9, gt=0, le=1, description="batch-norm momentum (PyTorch convention)")
     gamma_input: float = Field(6.3831, ge=0, description="Laplace-L2 smoothness of the first spatial filters")
-    gamma_hidden: float = Field(0.0, ge=0, description="static only: group sparsity of the hidden filters")
-    final_nonlinearity: bool = Field(True, description="static only: ELU after the last layer too")
-    temporal_kern: int = Field(11, ge=1, description="video only: first layer's temporal kernel")
-    hidden_temporal_kern: int = Field(5, ge=1, description="video only")
-    gamma_input_temporal: float = Field(0.01, ge=0, description="video only: temporal Laplace-L2")
-    video_core: Literal["factorised", "full"] = Field(
-        "factorised", description="video only: per layer a spatial then a temporal convolution (the kit's "
+    gamma_hidden: Annotated[float, STATIC_ONLY] = Field(0.0, ge=0, description="group sparsity of the hidden filters")
+    final_nonlinearity: Annotated[bool, STATIC_ONLY] = Field(True, description="ELU after the last layer too")
+    temporal_kern: Annotated[int, VIDEO_ONLY] = Field(11, ge=1, description="first layer's temporal kernel")
+    hidden_temporal_kern: Annotated[int, VIDEO_ONLY] = Field(5, ge=1, description="the hidden layers' temporal kernel")
+    gamma_input_temporal: Annotated[float, VIDEO_ONLY] = Field(0.01, ge=0, description="temporal Laplace-L2")
+    video_core: Annotated[Literal["factorised", "full"], VIDEO_ONLY] = Field(
+        "factorised", description="per layer a spatial then a temporal convolution (the kit's "
         "'3D_factorised'), or one full temporal_kern x k x k convolution with a bias (the kit's '3D')")
     # readout
     readout: Literal["gaussian", "factorised"] = Field(
