@@ -4,7 +4,8 @@ Without this, a session that exists but is malformed passed ``launch`` and every
 traceback. Here each distinct data block the search can sample is loaded (which builds, or validates, the
 cache entries the trials then memory-map), the model is built once for those sessions, keys meant for
 the other family (static/video) are refused, and an Optuna storage must open, so every such mistake is
-one line and exit status 2. (That a new search's study is not in it yet is ``launch``'s check.)
+one line and exit status 2; a cross-family search does this for each of its model alternatives. (That a
+new search's study is not in it yet is ``launch``'s check.)
 """
 from __future__ import annotations
 
@@ -36,17 +37,20 @@ def preflight(spec: SearchSpec, schemas: dict) -> None:
 
     where = f"{spec.source}: " if spec.source else ""
     check_installed(spec.settings, where)
-    model = substitute(spec.blocks["model"], lambda _, d: d.representatives()[0])
+    models = {name: a.node for name, a in spec.alternatives.items()} or {"": spec.blocks["model"]}
     for data in data_variants(spec):
         try:
             sessions = load_sessions(data, spec.settings.seed)
         except UserError as err:
             raise UserError(f"{where}{err}") from None
-        check_family(spec.blocks, sessions[0].kind, schemas, where)
-        try:
-            build_model(sessions, model, spec.settings.seed)
-        except UserError as err:
-            raise UserError(f"{where}{err}") from None
+        for name, node in models.items():
+            model = substitute(node, lambda _, d: d.representatives()[0])
+            named = f"{where}model.one_of.{name}: " if name else where
+            check_family({**spec.blocks, "model": node}, sessions[0].kind, schemas, named)
+            try:
+                build_model(sessions, model, spec.settings.seed)
+            except UserError as err:
+                raise UserError(f"{named}{err}") from None
     if spec.settings.optuna_storage is not None:
         try:
             optuna_storage(spec.settings.optuna_storage)

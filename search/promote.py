@@ -1,6 +1,7 @@
 """Promotion: the top-k trials of a search, each retrained with several seeds on its own train/validation
 re-split (test tiers untouched) as Ray tasks, ensembled by the mean, scored, registered in MLflow under an
-alias, and written out as validated submission files.
+alias, and written out as validated submission files. With ``ensemble="top-k"`` the published ensemble is
+every member of the top-k trials, averaged: of a cross-family search, an ensemble across model families.
 
 The best ensemble is chosen by its members' validation correlation on their own held-out splits: the only
 score every member earned on data it never trained on. The ensembles' scores on the shipped validation
@@ -38,10 +39,25 @@ class Candidate:
     blocks: dict
     members: list[MemberRecord] = field(default_factory=list)  # in seed order
     scores: dict[str, float] = field(default_factory=dict)     # the ensemble's, "<session>/<tier>/<metric>"
+    member_blocks: list[dict] = field(default_factory=list)    # each member's blocks, where not all ``blocks``
 
     @property
     def member_validation(self) -> float:
         return float(np.mean([m.validation_corr for m in self.members]))
+
+    @property
+    def configs(self) -> list[dict]:
+        return self.member_blocks or [self.blocks] * len(self.members)
+
+
+def combined(candidates: list[Candidate]) -> Candidate:
+    """Every member of ``candidates`` as one ensemble (their data blocks must agree: one set of sessions)."""
+    if any(c.blocks["data"] != candidates[0].blocks["data"] for c in candidates):
+        raise UserError("--ensemble top-k: the top trials read different data (a searched data key); use "
+                        "--ensemble best")
+    members = [m for c in candidates for m in c.members]
+    return Candidate(f"top-{len(candidates)}", candidates[0].search_score, candidates[0].blocks, members,
+                     member_blocks=[blocks for c in candidates for blocks in c.configs])
 
 
 def top_candidates(record: SearchRecord, spec, k: int) -> list[Candidate]:
@@ -126,7 +142,7 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
     from sensorium_models.submission.for_predictor import full_trials
 
     sessions = sessions_for(full_trials(best.blocks["data"]), seed)  # rows need whole trials
-    members = [Member(best.blocks, m.seed, m.state_dict()) for m in best.members]
+    members = [Member(blocks, m.seed, m.state_dict()) for blocks, m in zip(best.configs, best.members)]
     ensemble_folder = save_ensemble(folder / "ensemble", members, sessions, {
         "search": record.name, "trial_id": best.trial_id, "scores": best.scores,
         "member_splits": [m.split for m in best.members]})
@@ -140,7 +156,7 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
 
 def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: Path | None = None,
             address: str | None = None, registered_name: str | None = None, storage: str | None = None,
-            tracking_uri: str | None = None) -> int:
+            tracking_uri: str | None = None, ensemble: str = "best") -> int:
     """``sensorium-search promote``: see the module docstring. Returns the exit status."""
     from search import tracking
     from search.trainable import sessions_for
@@ -171,7 +187,12 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
             with ensemble_predictions(candidate.members) as read:
                 candidate.scores = score(sessions, read, candidate.members[0].skip)
         best = max(candidates, key=lambda c: c.member_validation)
-        table = score_table(candidates, member_scores)
+        if ensemble == "top-k":
+            best = combined(candidates)
+            sessions = sessions_for(full_trials(best.blocks["data"]), spec.settings.seed)
+            with ensemble_predictions(best.members) as read:
+                best.scores = score(sessions, read, best.members[0].skip)
+        table = score_table(candidates, member_scores, best if ensemble == "top-k" else None)
         note = training_note(sessions_for(best.blocks["data"], spec.settings.seed))
         table += f"\n\n{note}" if note else ""
         print(table)
@@ -188,7 +209,7 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
     except BaseException:
         tracking.end_run(record.tracking_uri, parent_id, "FAILED")
         raise
-    print(f"best: trial {best.trial_id} ({seeds}-seed ensemble, members' own-split validation corr "
+    print(f"best: trial {best.trial_id} ({len(best.members)}-member ensemble, members' own-split validation corr "
           f"{best.member_validation:.4f}) registered as models:/{model_name}@{alias} (version {version})")
     print("submission files (validated):")
     for path in written:

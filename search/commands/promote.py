@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     parser.add_argument("name", help="the search to promote")
     parser.add_argument("--top-k", type=int, default=3, help="configurations to retrain (default 3)")
     parser.add_argument("--seeds", type=int, default=5, help="members per configuration (default 5)")
+    parser.add_argument("--ensemble", choices=("best", "top-k"), default="best",
+                        help="what is registered and submitted: the best configuration's seeds (default), or every "
+                             "member of the top-k configurations averaged, e.g. across the families of one search")
     parser.add_argument("--alias", default="champion", help="registry alias for the best ensemble")
     parser.add_argument("--model-name", help="registered model name (default NAME-ensemble)")
     parser.add_argument("--out", type=Path, help="folder for the ensemble and submissions (default: the promotion "
@@ -38,4 +41,4 @@ def _promote(args) -> int:
         raise UserError(f"--alias {args.alias!r}: MLflow reserves 'latest' and v<number> aliases; pick another name")
     return promote(args.name, runs_dir(args.runs_dir), top_k=args.top_k, seeds=args.seeds, alias=args.alias,
                    out=args.out, address=args.address, registered_name=args.model_name, storage=args.storage,
-                   tracking_uri=args.mlflow_uri)
+                   tracking_uri=args.mlflow_uri, ensemble=args.ensemble)
