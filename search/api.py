@@ -144,10 +144,11 @@ def sync(name: str, *, runs_dir: PathLike | None = None, storage: str | None = N
 
 
 def promote(name: str, *, top_k: int = 3, seeds: int = 5, alias: str = "champion", model_name: str | None = None,
-            out: PathLike | None = None, runs_dir: PathLike | None = None, storage: str | None = None,
-            mlflow_uri: str | None = None, address: str | None = None) -> PromotionResult:
-    """Retrain the top-k trials with ``seeds`` seeds each, ensemble them, register the best ensemble under
-    ``alias`` and write validated submission files (members already on storage are reused)."""
+            ensemble: str = "best", out: PathLike | None = None, runs_dir: PathLike | None = None,
+            storage: str | None = None, mlflow_uri: str | None = None, address: str | None = None) -> PromotionResult:
+    """Retrain the top-k trials with ``seeds`` seeds each, ensemble them, register the best ensemble (or, with
+    ``ensemble="top-k"``, every member of the top-k trials) under ``alias`` and write validated submission
+    files (members already on storage are reused)."""
     if top_k < 1 or seeds < 1:
         raise UserError(f"--top-k and --seeds must be at least 1 (found {top_k}, {seeds})")
     if re.fullmatch(r"[vV]\d+|latest", alias):
@@ -157,4 +158,4 @@ def promote(name: str, *, top_k: int = 3, seeds: int = 5, alias: str = "champion
 
     return promote_search(name, runs_path(runs_dir), top_k=top_k, seeds=seeds, alias=alias,
                           out=Path(out) if out is not None else None, address=address,
-                          registered_name=model_name, storage=storage, tracking_uri=mlflow_uri)
+                          registered_name=model_name, storage=storage, tracking_uri=mlflow_uri, ensemble=ensemble)

@@ -23,7 +23,7 @@ def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    distributions = OptunaSearch.convert_search_space(spec.param_space())
+    distributions = OptunaSearch.convert_search_space(spec.tune_space())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=spec.settings.objective.direction,
                                 study_name=spec.name)
@@ -31,8 +31,9 @@ def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
         if row.best is None or row.state == FAILED:
             continue
         searched = flatten(row.config, sep="/")
-        params = {k: searched[k] for k in distributions}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=row.best,
+        params = {k: searched[k] for k in distributions if k in searched}   # a cross-family trial: its own keys
+        study.add_trial(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
+                                                  value=row.best,
                                                   user_attrs={"trial_id": row.trial_id}))
     return study
 

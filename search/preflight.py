@@ -4,7 +4,8 @@ Without this, a session that exists but is malformed passed ``launch`` and every
 traceback. Here each distinct data block the search can sample is loaded (which builds, or validates, the
 cache entries the trials then memory-map), the model is built once for those sessions, keys meant for
 the other family (static/video) are refused, an Optuna storage must open, and a trial that asks for CUDA
-must be given a GPU, so every such mistake is one line and exit status 2. (That a new search's study is not in it yet is ``launch``'s check.)
+must be given a GPU, so every such mistake is one line and exit status 2; a cross-family search does this
+for each of its model alternatives. (That a new search's study is not in it yet is ``launch``'s check.)
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sensorium_models.errors import UserError
 def check_devices(spec: SearchSpec, where: str) -> None:
     """A trial whose ``trainer.device`` is ``cuda`` sees a GPU only if Ray gives it one (it hides the rest)."""
     searched = spec.searched.get(("trainer", "device"))
-    devices = searched.representatives() if searched else [spec.blocks["trainer"].get("device", "auto")]
+    devices = searched.representatives() if searched else [run.trainer.device for _, run in spec.representative_runs()]
     if "cuda" in devices and not most_gpus(spec.settings.resources):
         raise UserError(f"{where}trainer.device: 'cuda' asked for, but search.resources gives a trial no GPU "
                         "(set search.resources.gpus, or trainer.device: auto)")
@@ -29,12 +30,12 @@ def preflight(spec: SearchSpec, schemas: dict) -> None:
     where = f"{spec.source}: " if spec.source else ""
     check_installed(spec.settings, where)
     check_devices(spec, where)
-    for run in spec.representative_runs():
+    for named, run in spec.representative_runs():
         try:
             assembled = assemble(run, spec.settings.seed)
         except UserError as err:
-            raise UserError(f"{where}{err}") from None
-        check_family(run.blocks(), assembled.sessions[0].kind, schemas, where)
+            raise UserError(f"{named}{err}") from None
+        check_family(run.blocks(), assembled.sessions[0].kind, schemas, named)
     if spec.settings.optuna_storage is not None:
         try:
             optuna_storage(spec.settings.optuna_storage)

@@ -1,6 +1,7 @@
 """Promotion: the top-k trials of a search, each retrained with several seeds on its own train/validation
 re-split (test tiers untouched) as Ray tasks, ensembled by the mean, scored, registered in MLflow under an
-alias, and written out as validated submission files.
+alias, and written out as validated submission files. With ``ensemble="top-k"`` the published ensemble is
+every member of the top-k trials, averaged: of a cross-family search, an ensemble across model families.
 
 The best ensemble is chosen by its members' validation correlation on their own held-out splits: the only
 score every member earned on data it never trained on. The ensembles' scores on the shipped validation
@@ -42,10 +43,25 @@ class Candidate:
     run: RunConfig
     members: list[MemberRecord] = field(default_factory=list)  # in seed order
     scores: dict[str, float] = field(default_factory=dict)     # the ensemble's, "<session>/<tier>/<metric>"
+    member_runs: list[RunConfig] = field(default_factory=list)  # each member's run, where not all ``run``
 
     @property
     def member_validation(self) -> float:
         return float(np.mean([m.validation_corr for m in self.members]))
+
+    @property
+    def runs(self) -> list[RunConfig]:
+        return self.member_runs or [self.run] * len(self.members)
+
+
+def combined(candidates: list[Candidate]) -> Candidate:
+    """Every member of ``candidates`` as one ensemble (their data blocks must agree: one set of sessions)."""
+    if any(c.run.data != candidates[0].run.data for c in candidates):
+        raise UserError("--ensemble top-k: the top trials read different data (a searched data key); use "
+                        "--ensemble best")
+    members = [m for c in candidates for m in c.members]
+    return Candidate(f"top-{len(candidates)}", candidates[0].search_score, candidates[0].run, members,
+                     member_runs=[run for c in candidates for run in c.runs])
 
 
 def top_candidates(record: SearchRecord, spec, k: int) -> list[Candidate]:
@@ -127,7 +143,7 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
 
     whole = best.run.whole_trials()
     sessions = sessions_of(whole.data, seed)  # rows need whole trials
-    members = [Member(best.run.blocks(), m.seed, m.state_dict()) for m in best.members]
+    members = [Member(run.blocks(), m.seed, m.state_dict()) for run, m in zip(best.runs, best.members)]
     provenance = {"search": record.name, "trial_id": best.trial_id, "git_commit": git_commit(),
                   "data_fingerprint": data_fingerprint(sessions)}
     ensemble_folder = save_ensemble(folder / "ensemble", members, sessions, {
@@ -157,7 +173,7 @@ class PromotionResult:
 
 def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: Path | None = None,
             address: str | None = None, registered_name: str | None = None, storage: str | None = None,
-            tracking_uri: str | None = None) -> PromotionResult:
+            tracking_uri: str | None = None, ensemble: str = "best") -> PromotionResult:
     """``sensorium-search promote``: see the module docstring."""
     from search import tracking
 
@@ -185,7 +201,12 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
             with ensemble_predictions(candidate.members) as read:
                 candidate.scores = score(sessions, read, candidate.members[0].skip)
         best = max(candidates, key=lambda c: c.member_validation)
-        table = score_table(candidates, member_scores)
+        if ensemble == "top-k":
+            best = combined(candidates)
+            sessions = sessions_of(best.run.whole_trials().data, spec.settings.seed)
+            with ensemble_predictions(best.members) as read:
+                best.scores = score(sessions, read, best.members[0].skip)
+        table = score_table(candidates, member_scores, best if ensemble == "top-k" else None)
         note = training_note(sessions_of(best.run.data, spec.settings.seed))
         table += f"\n\n{note}" if note else ""
         log.info(table)

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.alternatives import CHOSEN_KEY
 from search.config import SearchSpec
 from search.objective import Objective
 
@@ -101,10 +102,13 @@ def best_row(rows: list[TrialRow], objective: Objective) -> TrialRow | None:
 def format_table(rows: list[TrialRow], spec: SearchSpec) -> str:
     """A plain-text table: best trials first, failed ones last with their reason."""
     ordered = spec.settings.objective.ranked(rows, lambda r: r.best)
-    keys = [".".join(map(str, p)) for p in spec.searched]
+    if spec.alternatives:  # a cross-family search: one group per model alternative, the best group first
+        groups = list(dict.fromkeys(r.params.get(CHOSEN_KEY) for r in ordered))
+        ordered.sort(key=lambda r: groups.index(r.params.get(CHOSEN_KEY)))
+    keys = spec.searched_names()
     header = ["trial", "state", "epochs", f"best {spec.settings.metric}", *keys]
     body = [[r.trial_id, r.state, str(r.epochs), "-" if r.best is None else f"{r.best:.4f}",
-             *(short_value(r.params[k]) for k in keys)] for r in ordered]
+             *(short_value(r.params[k]) if k in r.params else "-" for k in keys)] for r in ordered]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *body]]
     lines += [f"{r.trial_id}: {r.error}" for r in ordered if r.error]

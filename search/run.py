@@ -232,7 +232,7 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
         tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
         log.info(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a "
-                 f"time, {len(spec.searched)} searched keys; Ray {ray_address}")
+                 f"time, {len(spec.searched_names())} searched keys; Ray {ray_address}")
         log.info(f"  Tune experiment {experiment_path}\n  MLflow {record.tracking_uri} (parent run "
                  f"{record.parent_run_id})")
         tuner = build_tuner(spec, record, storage)
@@ -287,7 +287,8 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_config = tune.TuneConfig(
         metric=OBJECTIVE, mode=settings.mode,
-        search_alg=build_searcher(settings, spec.points, spec.name), scheduler=build_scheduler(settings),
+        search_alg=build_searcher(settings, spec.points, spec.name, spec.define_by_run()),
+        scheduler=build_scheduler(settings),
         num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
         trial_dirname_creator=trial_dirname,
     )

@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     parser.add_argument("name", help="the search to promote")
     parser.add_argument("--top-k", type=int, default=3, help="configurations to retrain (default 3)")
     parser.add_argument("--seeds", type=int, default=5, help="members per configuration (default 5)")
+    parser.add_argument("--ensemble", choices=("best", "top-k"), default="best",
+                        help="what is registered and submitted: the best configuration's seeds (default), or every "
+                             "member of the top-k configurations averaged, e.g. across the families of one search")
     parser.add_argument("--alias", default="champion", help="registry alias for the best ensemble (default champion)")
     parser.add_argument("--model-name", help="registered model name (default NAME-ensemble)")
     parser.add_argument("--out", type=Path, help="folder for the ensemble and submissions (default: the promotion "
@@ -31,9 +34,9 @@ def _promote(args) -> int:
 
     result = api.promote(args.name, top_k=args.top_k, seeds=args.seeds, alias=args.alias, model_name=args.model_name,
                          out=args.out, runs_dir=args.runs_dir, storage=args.storage, mlflow_uri=args.mlflow_uri,
-                         address=args.address)
+                         address=args.address, ensemble=args.ensemble)
     best = result.best
-    print(f"best: trial {best.trial_id} ({args.seeds}-seed ensemble, members' own-split validation corr "
+    print(f"best: trial {best.trial_id} ({len(best.members)}-member ensemble, members' own-split validation corr "
           f"{best.member_validation:.4f}) registered as {result.model_uri} (version {result.version})")
     print("submission files (validated):")
     for path in result.files:
