@@ -17,7 +17,8 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SearchSettings
-from search.results import OBJECTIVE, STOPPED_EARLY
+from search.objective import OBJECTIVE
+from search.results import STOPPED_EARLY
 from sensorium_models.errors import UserError
 
 
