@@ -36,7 +36,7 @@ def trap_curve(config: dict) -> list[float]:
     if layers == 1:
         plateau = 0.17 + 0.02 * channels / 16 - 0.02 * abs(math.log10(lr / 0.003))
         return [round(plateau * (1 - math.exp(-t / 1.2)), 6) for t in range(1, 8)]
-    ridge = math.exp(-((math.log10(lr / 0.009)) / 0.2) ** 2) * math.sqrt(channels / 16) * (32 / batch) ** 0.4
+    ridge = math.exp(-((math.log10(lr / 0.009)) / 0.35) ** 2) * (channels / 16) ** 0.25 * (32 / batch) ** 0.15
     plateau = max(0.1, 0.42 * ridge * (1.0 if layers == 2 else 0.85))
     return [round(plateau * (1 - math.exp(-t / 4.0)), 6) for t in range(1, 13)]
 
@@ -73,7 +73,8 @@ def grid(table_epochs: int = 20, max_t: int = 10, num_samples: int = 32) -> Land
     for dotted, options in GRID.items():
         block, key = dotted.split(".")
         blocks[block][key] = {"choice": options}
-    blocks["search"] = merged(blocks["search"], {"num_samples": num_samples, "checkpoint_every": max_t})
+    blocks["search"] = merged(blocks["search"], {"num_samples": num_samples, "checkpoint_every": max_t,
+                                                 "asha": {"grace_period": 2}})  # as search_efficiency_options
     spec = parse_spec(blocks, schemas(), f"grid-{max_t}", str(path))
 
     def curve(config: dict) -> list[float]:
