@@ -12,6 +12,7 @@ strategy sees the same landscapes, seeds, trial count and ``max_t``.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -30,6 +31,9 @@ from bench.common import header, table, write_result  # noqa: E402
 from bench.search_replay import replay  # noqa: E402
 from bench.tune_runs import epochs_until  # noqa: E402
 from search.results import OBJECTIVE  # noqa: E402
+from sensorium_models.atomic import atomic_path  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "search_peers"
 
 TOLERANCE, BOOTSTRAP = 0.02, 2000
 RANDOM = "random, no early stopping"
@@ -91,6 +95,7 @@ STRATEGIES = {
     "shipped, first 10 trials unstopped": shipped({"asha": {"full_start": 10}}),
     "shipped, TPE good set 25 %": wide_tpe(0.25),
     "shipped, TPE good set 25 %, ASHA 2 brackets": wide_tpe(0.25, {"asha": {"brackets": 2}}),
+    "shipped, TPE multivariate, ASHA 2 brackets": shipped({"tpe": {"multivariate": True}, "asha": {"brackets": 2}}),
 }
 
 
@@ -105,16 +110,31 @@ def landscapes(names: list[str], num_samples: int) -> list:
     return [makers[name]() for name in names]
 
 
+def searches(landscape, label: str, seeds: int) -> list[dict]:
+    """``one_search`` for seeds 0..seeds-1, saved under bench/data/search_peers/ so runs split across
+    processes (``--landscapes``, ``--strategies``) and an interrupted run continues."""
+    slug = "".join(c if c.isalnum() else "-" for c in label.lower())
+    path = DATA / f"{landscape.name}-n{landscape.settings.num_samples}" / f"{slug}-seeds{seeds}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    runs = [one_search(landscape, label, seed) for seed in range(seeds)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(runs))
+    return runs
+
+
 def one_search(landscape, label: str, seed: int) -> dict:
     import numpy as np
 
     np.random.seed(seed)  # ASHA draws its bracket from numpy's global generator
+    started = time.perf_counter()
     searcher, scheduler, objective = STRATEGIES[label](landscape.settings, seed)
     run = replay(searcher, scheduler, landscape.param_space, landscape.curve, metric=landscape.settings.metric,
                  mode="max", objective=objective, num_samples=landscape.settings.num_samples,
                  max_concurrent=1, max_t=landscape.max_t)
     return {"best": run.best, "to_target": epochs_until(run.spent, landscape.best_known - TOLERANCE),
-            "spent": len(run.spent)}
+            "spent": len(run.spent), "seconds": time.perf_counter() - started}
 
 
 def interval(successes: list[bool], seed: int = 0) -> tuple[float, float]:
@@ -167,14 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sections = []
     for landscape in landscapes(args.landscapes, args.samples):
-        started = time.perf_counter()
-        results = {label: [one_search(landscape, label, seed) for seed in range(args.seeds)]
-                   for label in args.strategies}
-        seconds = time.perf_counter() - started
+        results = {label: searches(landscape, label, args.seeds) for label in args.strategies}
+        seconds = statistics.median(r["seconds"] for runs in results.values() for r in runs)
         sections += [f"## {landscape.name}: best known {landscape.best_known:.4f}, target {landscape.best_known - TOLERANCE:.4f}",
                      "", f"{landscape.note}; max_t {landscape.max_t}, ASHA grace "
                      f"{landscape.settings.asha.grace_period}, reduction factor "
-                     f"{landscape.settings.asha.reduction_factor:g}; replayed in {seconds:.0f} s.", "",
+                     f"{landscape.settings.asha.reduction_factor:g}; median {seconds:.2f} s per replayed search (shared CPU).", "",
                      table(["strategy", f"P(best >= target) [95% CI], {args.seeds} seeds", "median epochs to target",
                             "vs random", "epochs spent (mean)", "best (median)", "best (worst seed)"],
                            rows_for(results, args.strategies))]

@@ -76,6 +76,7 @@ def _resume_hint(name: str, args) -> str:
 
 
 def _status(args) -> int:
+    from search.concentration import concentration_line
     from search.results import format_table, summary_line, trial_rows
     from search.run import SearchRecord, load_trials
 
@@ -85,6 +86,9 @@ def _status(args) -> int:
     rows = trial_rows(load_trials(record), spec)
     print(f"search {spec.name} ({record.experiment_path}; MLflow {record.tracking_uri}, parent run {record.parent_run_id})")
     print(summary_line(rows, spec))
+    concentrated = concentration_line([r.params for r in rows], spec.searched)
+    if concentrated:
+        print(concentrated)
     print(format_table(rows, spec))
     return 0
 
