@@ -2,8 +2,9 @@
 curves (the analytic ``trap`` landscape, trained by nothing), must give the same trials, in the same order, with
 the same stop decisions and the same Optuna study."""
 import pytest
-from ray import tune
+from ray import cloudpickle, tune
 
+from bench import landscapes
 from bench.landscapes import trap, trap_curve
 from bench.search_replay import replay
 from search.progress import EarlyStopMarker
@@ -42,7 +43,10 @@ def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed):
         {**landscape.settings.model_dump(), "seed": seed, "tpe": {"n_startup_trials": 5}})
     searcher, record = build_searcher(settings, []), Record()
 
-    def report_curve(config):  # local, so Ray ships it by value: workers cannot import the tests folder
+    # Ray ships both by value: its workers import installed packages only, and bench/ and tests/ are not.
+    cloudpickle.register_pickle_by_value(landscapes)
+
+    def report_curve(config):
         best = None
         for value in trap_curve(config):
             best = value if best is None else max(best, value)
