@@ -93,20 +93,20 @@ EPOCHS = {"2023": 6, "2022": 30}  # per release: the GRU steps frame by frame, ~
 STATE_STRENGTH = 0.5  # 2022: std of the carried-over population state's log-rate term
 
 
-def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool, device: str = "cpu") -> dict[str, dict]:
-    """The data/model/trainer blocks the entry trains with: its own config, our data, the fixed epochs."""
+def run_for(entry: Entry, data_path: Path, epochs: int, video: bool, device: str = "cpu"):
+    """The run the entry trains: its own config, our data, the fixed epochs."""
     from search.config import BLOCKS, check_blocks, read_blocks
+    from sensorium_models.compose import RunConfig
 
     if entry.train_config:
-        blocks = read_blocks(entry.source())
-        model, trainer = blocks["model"], blocks["trainer"]
+        model, trainer = (read_blocks(entry.source())[block] for block in ("model", "trainer"))
     else:
         model, trainer = {"preset": entry.preset, **entry.overrides}, dict(STATIC_TRAINER)
     data = {"paths": [str(data_path)], "cache_dir": str(DATA / "cache"), **entry.data}
     if not video:
         data["scale"] = 0.125
     raw = {"data": data, "model": model, "trainer": {**trainer, "max_epochs": epochs, "device": device}}
-    return check_blocks(raw, entry.name, BLOCKS)  # expands a model preset as every config reader does
+    return RunConfig.from_blocks(check_blocks(raw, entry.name, BLOCKS), f"{entry.name}: ")  # preset expanded
 
 
 def synthesize_release(release: str, quick: bool) -> tuple[Path, str]:
@@ -158,17 +158,15 @@ def correlation(session, responses, predictions) -> float:
 
 def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, device: str) -> dict:
     """Train one entry with one seed; its test score and the oracle's (mean over mice), epochs, seconds."""
-    from sensorium_models.data import load_sessions
-    from sensorium_models.models import build_model
+    from sensorium_models.compose import fit, sessions_of
     from sensorium_models.prediction import predict
-    from sensorium_models.training import train
 
-    blocks = blocks_for(entry, data_path, epochs, video, device)
-    sessions = load_sessions(blocks["data"], seed)
+    run = run_for(entry, data_path, epochs, video, device)
+    sessions_of(run.data, seed)  # loaded before the clock starts
     started = time.perf_counter()
-    model = build_model(sessions, blocks["model"], seed)
-    result = train(model, sessions, blocks["trainer"], seed)
+    assembled, result = fit(run, seed)
     seconds = time.perf_counter() - started
+    sessions, model = assembled.sessions, assembled.model
     scores, oracles = [], []
     for session in (s.whole_trials() for s in sessions):
         trials = test_trials(session)

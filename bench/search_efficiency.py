@@ -114,16 +114,16 @@ def load_run(path: Path) -> dict | None:
 def run_strategies(args, labels: list[str]) -> None:
     """Run (or find saved) every search of ``labels`` x ``args.seeds``."""
     from search.config import parse_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     session = ensure_session(args.trials, args.neurons)
-    blocks = space(session, DATA / "cache", args.samples, args.epochs, args.grace, args.reduction_factor)
+    raw = space(session, DATA / "cache", args.samples, args.epochs, args.grace, args.reduction_factor)
     for label in labels:
         kind, changes = STRATEGIES[label]
         # Checkpoints only where the scheduler resumes trials (BOHB pauses them): epochs are what is counted.
         pauses = changes.get("algorithm") == "bohb"
         changes = merged({"checkpoint_every": 1 if pauses else args.epochs}, changes)
-        spec = parse_spec({**blocks, "search": merged(blocks["search"], changes)}, schemas(),
+        spec = parse_spec({**raw, "search": merged(raw["search"], changes)}, schemas(),
                           "search_efficiency", "bench/search_efficiency.py")
         for seed in args.seeds:
             path = saved_path(args, label, seed)

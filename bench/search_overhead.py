@@ -60,7 +60,8 @@ def run_variant(reuse: bool, trials: int, data: Path) -> dict:
     import io
 
     from search.config import load_spec
-    from search.run import SearchRecord, build_tuner, schemas
+    from search.run import SearchRecord, build_tuner
+    from sensorium_models.compose import schemas
     from search.tracking import default_tracking_uri, open_experiment, start_search_run
 
     import yaml

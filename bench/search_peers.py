@@ -30,7 +30,7 @@ environment.apply(None)
 from bench.common import header, table, write_result  # noqa: E402
 from bench.search_replay import replay  # noqa: E402
 from bench.tune_runs import epochs_until  # noqa: E402
-from search.results import OBJECTIVE  # noqa: E402
+from search.objective import OBJECTIVE  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "search_peers"

@@ -26,9 +26,9 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.utils.util import merge_dicts
 
+from search.objective import OBJECTIVE, Objective
 from search.progress import EarlyStopMarker
-from search.results import OBJECTIVE, STOPPED_EARLY
-from search.trainable import running_best
+from search.results import STOPPED_EARLY
 
 
 class ReplayTrial:
@@ -81,7 +81,7 @@ def replay(searcher: Searcher, scheduler: TrialScheduler, param_space: dict, cur
     limiter = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
     limiter.set_search_properties(objective, mode, param_space)
     scheduler.set_search_properties(objective, mode)
-    marker, controller = EarlyStopMarker(max_t), ReplayController()
+    marker, controller, ranking = EarlyStopMarker(max_t), ReplayController(), Objective(metric, mode)
     running: list[ReplayTrial] = []
     spent, events = [], []
     finished = False
@@ -118,7 +118,7 @@ def replay(searcher: Searcher, scheduler: TrialScheduler, param_space: dict, cur
             stop(trial)
         else:
             value = trial.values[epoch - 1]
-            trial.best = running_best(trial.best, value, mode)
+            trial.best = ranking.running_best(trial.best, value)
             result = {metric: value, OBJECTIVE: trial.best, TRAINING_ITERATION: epoch, "done": False,
                       "trial_id": trial.trial_id}
             spent.append(value)

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters import processes
+from clusters.loopback import HEAD_IP, worker_ip
 from clusters.processes import ProcessRecord
 from sensorium_models.atomic import atomic_path
 from sensorium_models.errors import UserError, expect
 
-HEAD_IP = "127.0.0.2"
 DEFAULT_DIR = "/tmp/sensorium-local-cluster"
 STATE_FILE = "cluster.json"
 READY_LINE = "Ray runtime started."
@@ -58,11 +58,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("", 0))
         return s.getsockname()[1]
-
-
-def worker_ip(index: int) -> str:
-    """Loopback address of worker ``index`` (0-based): 127.0.0.3, 127.0.0.4, ..."""
-    return f"127.0.0.{3 + index}"
 
 
 @dataclass

@@ -18,13 +18,15 @@ from typing import Any, Literal
 import re
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from search.objective import Objective
 from search.presets import expand_preset
-from search.resources import check_gpu_rules
+from search.resources import Resources, check_gpu_rules
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
 from sensorium_models.errors import UserError, did_you_mean, validation_message
-from sensorium_models.yaml_file import read_yaml, shorten
+from sensorium_models.errors import shorten
+from sensorium_models.yaml_file import read_yaml
 
 BLOCKS = ("data", "model", "trainer")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -59,36 +61,6 @@ class TpeSettings(_Strict):
     multivariate: bool = False  # model the searched keys jointly (Optuna's multivariate + group TPE)
 
 
-def _whole_above_one(gpus: float) -> float:
-    if gpus > 1 and gpus != int(gpus):
-        raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
-    return gpus
-
-
-class GpuRule(_Strict):
-    """Trials whose ``key`` (a number, or a list's largest) is at least ``at_least`` ask for ``gpus``."""
-
-    key: str
-    at_least: float
-    gpus: float = Field(ge=0)
-
-    _whole = field_validator("gpus")(_whole_above_one)
-
-
-class Resources(_Strict):
-    """What one trial reserves; GPUs may be a fraction (several trials share one GPU). See search.resources."""
-
-    cpus: float = Field(1.0, gt=0)
-    gpus: float = Field(0.0, ge=0)
-    gpus_when: list[GpuRule] = []
-    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
-    # Whether the cluster adds nodes for waiting trials (Ray's autoscaler): then resources no live node offers
-    # are waited for, not refused. auto: ask the cluster (search.cluster_growth); in-process Ray never grows.
-    autoscaling: bool | Literal["auto"] = "auto"
-
-    _whole = field_validator("gpus")(_whole_above_one)
-
-
 class SearchSettings(_Strict):
     metric: str
     mode: Literal["max", "min"] = "max"
@@ -108,6 +80,10 @@ class SearchSettings(_Strict):
     resources: Resources = Resources()
     # Complete configurations (every searched key) the searcher tries first, in order.
     start_with: list[dict] = []
+
+    @property
+    def objective(self) -> Objective:
+        return Objective(self.metric, self.mode)
 
     @model_validator(mode="after")
     def _tpe_keys_need_tpe(self) -> "SearchSettings":
@@ -145,6 +121,28 @@ class SearchSpec:
             if dist.encoded:
                 set_path(blocks, path, json.loads(get_path(blocks, path)))
         return blocks
+
+    def run_config(self, config: dict):
+        """A sampled trial config → its validated :class:`~sensorium_models.compose.RunConfig`."""
+        from sensorium_models.compose import RunConfig
+
+        return RunConfig.from_blocks(self.decode(config))
+
+    def representative_runs(self):
+        """The run at each value of each searched data key, every other key at its first value: the runs
+        whose data and model a preflight loads and builds."""
+        from sensorium_models.compose import RunConfig
+
+        first = {b: substitute(self.blocks[b], lambda _, d: d.representatives()[0]) for b in BLOCKS}
+        variants = [first]
+        for (block, *path), dist in self.searched.items():
+            if block == "data":
+                for value in dist.representatives()[1:]:
+                    variant = copy.deepcopy(first)
+                    set_path(variant, (block, *path), value)
+                    variants.append(variant)
+        where = f"{self.source}: " if self.source else ""
+        return [RunConfig.from_blocks(variant, where) for variant in variants]
 
     def searched_values(self, config: dict) -> dict[str, Any]:
         """``{"model.layers": 3, ...}``: the searched keys of a trial config, decoded."""
@@ -191,8 +189,8 @@ def check_blocks(raw: Any, source: str, allowed: tuple[str, ...]) -> dict[str, d
             raise UserError(f"{where}{block}: missing block (a mapping is required)")
         if not isinstance(node, (dict, type(None))):
             raise UserError(f"{where}{block}: expected a mapping, found {type(node).__name__} {shorten(node)}")
-        blocks[block] = copy.deepcopy(node or {})
-    blocks["model"] = expand_preset(blocks["model"], where)
+        node = copy.deepcopy(node or {})
+        blocks[block] = expand_preset(node, where) if block == "model" else node
     return blocks
 
 
@@ -232,11 +230,12 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
         except UserError as err:
             raise UserError(f"{where}{err}") from None
         searched.update({(block, *p): d for p, d in dists.items()})
-    _absolutise_data_paths(blocks["data"], searched, where, check_paths)
+        if block == "data":
+            _absolutise_data_paths(blocks[block], searched, where, check_paths)
     for block in BLOCKS:
         _check_against_schema(block, blocks[block], searched, block_schema(schemas, block, blocks[block], where), where)
     spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source)
-    check_gpu_rules(spec, where)
+    check_gpu_rules(settings.resources, blocks, where)
     spec.points = [_start_point(spec, point, i, where) for i, point in enumerate(settings.start_with)]
     return spec
 

@@ -22,7 +22,7 @@ def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
 
     distributions = OptunaSearch.convert_search_space(spec.param_space())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if spec.settings.mode == "max" else "minimize",
+    study = optuna.create_study(direction=spec.settings.objective.direction,
                                 study_name=spec.name)
     for row in rows:
         if row.best is None or row.state == FAILED:

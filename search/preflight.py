@@ -8,45 +8,22 @@ one line and exit status 2. (That a new search's study is not in it yet is ``lau
 """
 from __future__ import annotations
 
-import copy
-
 from search.config import SearchSpec, check_family
 from search.searcher import check_installed, optuna_storage
-from search.space import set_path, substitute
+from sensorium_models.compose import assemble
 from sensorium_models.errors import UserError
-
-
-def data_variants(spec: SearchSpec) -> list[dict]:
-    """The data block at each value of each searched data key (the others at their first value)."""
-    base = substitute(spec.blocks["data"], lambda _, d: d.representatives()[0])
-    variants = [base]
-    for (block, *path), dist in spec.searched.items():
-        if block == "data":
-            for value in dist.representatives()[1:]:
-                variant = copy.deepcopy(base)
-                set_path(variant, tuple(path), value)
-                variants.append(variant)
-    return variants
 
 
 def preflight(spec: SearchSpec, schemas: dict) -> None:
     """UserError, naming the search YAML, for anything a trial would fail on before its first epoch."""
-    from sensorium_models.data import load_sessions
-    from sensorium_models.models import build_model
-
     where = f"{spec.source}: " if spec.source else ""
     check_installed(spec.settings, where)
-    model = substitute(spec.blocks["model"], lambda _, d: d.representatives()[0])
-    for data in data_variants(spec):
+    for run in spec.representative_runs():
         try:
-            sessions = load_sessions(data, spec.settings.seed)
+            assembled = assemble(run, spec.settings.seed)
         except UserError as err:
             raise UserError(f"{where}{err}") from None
-        check_family(spec.blocks, sessions[0].kind, schemas, where)
-        try:
-            build_model(sessions, model, spec.settings.seed)
-        except UserError as err:
-            raise UserError(f"{where}{err}") from None
+        check_family(run.blocks(), assembled.sessions[0].kind, schemas, where)
     if spec.settings.optuna_storage is not None:
         try:
             optuna_storage(spec.settings.optuna_storage)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sensorium_models.errors import UserError, did_you_mean
-from sensorium_models.yaml_file import read_yaml, shorten
+from sensorium_models.errors import shorten
+from sensorium_models.yaml_file import read_yaml
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "model"
 

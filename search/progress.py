@@ -2,12 +2,15 @@
 with a periodic summary on stdout in place of Tune's wide status tables."""
 from __future__ import annotations
 
+import logging
 import time
 
 from ray import tune
 
 from search.config import SearchSpec
 from search.results import FAILED, STOPPED_EARLY, completed_state, error_reason, short_value, summary_line, trial_rows
+
+log = logging.getLogger(__name__)
 
 
 class EarlyStopMarker(tune.Callback):
@@ -36,7 +39,7 @@ class ProgressPrinter(tune.Callback):
         self._start = self._last = time.monotonic()
 
     def _say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self._start:6.0f}s] {text}", flush=True)
+        log.info(f"[{time.monotonic() - self._start:6.0f}s] {text}")
 
     def _summary(self, trials, ended=None, state: str = "") -> None:
         """Print the counts; ``ended`` is a trial whose end Tune is reporting but has not recorded yet."""
@@ -52,7 +55,7 @@ class ProgressPrinter(tune.Callback):
         self._say(f"trial {trial.trial_id} started: {params}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        best = trial.metric_analysis.get(self.spec.settings.metric, {}).get(self.spec.settings.mode)
+        best = self.spec.settings.objective.trial_best(trial)
         score = "" if best is None else f", best {self.spec.settings.metric} {best:.4f}"
         epochs = trial.last_result.get("training_iteration", 0)
         state = completed_state(trial)

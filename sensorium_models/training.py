@@ -33,7 +33,7 @@ from .data.batches import SessionTensors, clip_span, cycle_sessions, epoch_gener
 from .data.placement import Placement, choose_placement, device_budget, place_sessions, prefetched
 from .data.placement import describe as describe_placement
 from .data.session import Session
-from .errors import UserError, expect, validated
+from .errors import expect, validated
 from .metrics import SCORED_FROM
 from .precision import choose_amp, describe
 from .prediction import autocast, predict, predict_tensors, resolve_device
@@ -159,7 +159,7 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     clips = {}
     for s in sessions:
         if s.kind == "video" and len(s.indices("train")):
-            shortest = int(np.min(_uncut_lengths(s)[s.indices("train")]))
+            shortest = int(np.min(s.whole_trials().lengths[s.indices("train")]))  # frames uncut at a NaN
             clips[s.key] = min(cfg.clip_frames, (shortest - 1) // step + 1)
             expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
                    f"{s.key} leave nothing after a burn-in of {frames_out} frames")
@@ -175,13 +175,6 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     clips_drawn = [len(_clip_trials(s, clips.get(s.key), step)) * _repeats(s, cfg) for s in sessions]
     steps = max(-(-n // cfg.batch_size) for n in clips_drawn)  # LongCycler cycles per epoch
     return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(cfg), clips, step, max(steps, 1))
-
-
-def _uncut_lengths(session: Session) -> np.ndarray:
-    """Frames each video trial would have without a cut at an interior NaN (within the stored frames)."""
-    if session.trial_lengths is None:
-        return np.asarray(session.lengths)
-    return np.minimum(session.trial_lengths, session.stimuli.shape[1])
 
 
 def _repeats(session: Session, cfg: TrainerConfig) -> int:

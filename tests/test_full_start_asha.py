@@ -7,7 +7,7 @@ from ray.tune.schedulers import ASHAScheduler
 from bench.landscapes import trap
 from bench.search_replay import replay
 from search.config import SearchSettings
-from search.results import OBJECTIVE
+from search.objective import OBJECTIVE
 from search.searcher import build_scheduler, build_searcher
 
 pytestmark = pytest.mark.timeout(120)

@@ -127,7 +127,7 @@ def test_the_family_refuses_static_sessions():
 
 def test_the_search_yaml_searches_the_model_and_its_recipe():
     from search.config import load_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     spec = load_spec("configs/search/video2023_dwise.yaml", schemas(), check_paths=False)
     assert spec.blocks["model"]["family"] == "dwiseneuro" and spec.blocks["trainer"]["lr_schedule"] == "warmup_cosine"

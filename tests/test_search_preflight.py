@@ -58,7 +58,7 @@ def test_a_search_that_cannot_run_is_refused_before_anything_starts(session, tmp
 def test_the_good_search_passes_preflight_and_a_name_for_status_is_checked_too(session, tmp_path):
     from search.config import load_spec
     from search.preflight import preflight
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     config = write_space(tmp_path / "tiny.yaml", tiny_space(session.parent, tmp_path / "cache"))
     preflight(load_spec(config, schemas()), schemas())

@@ -8,7 +8,8 @@ from bench import landscapes
 from bench.landscapes import trap, trap_curve
 from bench.search_replay import replay
 from search.progress import EarlyStopMarker
-from search.results import OBJECTIVE, STOPPED_EARLY
+from search.objective import OBJECTIVE
+from search.results import STOPPED_EARLY
 from search.searcher import build_scheduler, build_searcher
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -135,7 +135,7 @@ def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
 def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
     from search.commands.train import read_train_config
     from search.config import block_schema
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     runs = str(finished_search["runs"])
     rc, out, _ = run_cli("search", "status", "tiny", "--runs-dir", runs)
@@ -143,7 +143,7 @@ def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
     assert "EARLY_STOPPED" in out and "best val_corr" in out and "trainer.lr_init" in out
     rc, _, _ = run_cli("search", "best", "tiny", "--runs-dir", runs, "--output", str(tmp_path / "best.yaml"))
     assert rc == 0
-    blocks = read_train_config(tmp_path / "best.yaml")
+    blocks = read_train_config(tmp_path / "best.yaml").blocks()
     for name in schemas():
         block_schema(schemas(), name, blocks[name]).model_validate(blocks[name])
     (parent,) = mlflow_runs(finished_search["runs"], "search")

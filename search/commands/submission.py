@@ -6,7 +6,8 @@ import argparse
 import warnings
 from pathlib import Path
 
-from search.commands.options import MLFLOW_URI, RUNS_DIR, runs_dir
+from search.api import runs_path as runs_dir
+from search.commands.options import MLFLOW_URI, RUNS_DIR
 
 
 FIRST_FRAMES = (51, 50)

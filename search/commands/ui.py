@@ -13,7 +13,8 @@ import sys
 import time
 import urllib.request
 
-from search.commands.options import MLFLOW_URI, RUNS_DIR, runs_dir
+from search.api import runs_path as runs_dir
+from search.commands.options import MLFLOW_URI, RUNS_DIR
 from sensorium_models.errors import UserError
 
 HOST = "127.0.0.1"

@@ -18,7 +18,7 @@ from .sources import open_files, session_paths
 from .splits import resplit, train_on_test_tiers
 from .video_trials import VideoQuirks
 
-__all__ = ["DataConfig", "Session", "load_sessions", "placement_of"]
+__all__ = ["DataConfig", "Session", "as_data_config", "load_sessions"]
 
 
 class DataConfig(BaseModel):
@@ -59,11 +59,6 @@ class DataConfig(BaseModel):
 def as_data_config(data_cfg: DataConfig | dict[str, Any]) -> DataConfig:
     """Validate a plain dict; a schema error becomes a UserError naming the key."""
     return validated(DataConfig, data_cfg, "data")
-
-
-def placement_of(data_cfg: DataConfig | dict[str, Any]) -> Placement:
-    """The config's ``placement`` (default ``auto``), for ``train``."""
-    return as_data_config(data_cfg).placement
 
 
 def load_sessions(data_cfg: DataConfig | dict[str, Any], seed: int = 0) -> list[Session]:
