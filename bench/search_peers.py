@@ -128,7 +128,8 @@ def landscapes(names: list[str], num_samples: int) -> list:
 
 def searches(landscape, label: str, seeds: int) -> list[dict]:
     """``one_search`` for seeds 0..seeds-1, saved under bench/data/search_peers/ so runs split across
-    processes (``--landscapes``, ``--strategies``) and an interrupted run continues."""
+    processes (``--landscapes``, ``--strategies``) and an interrupted run continues. The key is the landscape,
+    trial count, strategy label and seed count, not the code: delete the folder after changing a searcher."""
     slug = "".join(c if c.isalnum() else "-" for c in label.lower())
     path = DATA / f"{landscape.name}-n{landscape.settings.num_samples}" / f"{slug}-seeds{seeds}.json"
     if path.exists():
