@@ -1,7 +1,7 @@
 """How long the search's TPE takes to suggest one trial, by how many trials its study already holds.
 
 The searcher is the one ``search launch`` builds (``search.searcher.build_searcher`` on the settings of
-``configs/search/tiny.yaml``: PruningAwareOptunaSearch, TPE multivariate and grouped, seeded), set up as
+``configs/search/tiny.yaml``: PruningAwareOptunaSearch, seeded; TPE one key at a time and multivariate + grouped), set up as
 Tune sets it up. Its study is filled with ``n`` trials as ASHA leaves them (reduction 3, rungs at epochs
 1, 3 and 9 of 10: two thirds PRUNED after epoch 1, two ninths after epoch 3, the rest COMPLETE), with
 parameters drawn at random over the same space, and then ``--calls`` suggestions are timed. This reaches

@@ -49,11 +49,16 @@ class AshaSettings(_Strict):
         return self
 
 
+MULTIVARIATE_FROM = 1000
+
+
 class TpeSettings(_Strict):
     """Optuna's TPESampler: random suggestions until ``n_startup_trials`` have ended, then TPE."""
 
     n_startup_trials: int = Field(10, ge=1)
-    multivariate: bool = False  # model the searched keys jointly (Optuna's multivariate + group TPE)
+    # Model the searched keys jointly (Optuna's multivariate + group TPE). None: from MULTIVARIATE_FROM trials
+    # (num_samples) on, where one-key-at-a-time TPE's suggestion takes seconds (bench/results/tpe_scale.md).
+    multivariate: bool | None = None
 
 
 def _whole_above_one(gpus: float) -> float:
