@@ -152,3 +152,58 @@ def test_the_pruner_keeps_one_checkpoint_per_ended_trial_on_storage_and_in_the_s
     state = trials[0].get_json_state()[1]  # what the next snapshot holds for it
     assert len(state) < before
     assert CheckpointPruner().prune(trials) == []  # nothing more to delete: nothing was deleted twice
+
+
+class CountingClient:
+    """A real MlflowClient whose search_runs calls are counted, and whose next create_run can lose its
+    answer (the run is made, then the call fails, as when the connection drops after the server acted)."""
+
+    def __init__(self, uri: str):
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(uri)
+        self.searches = 0
+        self.lose_next_answer = False
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def search_runs(self, *args, **kwargs):
+        self.searches += 1
+        return self.client.search_runs(*args, **kwargs)
+
+    def create_run(self, *args, **kwargs):
+        run = self.client.create_run(*args, **kwargs)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise ConnectionError("answer lost")
+        return run
+
+
+def test_trial_runs_are_listed_once_not_searched_per_trial(tmp_path):
+    """One listing finds a resumed search's runs; a new trial's run is then created without a search, except
+    after a creation whose answer was lost, which must find the run it made rather than make a second."""
+    from search.trial_runs import TrialRuns
+
+    spec = tiny_spec(tmp_path)
+    config = stub_trials(tmp_path, spec, 1)[0].config
+    client = CountingClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("scale")
+    parent = client.create_run(experiment).info.run_id
+    runs = TrialRuns(client, experiment, parent, spec)
+    for i in range(30):
+        runs.set_state(f"t{i}", config, "RUNNING", "RUNNING")
+    assert client.searches == 1  # the first listing; was one search per trial
+    client.lose_next_answer = True
+    with pytest.raises(ConnectionError):
+        runs.set_state("lost", config, "RUNNING", "RUNNING")
+    runs.set_state("lost", config, "RUNNING", "RUNNING")  # the writer's retry
+    assert client.searches == 2
+    resumed = TrialRuns(client, experiment, parent, spec)  # a resumed driver: finds every run by one listing
+    for i in range(30):
+        resumed.log(f"t{i}", config, [])
+    resumed.log("new", config, [])
+    assert client.searches == 3
+    children = resumed.children()
+    assert len(children) == 32 and len({r.data.tags["trial_id"] for r in children}) == 32
+    assert all(r.data.params for r in children)
