@@ -5,8 +5,8 @@ write this way. Every write here may be tried again after a failure that left it
 safe to repeat: a run is looked up by its ``trial_id`` tag before one is created (a resumed search, or a
 creation the server did while the answer was lost, finds it), and metric points carry the time of Tune's
 result, so a point logged twice is the same point (MLflow keeps one). The lookup lists the search's runs
-once, then searches only for a trial whose creation was tried and failed: one search per new trial made
-the tracking server's work grow with the square of the trials.
+once, then searches only for a trial whose creation was tried and failed (its run may exist), rather than
+one search per new trial, each a query over the experiment's runs on the tracking server.
 """
 from __future__ import annotations
 
