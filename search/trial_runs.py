@@ -74,7 +74,7 @@ class TrialRuns:
         self.parent_run_id = parent_run_id
         self.spec = spec
         self._ids: dict[str, str] = {}  # trial id → run id, as found or created
-        self._listed: dict[str, tuple[str, bool]] | None = None  # trial id → (run id, params logged), at first use
+        self._listed: dict[str, object] | None = None  # trial id → its run as MLflow held it at first use
         self._tried: set[str] = set()  # trial ids whose run this object tried to create
 
     def children(self) -> list:
@@ -94,7 +94,7 @@ class TrialRuns:
         if trial_id not in self._ids:
             found = self._find(trial_id)
             if found:
-                run_id, logged = found
+                run_id, logged = found.info.run_id, bool(found.data.params)
             else:
                 self._tried.add(trial_id)
                 run_id, logged = self.client.create_run(
@@ -107,15 +107,25 @@ class TrialRuns:
             self._ids[trial_id] = run_id
         return self._ids[trial_id]
 
-    def _find(self, trial_id: str) -> tuple[str, bool] | None:
-        """(run id, whether its params are logged) of the trial's run in MLflow, or None."""
-        if self._listed is None:
-            self._listed = {r.data.tags.get("trial_id"): (r.info.run_id, bool(r.data.params)) for r in self.children()}
-        if trial_id in self._listed or trial_id not in self._tried:
-            return self._listed.get(trial_id)
+    def _find(self, trial_id: str):
+        """The trial's run in MLflow, or None."""
+        listed = self.listed(trial_id)
+        if listed is not None or trial_id not in self._tried:
+            return listed
         found = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.parent_run_id}' "
                                         f"and tags.trial_id = '{trial_id}'", max_results=1)
-        return (found[0].info.run_id, bool(found[0].data.params)) if found else None
+        return found[0] if found else None
+
+    def listed(self, trial_id: str):
+        """The trial's run as MLflow held it when this object first looked (one listing of them all), or None."""
+        if self._listed is None:
+            self._listed = {r.data.tags.get("trial_id"): r for r in self.children()}
+        return self._listed.get(trial_id)
+
+    def recorded_end(self, trial_id: str) -> str | None:
+        """The state a trial's run was ended with when listed (its ``state`` tag, the run closed), else None."""
+        run = self.listed(trial_id)
+        return run.data.tags.get("state") if run is not None and run.info.status in ("FINISHED", "FAILED") else None
 
     def set_state(self, trial_id: str, config: dict, state: str, status: str | None = None, **more: str) -> None:
         """The ``state`` tag (and ``more`` tags); ``status`` RUNNING reopens the run, another one ends it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -155,29 +156,31 @@ def test_the_pruner_keeps_one_checkpoint_per_ended_trial_on_storage_and_in_the_s
 
 
 class CountingClient:
-    """A real MlflowClient whose search_runs calls are counted, and whose next create_run can lose its
-    answer (the run is made, then the call fails, as when the connection drops after the server acted)."""
+    """A real MlflowClient whose calls are counted by name, and whose next create_run can lose its answer
+    (the run is made, then the call fails, as when the connection drops after the server acted)."""
 
     def __init__(self, uri: str):
         from mlflow import MlflowClient
 
         self.client = MlflowClient(uri)
-        self.searches = 0
+        self.calls: Counter = Counter()
         self.lose_next_answer = False
 
     def __getattr__(self, name):
-        return getattr(self.client, name)
+        method = getattr(self.client, name)
 
-    def search_runs(self, *args, **kwargs):
-        self.searches += 1
-        return self.client.search_runs(*args, **kwargs)
+        def counted(*args, **kwargs):
+            self.calls[name] += 1
+            result = method(*args, **kwargs)
+            if name == "create_run" and self.lose_next_answer:
+                self.lose_next_answer = False
+                raise ConnectionError("answer lost")
+            return result
+        return counted
 
-    def create_run(self, *args, **kwargs):
-        run = self.client.create_run(*args, **kwargs)
-        if self.lose_next_answer:
-            self.lose_next_answer = False
-            raise ConnectionError("answer lost")
-        return run
+    @property
+    def searches(self) -> int:
+        return self.calls["search_runs"]
 
 
 def test_trial_runs_are_listed_once_not_searched_per_trial(tmp_path):
@@ -207,3 +210,39 @@ def test_trial_runs_are_listed_once_not_searched_per_trial(tmp_path):
     children = resumed.children()
     assert len(children) == 32 and len({r.data.tags["trial_id"] for r in children}) == 32
     assert all(r.data.params for r in children)
+
+
+def test_a_resume_sync_asks_mlflow_nothing_for_trials_whose_runs_it_holds_ended(tmp_path):
+    """Resuming syncs MLflow from storage first; a trial whose run already ended in its final state (the
+    tracker's last write for it, after all its others) costs no request, where each cost one per metric."""
+    from search.mlflow_sync import backfill, read_results
+    from search.trial_runs import TrialRuns, end_tags, result_metrics
+
+    spec = tiny_spec(tmp_path)
+    trials = stub_trials(tmp_path, spec, 12)
+    for trial in trials:
+        folder = Path(trial.storage.trial_fs_path)
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text("".join(json.dumps({**trial.last_result, "training_iteration": e,
+                                                                "timestamp": 1000 + e}) + "\n" for e in (1, 2)))
+    client = CountingClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("scale")
+    parent = client.create_run(experiment).info.run_id
+    live = TrialRuns(client, experiment, parent, spec)
+    results = {t.trial_id: read_results(t) for t in trials}
+    for trial in trials[:10]:  # as the tracker writes them: the epochs, then the end
+        for result in results[trial.trial_id].values():
+            live.log(trial.trial_id, trial.config, result_metrics(result))
+        live.set_state(trial.trial_id, trial.config, "FINISHED", "FINISHED", **end_tags(trial, "FINISHED"))
+    for trial in trials[10:]:  # ended while the server was away: the run stayed RUNNING, its metrics unlogged
+        live.set_state(trial.trial_id, trial.config, "RUNNING", "RUNNING")
+    client.calls.clear()
+    synced = backfill(client, TrialRuns(client, experiment, parent, spec), spec, trials)
+    keys = len(result_metrics(trials[0].last_result))
+    assert (synced.runs, synced.epochs) == (12, 4)
+    assert client.calls["get_metric_history"] == 2 * keys  # the two unfinished runs only
+    assert client.calls["set_terminated"] == 2 + 1  # theirs, and the parent's
+    runs = TrialRuns(client, experiment, parent, spec).children()
+    assert {(r.info.status, r.data.tags["state"]) for r in runs} == {("FINISHED", "FINISHED")}
+    assert all(len(client.get_metric_history(r.info.run_id, "val_corr")) == 2
+               for r in runs if r.data.tags["trial_id"] in {t.trial_id for t in trials[10:]})
