@@ -19,7 +19,6 @@ import argparse
 import json
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -124,7 +123,6 @@ def run_driver(phase: str, cell: Path, kill_after: int | None = None, timeout_s:
 def timed_status(cell: Path) -> tuple[float, float, float]:
     """`search status` as a user runs it (a fresh process), and in this process the trial table and
     promote's top-k selection, in seconds."""
-    from search.commands.search import _status  # noqa: F401  (what the CLI runs)
     from search.promote import top_candidates
     from search.results import trial_rows
     from search.run import SearchRecord, load_trials
@@ -235,7 +233,8 @@ def summarise(row: dict) -> dict:
 COLUMNS = [
     ("trials", "trials"), ("concurrent", "concurrent"), ("epoch_s", "epoch s"), ("offered_per_s", "offered results/s"),
     ("results_per_s_launch", "handled results/s (launch)"), ("results_per_s_resume", "handled results/s (resume)"),
-    ("cpu_per_trial_s", "driver CPU s/trial"), ("results_per_cpu_s", "results per driver CPU s"), ("peak_rss_mb", "driver peak RSS MB"),
+    ("cpu_per_trial_s", "driver CPU s/trial"), ("results_per_cpu_s", "results per driver CPU s"),
+    ("peak_rss_mb", "driver peak RSS MB"),
     ("tpe_first_ms", "TPE suggest ms (first 10)"), ("tpe_last_ms", "TPE suggest ms (last 10)"),
     ("mlflow_median_ms", "MLflow write ms (median)"), ("mlflow_p95_ms", "MLflow write ms (p95)"),
     ("mlflow_pending_peak", "MLflow queue peak"),

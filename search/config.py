@@ -57,7 +57,7 @@ class TpeSettings(_Strict):
 
     n_startup_trials: int = Field(10, ge=1)
     # Model the searched keys jointly (Optuna's multivariate + group TPE). None: from MULTIVARIATE_FROM trials
-    # (num_samples) on, where one-key-at-a-time TPE's suggestion takes seconds (bench/results/tpe_scale.md).
+    # (num_samples) on: one-key-at-a-time TPE costs 3x its CPU per suggestion there (bench/results/tpe_scale.md).
     multivariate: bool | None = None
 
 

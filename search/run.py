@@ -273,7 +273,8 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
         # No rotation: a saved snapshot may name any checkpoint of a running trial (search/checkpoints.py).
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
-    return tune.Tuner(make_trainable(spec), param_space=spec.param_space(), tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(make_trainable(spec), param_space=spec.param_space(), tune_config=tune_config,
+                      run_config=run_config)
 
 
 def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
