@@ -55,17 +55,12 @@ def curve(point: dict, epochs: int) -> list[float]:
     """val_corr per epoch of one configuration, trained as a search trial would be."""
     import torch
 
-    from sensorium_models.data import load_sessions, placement_of
-    from sensorium_models.models import build_model
-    from sensorium_models.training import train
+    from sensorium_models.compose import RunConfig, fit
 
     torch.set_num_threads(1)
-    blocks = blocks_for(point, epochs)
-    sessions = load_sessions(blocks["data"], 0)
-    model = build_model(sessions, blocks["model"], 0)
     values: list[float] = []
-    train(model, sessions, blocks["trainer"], 0, report=lambda epoch, metrics, _: values.append(metrics["val_corr"]),
-          placement=placement_of(blocks["data"]))
+    fit(RunConfig.from_blocks(blocks_for(point, epochs)), 0,
+        report=lambda epoch, metrics, _: values.append(metrics["val_corr"]))
     return values
 
 

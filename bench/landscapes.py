@@ -69,13 +69,13 @@ def grid(table_epochs: int = 20, max_t: int = 10, num_samples: int = 32) -> Land
     if len(rows) < math.prod(len(v) for v in GRID.values()):
         raise ValueError(f"{path}: {len(rows)} rows, the grid has more; finish bench/landscape_grid.py first")
     table = {json.dumps(r["point"], sort_keys=True): r["val_corr"][:max_t] for r in rows}
-    blocks = blocks_for({}, max_t)
+    raw = blocks_for({}, max_t)  # the search YAML's mapping
     for dotted, options in GRID.items():
         block, key = dotted.split(".")
-        blocks[block][key] = {"choice": options}
-    blocks["search"] = merged(blocks["search"], {"num_samples": num_samples, "checkpoint_every": max_t,
-                                                 "asha": {"grace_period": 2}})  # as search_efficiency_options
-    spec = parse_spec(blocks, schemas(), f"grid-{max_t}", str(path))
+        raw[block][key] = {"choice": options}
+    raw["search"] = merged(raw["search"], {"num_samples": num_samples, "checkpoint_every": max_t,
+                                           "asha": {"grace_period": 2}})  # as search_efficiency_options
+    spec = parse_spec(raw, schemas(), f"grid-{max_t}", str(path))
 
     def curve(config: dict) -> list[float]:
         values = spec.searched_values(config)

@@ -37,6 +37,8 @@ SIZES = {
     "model_zoo": [],
     "model_evidence": ["--epochs", "4"],
     "search_overhead": [],
+    "driver_scale": ["--cells", "100x10"],  # ~5 min; 1000x10 and up: see bench/results/driver_scale.md
+    "tpe_scale": [],
     "gpu_packing": [],  # needs CUDA; without it, says so and writes nothing
     "scale": ["--mice", "1", "--trials", "40", "--neurons", "1000", "--steps", "3", "--repeats", "1",
               "--name", "scale_small"],

@@ -5,7 +5,10 @@ experiment snapshot naming the newer one is written later: a driver killed in be
 that names a deleted checkpoint, and that trial cannot be restored (ray#30073). So Tune keeps every
 checkpoint (``num_to_keep=None``, which also ends its forced snapshot syncs), and this driver callback
 deletes a trial's checkpoints, all but the one the snapshot names, only once the newest snapshot *on
-storage* records the trial ended: from then on no resume restores that trial from a checkpoint.
+storage* records the trial ended: from then on no resume restores that trial from a checkpoint. It also
+drops the deleted ones from the trial's record in the driver: without rotation Tune keeps every checkpoint's
+result (its metrics and the config) in the trial's state, and rewrites every trial's state into each
+experiment snapshot, so the snapshot would grow with every epoch of every trial ever run.
 """
 from __future__ import annotations
 
@@ -43,12 +46,24 @@ class CheckpointPruner(tune.Callback):
         if not ended:
             return []
         storage = trials[0].storage  # where the experiment is now (a resumed one may have moved)
+        live = {t.trial_id: t for t in trials}
         deleted = []
-        for trial in saved_trials(storage.experiment_fs_path, storage.storage_filesystem) or []:
+        for trial in saved_trials(storage.experiment_fs_path, storage.storage_filesystem, only=ended) or []:
             if trial.trial_id in ended and has_ended(trial):
                 deleted += _delete_all_but_named(trial)
+                _forget_all_but_latest(live[trial.trial_id])
                 self._pruned.add(trial.trial_id)
         return deleted
+
+
+def _forget_all_but_latest(trial) -> None:
+    """Keep only the trial's latest checkpoint in its state (Tune's private checkpoint manager, pinned 2.60)."""
+    manager = trial.run_metadata.checkpoint_manager
+    if manager is None:
+        return
+    latest = manager.latest_checkpoint_result
+    manager._checkpoint_results = [latest] if latest is not None else []
+    trial.run_metadata.invalidate_cache()  # its JSON, cached for the snapshots, is made again
 
 
 def _delete_all_but_named(trial) -> list[str]:

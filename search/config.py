@@ -56,11 +56,16 @@ class AshaSettings(_Strict):
         return self
 
 
+MULTIVARIATE_FROM = 1000
+
+
 class TpeSettings(_Strict):
     """Optuna's TPESampler: random suggestions until ``n_startup_trials`` have ended, then TPE."""
 
     n_startup_trials: int = Field(10, ge=1)
-    multivariate: bool = False  # model the searched keys jointly (Optuna's multivariate + group TPE)
+    # Model the searched keys jointly (Optuna's multivariate + group TPE). None: from MULTIVARIATE_FROM trials
+    # (num_samples) on: one-key-at-a-time TPE costs 3x its CPU per suggestion there (bench/results/tpe_scale.md).
+    multivariate: bool | None = None
 
 
 class SearchSettings(_Strict):

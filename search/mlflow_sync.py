@@ -4,6 +4,9 @@ Tune's state and each trial's ``result.json`` outlive a tracking server that was
 gives up its pending writes when the search ends). From them every trial's run is found or created with
 its params, every epoch's metrics that MLflow lacks are logged (per metric, only steps it does not hold,
 so a second sync adds nothing), ended trials get their final state, and the parent run its summary.
+A trial whose run MLflow already holds ended in the trial's final state is whole: that was the tracker's
+last write for it, and its writes land in order. It is skipped without a request, so resuming a big
+search costs requests for the trials the last driver left unfinished, not for every trial.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from search.results import EARLY_STOPPED, FAILED, FINISHED, search_finished, tri
 from search.trial_runs import TrialRuns, end_tags, result_metrics
 
 BATCH = 1000  # metrics per log_batch: MLflow's limit
+ENDED = (FINISHED, EARLY_STOPPED, FAILED)
 
 
 @dataclass
@@ -46,6 +50,11 @@ def backfill(client, runs: TrialRuns, spec: SearchSpec, trials) -> Synced:
     """Write what MLflow lacks of ``trials`` (Tune's saved trials) through ``client``."""
     synced = Synced()
     for trial in trials:
+        state = trial_state(trial)
+        if state in ENDED and runs.recorded_end(trial.trial_id) == state:
+            synced.runs += 1
+            synced.stored += int(trial.last_result.get("training_iteration", 0))
+            continue
         results = read_results(trial)
         if not results and trial.status == "PENDING":
             continue  # never started: the tracker would not have a run for it either
@@ -56,8 +65,7 @@ def backfill(client, runs: TrialRuns, spec: SearchSpec, trials) -> Synced:
         synced.epochs += len({p.step for p in missing})
         for start in range(0, len(missing), BATCH):
             client.log_batch(run_id, metrics=missing[start:start + BATCH])
-        state = trial_state(trial)
-        if state in (FINISHED, EARLY_STOPPED, FAILED):
+        if state in ENDED:
             runs.set_state(trial.trial_id, trial.config, state, "FAILED" if state == FAILED else "FINISHED",
                            **end_tags(trial, state))
     if trials:

@@ -62,7 +62,7 @@ class ProgressPrinter(tune.Callback):
     def _summary(self, trials, ended=None, state: str = "") -> None:
         """Print the counts; ``ended`` is a trial whose end Tune is reporting but has not recorded yet."""
         self._last = time.monotonic()
-        rows = trial_rows(trials, self.spec)
+        rows = trial_rows(trials, self.spec, details=False)  # every trial, after each one ends: kept cheap
         for row in rows:
             if ended is not None and row.trial_id == ended.trial_id:
                 row.state = state

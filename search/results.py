@@ -76,7 +76,9 @@ def error_reason(trial) -> str:
     return lines[-1] if lines else "unknown error"
 
 
-def trial_rows(trials, spec: SearchSpec) -> list[TrialRow]:
+def trial_rows(trials, spec: SearchSpec, details: bool = True) -> list[TrialRow]:
+    """One row per trial. Without ``details`` a row has no params and no error (no config is decoded, no
+    error file read): enough for ``summary_line``, which the driver prints after every trial that ends."""
     objective = spec.settings.objective
     rows = []
     for trial in trials:
@@ -87,9 +89,9 @@ def trial_rows(trials, spec: SearchSpec) -> list[TrialRow]:
             state=state,
             epochs=int(trial.last_result.get("training_iteration", 0)),
             best=best,
-            params=spec.searched_values(trial.config),
+            params=spec.searched_values(trial.config) if details else {},
             config=trial.config,
-            error=error_reason(trial) if state == FAILED else "",
+            error=error_reason(trial) if details and state == FAILED else "",
         ))
     return rows
 

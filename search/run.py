@@ -200,10 +200,11 @@ class SearchResult:
 
 
 def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None,
-           address: str | None) -> SearchResult:
+           address: str | None, make_trainable=trainable) -> SearchResult:
     """A new search. Its record and YAML are written first, before the slow checks, Ray and MLflow, so a kill
     at any moment leaves a search that ``resume`` continues, or starts if no trial had; a check that refuses
-    the search (the data, the model, the cluster's resources) removes them again."""
+    the search (the data, the model, the cluster's resources) removes them again. ``make_trainable`` (the
+    spec → Tune trainable; ``search.trainable``'s by default) exists for the driver-scale benchmark."""
     if SearchRecord.folder(runs, spec.name).exists():
         raise UserError(f"search {spec.name!r} exists under {runs}; `search resume {spec.name}`, or pick another --name")
     storage = absolute_storage(storage or str(runs / "ray_results"))
@@ -235,7 +236,7 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
                  f"time, {len(spec.searched_names())} searched keys; Ray {ray_address}")
         log.info(f"  Tune experiment {experiment_path}\n  MLflow {record.tracking_uri} (parent run "
                  f"{record.parent_run_id})")
-        tuner = build_tuner(spec, record, storage)
+        tuner = build_tuner(spec, record, storage, make_trainable=make_trainable)
     except BaseException:
         end_run(record.tracking_uri, record.parent_run_id, "KILLED")
         raise
@@ -243,7 +244,7 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
 
 
 def resume(name: str, runs: Path, address: str | None, storage: str | None = None,
-           tracking_uri: str | None = None) -> SearchResult:
+           tracking_uri: str | None = None, make_trainable=trainable) -> SearchResult:
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     preflight(spec, schemas())
@@ -259,12 +260,12 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     path, filesystem = store.tune_storage(record.experiment_path)
     if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         log.info(f"search {name}: resuming from {record.experiment_path}; Ray {ray_address}")
-        tuner = tune.Tuner.restore(path, trainable=trainable(spec), resume_errored=True,
+        tuner = tune.Tuner.restore(path, trainable=make_trainable(spec), resume_errored=True,
                                    storage_filesystem=filesystem)
         _track_into(tuner, record.tracking_uri)
     else:  # launch was interrupted before Tune saved its first state (the record is written before it)
         log.info(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}")
-        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0])
+        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0], make_trainable=make_trainable)
     return _fit(tuner, spec, record)
 
 
@@ -277,11 +278,12 @@ def _track_into(tuner, tracking_uri: str) -> None:
             callback.tracking_uri = tracking_uri
 
 
-def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=()):
+def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_actors: bool = True, callbacks=(),
+                make_trainable=trainable):
     """The Tuner of a new search: ``search.algorithm``'s searcher and scheduler, checkpoint, MLflow, progress.
 
     Both compare trials by ``OBJECTIVE``, the running best of the search metric. ``reuse_actors=False`` and
-    extra ``callbacks`` exist for the benchmarks.
+    extra ``callbacks`` exist for the benchmarks, and ``make_trainable`` for one whose trials do not train.
     """
     settings = spec.settings
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -302,7 +304,8 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
         # No rotation: a saved snapshot may name any checkpoint of a running trial (search/checkpoints.py).
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
     )
-    return tune.Tuner(trainable(spec), param_space=spec.param_space(), tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(make_trainable(spec), param_space=spec.param_space(), tune_config=tune_config,
+                      run_config=run_config)
 
 
 def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> SearchResult:

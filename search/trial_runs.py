@@ -4,7 +4,9 @@ The live tracker (through its background writer) and ``search sync`` (from Tune'
 write this way. Every write here may be tried again after a failure that left it half done, so each one is
 safe to repeat: a run is looked up by its ``trial_id`` tag before one is created (a resumed search, or a
 creation the server did while the answer was lost, finds it), and metric points carry the time of Tune's
-result, so a point logged twice is the same point (MLflow keeps one).
+result, so a point logged twice is the same point (MLflow keeps one). The lookup lists the search's runs
+once, then searches only for a trial whose creation was tried and failed (its run may exist), rather than
+one search per new trial, each a query over the experiment's runs on the tracking server.
 """
 from __future__ import annotations
 
@@ -72,6 +74,8 @@ class TrialRuns:
         self.parent_run_id = parent_run_id
         self.spec = spec
         self._ids: dict[str, str] = {}  # trial id → run id, as found or created
+        self._listed: dict[str, object] | None = None  # trial id → its run as MLflow held it at first use
+        self._tried: set[str] = set()  # trial ids whose run this object tried to create
 
     def children(self) -> list:
         """Every trial run of this search (all pages)."""
@@ -88,11 +92,11 @@ class TrialRuns:
         """The trial's run: found by its tag, else created with its ``config`` (as Tune holds it) as params,
         decoded only then (not for each of the trial's results)."""
         if trial_id not in self._ids:
-            found = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.parent_run_id}' "
-                                            f"and tags.trial_id = '{trial_id}'", max_results=1)
+            found = self._find(trial_id)
             if found:
-                run_id, logged = found[0].info.run_id, bool(found[0].data.params)
+                run_id, logged = found.info.run_id, bool(found.data.params)
             else:
+                self._tried.add(trial_id)
                 run_id, logged = self.client.create_run(
                     self.experiment_id, run_name=f"{self.spec.name}-{trial_id}", tags={
                         PARENT_TAG: self.parent_run_id, "role": "trial", "trial_id": trial_id,
@@ -102,6 +106,26 @@ class TrialRuns:
                 self.client.log_batch(run_id, params=as_params(flatten(self.spec.decode(config))))
             self._ids[trial_id] = run_id
         return self._ids[trial_id]
+
+    def _find(self, trial_id: str):
+        """The trial's run in MLflow, or None."""
+        listed = self.listed(trial_id)
+        if listed is not None or trial_id not in self._tried:
+            return listed
+        found = self.client.search_runs([self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.parent_run_id}' "
+                                        f"and tags.trial_id = '{trial_id}'", max_results=1)
+        return found[0] if found else None
+
+    def listed(self, trial_id: str):
+        """The trial's run as MLflow held it when this object first looked (one listing of them all), or None."""
+        if self._listed is None:
+            self._listed = {r.data.tags.get("trial_id"): r for r in self.children()}
+        return self._listed.get(trial_id)
+
+    def recorded_end(self, trial_id: str) -> str | None:
+        """The state a trial's run was ended with when listed (its ``state`` tag, the run closed), else None."""
+        run = self.listed(trial_id)
+        return run.data.tags.get("state") if run is not None and run.info.status in ("FINISHED", "FAILED") else None
 
     def set_state(self, trial_id: str, config: dict, state: str, status: str | None = None, **more: str) -> None:
         """The ``state`` tag (and ``more`` tags); ``status`` RUNNING reopens the run, another one ends it."""

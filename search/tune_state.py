@@ -15,9 +15,10 @@ from pathlib import PurePosixPath
 from sensorium_models.errors import UserError
 
 
-def saved_trials(experiment_path: str, fs=None) -> list | None:
+def saved_trials(experiment_path: str, fs=None, only: set[str] | None = None) -> list | None:
     """The trials of the newest snapshot under ``experiment_path`` (on pyarrow filesystem ``fs`` if given,
-    else the one the path names), or None when Tune saved none yet."""
+    else the one the path names), or None when Tune saved none yet. With ``only``, just the trials of those
+    ids are rebuilt (rebuilding one costs far more than reading its id; a snapshot holds every trial)."""
     from ray.train._internal.storage import get_fs_and_path
     from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint
     from ray.tune.experiment import Trial
@@ -35,8 +36,11 @@ def saved_trials(experiment_path: str, fs=None) -> list | None:
         raise UserError(cut_short(snapshot, fs, err)) from None
     trials = []
     for trial_json, run_metadata in state["trial_data"]:
+        saved = json.loads(trial_json)
+        if only is not None and saved["trial_id"] not in only:
+            continue
         trial = Trial.from_json_state(trial_json, stub=True)
-        trial.status = json.loads(trial_json)["status"]  # as saved: restoring makes a RUNNING trial PENDING
+        trial.status = saved["status"]  # as saved: restoring makes a RUNNING trial PENDING
         trial.restore_run_metadata(run_metadata)
         storage = copy.copy(trial.storage)  # where it is now, which need not be where it was written
         storage.storage_fs_path = PurePosixPath(fs_path).parent.as_posix()

@@ -233,6 +233,11 @@ def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_op
     sampler = searcher._sampler
     assert (sampler._n_startup_trials, sampler._multivariate, sampler._group) == (4, True, True)
     del raw["search"]["tpe"]  # TPE's keys are refused with bohb
+    for samples, given, joint in [(999, None, False), (1000, None, True), (5000, False, False), (10, True, True)]:
+        raw["search"].update(num_samples=samples, tpe={} if given is None else {"multivariate": given})
+        sampler = build_searcher(parse_spec(raw, SCHEMAS, "demo", "").settings, [])._sampler
+        assert (sampler._multivariate, sampler._group) == (joint, joint), (samples, given)
+    del raw["search"]["tpe"]
     raw["search"]["algorithm"] = "bohb"
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings
     assert isinstance(build_searcher(settings, []), TuneBOHB)
