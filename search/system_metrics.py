@@ -7,7 +7,6 @@ a trial leaves idle, and the device memory it peaks at.
 """
 from __future__ import annotations
 
-import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path, as on every Ray worker)
 import psutil
 import torch
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ray import tune
 
+from search import system_metrics
 from search.config import SearchSpec
 from search.objective import OBJECTIVE
 from search.resources import cap_gpu_memory, device_share, free_gpu_cache, trial_gpus
@@ -55,7 +56,7 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
             if epoch % settings.checkpoint_every == 0:
                 (Path(checkpoint_dir) / RUNNING_BEST_FILE).write_text(json.dumps(best))
                 saved = tune.Checkpoint.from_directory(checkpoint_dir)
-            tune.report({**metrics, "epoch": epoch, OBJECTIVE: best}, checkpoint=saved)
+            tune.report({**metrics, **system_metrics.sample(), "epoch": epoch, OBJECTIVE: best}, checkpoint=saved)
 
         try:
             fit(run, settings.seed, report, resume_from, device_share(settings.resources, run.blocks()))

@@ -58,6 +58,8 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
     for run in children:
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert {"val_corr", "loss", "best_val_corr"} <= set(run.data.metrics)
+        system = {"system/cpu_utilization_percentage", "system/process_memory_megabytes"}  # sampled by the trial
+        assert system <= set(run.data.metrics) and run.data.metrics["system/process_memory_megabytes"] > 50
         assert {"trainer.lr_init", "model.layers", "data.paths"} <= set(run.data.params)
         assert os.path.isdir(run.data.tags["checkpoint"])
     best = next(r for r in children if r.data.tags["trial_id"] == parent.data.tags["best_trial_id"])
