@@ -103,9 +103,9 @@ def scored_predictions(model, sessions: list) -> Iterator[tuple[str, str, np.nda
             yield session.key, tier, predict(model, session.whole_trials(), session.tier_indices(tier))
 
 
-def train_member(run: RunConfig, trial_id: str, seed: int, threads: int, promotion: str) -> dict:
+def train_member(run: RunConfig, trial_id: str, seed: int, threads: int, promotion: str, epochs=None) -> dict:
     """On a Ray worker: fit the trial's run on its own re-split, write the member's folder to storage, return
-    its record as a dict."""
+    its record as a dict. Each epoch's validation score goes on the ``epochs`` queue (the driver shows them)."""
     import torch
 
     from sensorium_models.compose import fit, sessions_of
@@ -113,7 +113,9 @@ def train_member(run: RunConfig, trial_id: str, seed: int, threads: int, promoti
 
     torch.set_num_threads(threads)
     member = run.resplit()
-    assembled, result = fit(member, seed)
+    report = None if epochs is None else (
+        lambda epoch, metrics, _: epochs.put_nowait((trial_id, seed, epoch, metrics["val_corr"])))
+    assembled, result = fit(member, seed, report)
     model = assembled.model  # holding its best weights
     split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in assembled.sessions)).hexdigest()[:12]
     whole = sessions_of(member.whole_trials().data, seed)  # scored as the competition does

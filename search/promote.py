@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,22 +96,54 @@ def train_members(candidates: list[Candidate], seeds: list[int], promotion: str,
     ready = dict(reused)
     for (trial_id, _), member in reused.items():
         on_member(by_id[trial_id], member)
+    to_train = [(c, seed) for c in candidates for seed in seeds if (c.trial_id, seed) not in reused]
     task, threads = ray.remote(train_member), max(1, int(resources.cpus))
+    epochs = MemberEpochs({c.trial_id: c.run.trainer.max_epochs for c in candidates}) if to_train else None
     pending = {task.options(max_retries=1, **member_options(resources, c)).remote(
-                   c.run, c.trial_id, seed, threads, promotion): (c, seed)
-               for c in candidates for seed in seeds if (c.trial_id, seed) not in reused}
+                   c.run, c.trial_id, seed, threads, promotion, epochs.queue): (c, seed) for c, seed in to_train}
     remaining = list(pending)
     while remaining:
-        done, remaining = ray.wait(remaining, num_returns=1)
+        done, remaining = ray.wait(remaining, num_returns=1, timeout=MemberEpochs.every_s)
+        epochs.show()
+        if not done:
+            continue
         candidate, seed = pending[done[0]]
         member = MemberRecord(**ray.get(done[0]))
         ready[(candidate.trial_id, seed)] = member
         log.info(f"  member trial {candidate.trial_id} seed {seed}: validation corr {member.validation_corr:.4f} "
                  f"({len(ready)}/{len(found)})")
         on_member(candidate, member)
+    if epochs is not None:
+        epochs.queue.shutdown()
     for candidate in candidates:
         candidate.members = [ready[(candidate.trial_id, seed)] for seed in seeds]
     return len(reused)
+
+
+class MemberEpochs:
+    """Members' epochs as they train: each member's task puts (trial, seed, epoch, val_corr) on a Ray queue, the
+    driver shows a member's first report and then at most one line per member every ``every_s`` seconds."""
+
+    every_s = 10.0
+
+    def __init__(self, max_epochs: dict[str, int]):
+        from ray.util.queue import Queue
+
+        self.queue = Queue(actor_options={"num_cpus": 0})
+        self.max_epochs = max_epochs
+        self._shown: dict[tuple[str, int], float] = {}
+
+    def show(self) -> None:
+        latest = {}
+        while not self.queue.empty():
+            trial_id, seed, epoch, val_corr = self.queue.get_nowait()
+            latest[(trial_id, seed)] = (epoch, val_corr)
+        now = time.monotonic()
+        for (trial_id, seed), (epoch, val_corr) in latest.items():
+            if (trial_id, seed) not in self._shown or now - self._shown[(trial_id, seed)] >= self.every_s:
+                self._shown[(trial_id, seed)] = now
+                log.info(f"  {trial_id} seed {seed}: epoch {epoch}/{self.max_epochs[trial_id]}, "
+                         f"val_corr {val_corr:.4f}")
 
 
 def score(sessions, predictions, skip: int) -> dict[str, float]:

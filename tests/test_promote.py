@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = 3
 TRAINED = re.compile(r"member trial (\w+) seed (\d+):")
+EPOCH = re.compile(r"^  (\w+) seed (\d+): epoch \d+/\d+, val_corr", re.M)
 
 
 def finished_members(promotion: Path) -> dict[str, str]:
@@ -98,6 +99,8 @@ def test_a_killed_promotion_continues_with_the_missing_members_only(promoted):
     assert f"members: {len(before)} of {2 * SEEDS} reused" in out
     trained = {f"{trial}-seed{seed}" for trial, seed in TRAINED.findall(out)}
     assert len(trained) == 2 * SEEDS - len(before) and not trained & set(before)
+    shown = {f"{trial}-seed{seed}" for trial, seed in EPOCH.findall(out)}  # members' epochs as they train
+    assert shown == trained, out
     after = finished_members(promoted["promotion"])
     assert len(after) == 2 * SEEDS and all(after[name] == digest for name, digest in before.items())
 
