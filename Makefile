@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Ray's and MLflow's environment is set by search/environment.py (the CLI, the tests and bench/ call it).
 export PYTHONUNBUFFERED=1
 
-.PHONY: install demo test bench ui-check clean
+.PHONY: install demo test test-fast bench ui-check clean
 
 install: $(STAMP)
 
@@ -28,9 +28,15 @@ demo: $(STAMP)
 	$(VENV)/bin/sensorium-search demo
 
 # pytest exits 5 when it collects nothing: that is a failure here, not a pass.
-test: $(STAMP)
-	$(PY) -m pytest -q --durations=10; rc=$$?; \
+pytest = $(PY) -m pytest -q --durations=10 $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+test: $(STAMP)
+	$(call pytest,)
+
+# The tests that start no cluster, service or benchmark (not marked slow): what a newcomer runs first.
+test-fast: $(STAMP)
+	$(call pytest,-m "not slow")
 
 # Browser check of `sensorium-search ui`: a tiny search, then headless Chromium (Debian's package, installed
 # here if missing: ~30 s) must show every trial run on the experiment page; the screenshot lands in runs/ui-check/.

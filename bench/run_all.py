@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         header(f"make bench: every benchmark at {'its smallest' if out else 'a CPU-friendly'} size"),
         table(["benchmark", "command (from the repository root)", "exit status", "wall s"], rows),
-        f"Total: {total:.0f} s. Each benchmark's table: bench/results/<benchmark>.md.",
+        f"Total: {total:.0f} s. Each benchmark's table: {out or 'bench/results'}/<benchmark>.md.",
         "",
     ])
     partial = args.only and not out  # a partial run keeps the last full table

@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     quick = {"samples": 2, "epochs": 2, "grace": 1, "seeds": [0], "trials": 120, "neurons": 20,
              "strategies": [RANDOM, BEFORE, SHIPPED, "BOHB"]}  # each searcher and scheduler once
     args = parse_args(parser, argv, quick)
+    if args.quick:  # it searches every time, never reads saved runs back: it is there to prove the searches run
+        shutil.rmtree(DATA / "runs" / run_key(args), ignore_errors=True)
     run_strategies(args, args.strategies)
     runs = {(label, seed): saved for label in STRATEGIES for seed in args.seeds
             if (saved := load_run(saved_path(args, label, seed))) is not None}
