@@ -12,11 +12,14 @@ export PYTHONUNBUFFERED=1
 install: $(STAMP)
 
 # torch is pinned in a step of its own first: an unpinned resolve would pull gigabytes of CUDA wheels.
-$(STAMP): requirements.txt requirements-bohb.txt pyproject.toml
+# The bench-only reference pipeline (neuralpredictors 0.3.0) too, so CI runs the reference-parity tests; --no-deps
+# keeps torch and numpy as pinned (its declared dependencies are all pinned in the two files).
+$(STAMP): requirements.txt requirements-bohb.txt bench/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt -r requirements-bohb.txt
+	$(PY) -m pip install -q --no-deps -r bench/requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m pip check
 	touch $(STAMP)
@@ -37,9 +40,7 @@ ui-check: $(STAMP)
 	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
 	$(PY) ui_check.py --out runs/ui-check/experiment.png
 
-# The reference pipeline (neuralpredictors 0.3.0) is bench-only; --no-deps keeps torch and numpy as pinned.
 bench: $(STAMP)
-	$(PY) -m pip install -q --no-deps -r bench/requirements.txt
 	$(PY) bench/run_all.py
 
 clean:

@@ -1,6 +1,7 @@
 """Shared by every benchmark: the machine-and-versions header, markdown tables, and atomic result files."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shlex
@@ -11,6 +12,7 @@ from pathlib import Path
 from sensorium_models.atomic import atomic_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+QUICK = Path(__file__).resolve().parent / "data" / "quick"  # a --quick run's tables: never bench/results/
 DEFAULT_PACKAGES = ("torch", "numpy", "ray", "optuna", "mlflow")
 
 
@@ -79,8 +81,24 @@ def command_line() -> str:
     return "PYTHONPATH=. python " + " ".join(shlex.quote(a) for a in [script, *sys.argv[1:]])
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None, quick: dict) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` plus the two options every benchmark has: ``--quick``, its smallest size
+    (``quick``'s values become the defaults: it proves the bench still runs, CI runs it, and it measures
+    nothing), and ``--out``, the folder its table goes to (bench/results/; bench/data/quick/ with --quick)."""
+    parser.add_argument("--quick", action="store_true",
+                        help="smallest size: proves the bench runs, measures nothing; its table goes to --out")
+    parser.add_argument("--out", type=Path, help=f"folder for the table (default {RESULTS.parent.name}/"
+                        f"{RESULTS.name}/; with --quick {QUICK.relative_to(RESULTS.parent.parent)}/)")
+    if parser.parse_known_args(argv)[0].quick:
+        parser.set_defaults(**quick)
+    args = parser.parse_args(argv)
+    args.out = args.out or (QUICK if args.quick else RESULTS)
+    return args
+
+
 def write_result(name: str, text: str, folder: Path = RESULTS) -> Path:
     """Write ``<folder>/<name>.md`` atomically and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.md"
     with atomic_path(target) as tmp:
         tmp.write_text(text)

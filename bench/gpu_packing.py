@@ -6,7 +6,8 @@ neurons; 36x64 images, a 2022 session after the 0.25 down-scale). Trials are Ray
 1/k of the CPUs, the same placement Ray Tune gives trials with fractional `gpus`; the session travels through
 Ray's object store once, as a search's cached sessions would. The reference is one trial per GPU, measured in the
 same run; the ratio is trials/hour/GPU at k per GPU over that. Needs CUDA: without it, it says so and exits 0
-writing nothing.
+writing nothing, except with ``--quick``, which runs the same path on the CPU (Ray told of one GPU, the trials
+training on the CPU): it proves the bench runs and measures nothing.
 
     python bench/gpu_packing.py [--epochs 3] [--trials 4] [--neurons 8000] [--amp]
 """
@@ -22,18 +23,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import command_line, gpu_name, parse_args, write_result  # noqa: E402
 from search import environment  # noqa: E402
 
 PACKINGS = (1, 2, 4)
-RESULTS = ROOT / "bench" / "results" / "gpu_packing.md"
 
 
-def synthetic_session(n_neurons: int, seed: int = 0):
-    """A static session of a real 2022 session's size; responses from a random linear-nonlinear-Poisson model."""
+def synthetic_session(n_neurons: int, n_trials: int = 6000, seed: int = 0):
+    """A static session of a real 2022 session's size (6000 trials); responses from a random
+    linear-nonlinear-Poisson model."""
     from sensorium_models.data.session import Session
 
     rng = np.random.default_rng(seed)
-    n_train, n_val, n_test, shape = 4500, 500, 1000, (36, 64)
+    n_train, n_val, shape = n_trials * 3 // 4, n_trials // 12, (36, 64)
+    n_test = n_trials - n_train - n_val
     n = n_train + n_val + n_test
     image_ids = np.concatenate([np.arange(n_train + n_val), n_train + n_val + np.arange(n_test) % 100])
     images = rng.normal(size=(image_ids.max() + 1, 1, *shape)).astype(np.float32)[image_ids]
@@ -59,13 +62,13 @@ def one_trial(sessions: list, model_cfg: dict, trainer_cfg: dict, seed: int, thr
     train(build_model(sessions, model_cfg, seed), sessions, trainer_cfg, seed)
 
 
-def warm_up() -> None:
+def warm_up(device: str) -> None:
     """Pay the worker's one-off costs (imports, CUDA context) before any level is timed."""
     import torch
 
     import sensorium_models.training  # noqa: F401
 
-    torch.zeros(1, device="cuda")
+    torch.zeros(1, device=device)
 
 
 def measure(sessions_ref, per_gpu: int, trials: int, cpus: int, model_cfg: dict, trainer_cfg: dict) -> float:
@@ -94,12 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=4, help="trials per packing level, a multiple of 4")
     parser.add_argument("--neurons", type=int, default=8000)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (trainer.amp)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--session-trials", type=int, default=6000, help="trials of the session (default 6000)")
+    args = parse_args(parser, argv, {"epochs": 1, "neurons": 10, "session_trials": 24})
     import torch
 
-    if not torch.cuda.is_available():
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and not args.quick:
         print("gpu_packing: needs a CUDA GPU (torch.cuda.is_available() is False here); nothing measured, "
-              f"{RESULTS.relative_to(ROOT)} not written", file=sys.stderr)
+              f"{args.out / 'gpu_packing.md'} not written", file=sys.stderr)
         return 0
     if args.trials % max(PACKINGS):
         parser.error(f"--trials must be a multiple of {max(PACKINGS)}, found {args.trials}")
@@ -107,17 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     import yaml
 
-    from sensorium_models.atomic import atomic_path
-
     model_cfg = yaml.safe_load((ROOT / "configs" / "model" / "sota2022.yaml").read_text())
-    trainer_cfg = {"max_epochs": args.epochs, "patience": args.epochs, "device": "cuda", "amp": args.amp}
+    trainer_cfg = {"max_epochs": args.epochs, "patience": args.epochs, "device": device, "amp": args.amp}
     cpus = len(os.sched_getaffinity(0))
     ray.init(num_cpus=cpus, num_gpus=1, include_dashboard=False, logging_level="WARNING",
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # the tasks import sensorium_models
     try:
-        sessions_ref = ray.put([synthetic_session(args.neurons)])
+        sessions_ref = ray.put([synthetic_session(args.neurons, args.session_trials)])
         k = max(PACKINGS)  # as many warm workers as the most packed level uses
-        ray.get([ray.remote(warm_up).options(num_gpus=1 / k, num_cpus=max(1, cpus // k)).remote() for _ in range(k)])
+        warm = ray.remote(warm_up).options(num_gpus=1 / k, num_cpus=max(1, cpus // k))
+        ray.get([warm.remote(device) for _ in range(k)])
         rows = []
         for k in PACKINGS:
             wall = measure(sessions_ref, k, args.trials, cpus, model_cfg, trainer_cfg)
@@ -129,12 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ray.shutdown()
     header = (f"# GPU packing: SENSORIUM 2022 baseline, {args.epochs} epochs per trial\n\n"
-              f"{torch.cuda.get_device_name(0)}, {cpus} CPUs, torch {torch.__version__}, amp={args.amp}; one synthetic "
-              f"session of 6000 trials x {args.neurons} neurons, 36x64 images. `python bench/gpu_packing.py`")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(RESULTS) as tmp:
-        tmp.write_text(table(rows, header))
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+              f"{gpu_name()}, {cpus} CPUs, torch {torch.__version__}, amp={args.amp}; one synthetic "
+              f"session of {args.session_trials} trials x {args.neurons} neurons, 36x64 images. `{command_line()}`")
+    print(f"wrote {write_result('gpu_packing', table(rows, header), args.out)}")
     return 0
 
 

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "ground_truth"
 TAUS = [1.5, 3.0, 6.0, 12.0, 24.0, 48.0]  # doubling steps; the true tau (8) is not on the grid
@@ -91,25 +91,23 @@ def true_tau(sessions: list) -> float:
 
 def run_search(spec, runs: Path) -> list:
     """Launch the search with the stack's own entry point; its trials, as ``search status`` reads them."""
-    from search.results import trial_rows
-    from search.run import SearchRecord, launch, load_trials
+    from search import api
 
     shutil.rmtree(runs, ignore_errors=True)
-    status = launch(spec, runs, None, None, None)
-    if status != 0:
-        raise SystemExit(f"search ended with status {status}")
-    return trial_rows(load_trials(SearchRecord.read(runs, spec.name)), spec)
+    result = api.launch(spec, runs_dir=runs)
+    if not result.finished or result.all_failed:
+        raise SystemExit(f"search ended {'interrupted' if not result.finished else 'with every trial failed'}")
+    return result.trials
 
 
-def tier_scores(blocks: dict, seed: int, sessions: list) -> dict[str, float]:
-    """Retrain ``blocks`` with ``seed``; mean single-trial correlation on each session's ``test`` tier."""
-    from sensorium_models.models import build_model
+def tier_scores(run, seed: int) -> dict[str, float]:
+    """Retrain ``run`` with ``seed``; mean single-trial correlation on each session's ``test`` tier."""
+    from sensorium_models.compose import fit
     from sensorium_models.prediction import predict
     from sensorium_models.scoring import score_predictions
-    from sensorium_models.training import train
 
-    model = build_model(sessions, blocks["model"], seed)
-    train(model, sessions, blocks["trainer"], seed)
+    assembled, _ = fit(run, seed)
+    sessions, model = assembled.sessions, assembled.model
     return {s.key: score_predictions(s, s.tier_indices("test"), predict(model, s, s.tier_indices("test")))
             ["single_trial_corr"] for s in sessions}
 
@@ -124,12 +122,10 @@ def promotion_gain(spec, runs: Path) -> list[list]:
     """Promote the best trial with 5 seeds; rows of test correlation for each member and the ensemble."""
     from mlflow import MlflowClient
 
-    from search.promote import promote
-    from search.run import SearchRecord
+    from search import api
 
-    if promote(spec.name, runs, top_k=1, seeds=5, alias="champion", out=runs / "promotion") != 0:
-        raise SystemExit("promotion failed")
-    record = SearchRecord.read(runs, spec.name)
+    api.promote(spec.name, top_k=1, seeds=5, out=runs / "promotion", runs_dir=runs)
+    record = api.record(spec.name, runs_dir=runs)
     client = MlflowClient(record.tracking_uri)
     promoted = client.search_runs([record.experiment_id], "tags.role = 'promotion'")[0]
     members = client.search_runs([record.experiment_id], "tags.role = 'promotion-member'")
@@ -233,34 +229,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=0.125, help="image scale the model sees")
     parser.add_argument("--raw-history", action="store_true", help="Model 4's raw history regressors, not z-scored")
     parser.add_argument("--promote", action="store_true", help="also promote the first seed's best trial, 5 seeds")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (proves the bench runs, proves nothing)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs, args.trials, args.neurons = args.seeds[:2], 2, 300, 40
+    args = parse_args(parser, argv, {"seeds": [0, 1], "epochs": 2, "trials": 300, "neurons": 40})
     from search import environment
 
     environment.apply(None)  # before Ray is imported, as the CLI does (the trials' workers read it)
     import torch
 
     from search.config import parse_spec
-    from search.run import schemas
-    from sensorium_models.data import load_sessions
+    from search.results import best_row
+    from sensorium_models.compose import schemas, sessions_of
 
     started = time.perf_counter()
     folder = ensure_sessions(args)
     searches, scores = {}, {"oracle": {}, "baseline": {}, "history": {}, "best_tau": {}}
     for seed in args.seeds:
         spec = parse_spec(search_config(folder, args, seed), schemas(), NAME, "bench/ground_truth.py")
-        sessions = load_sessions(spec.blocks["data"], seed)
+        sessions = sessions_of(spec.representative_runs()[0].data, seed)
         rows = run_search(spec, runs_folder(args, seed))
         searches[seed] = rows
-        best = max((r for r in rows if r.best is not None and math.isfinite(r.best)), key=lambda r: r.best)
-        blocks = spec.decode(best.config)
-        baseline = {**blocks, "model": {**blocks["model"], "history": False}}
+        best = best_row(rows, spec.settings.objective)
+        run = spec.run_config(best.config)
         torch.set_num_threads(int(spec.settings.resources.cpus))  # as the trial ran, so the retrain repeats it
         scores["best_tau"][seed] = best.params["model.history_taus"][0]
-        scores["baseline"][seed] = tier_scores(baseline, seed, sessions)
-        scores["history"][seed] = tier_scores(blocks, seed, sessions)
+        scores["baseline"][seed] = tier_scores(run.changed("model", history=False), seed)
+        scores["history"][seed] = tier_scores(run, seed)
         if seed == args.seeds[0]:
             first = spec
     scores["oracle"] = oracle_scores(sessions)
@@ -268,9 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     truth = true_tau(sessions)
     gain_rows = promotion_gain(first, runs_folder(args, args.seeds[0])) if args.promote else None
     args.wall_minutes = (time.perf_counter() - started) / 60
-    out = DATA if args.quick else RESULTS  # a quick run proves the bench runs; it is no result
     name = "ground_truth_raw" if args.raw_history else "ground_truth"
-    print(write_result(name, render(args, truth, searches, scores, gain_rows), out).read_text())
+    print(write_result(name, render(args, truth, searches, scores, gain_rows), args.out).read_text())
     return 0
 
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import command_line, header, write_result  # noqa: E402
+from bench.common import QUICK, command_line, header, parse_args, write_result  # noqa: E402
 
 BATCH_SIZE = 64
 VARIANTS = ("per-file", "first-open", "second-open")
@@ -172,7 +172,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per variant; the fastest counts")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, None, {"data": QUICK / "load_sessions", "trials": 40, "neurons": 30, "repeats": 1})
     if args.variant:
         print(json.dumps(child(args.variant, args.session, args.cache)))
         return 0
@@ -194,7 +194,7 @@ def main() -> int:
         print(f"{variant}: {results[variant]['all_seconds']} s, peak RSS {results[variant]['peak_rss'] / 2**20:.0f} MiB",
               flush=True)
     table = report(session_path, results, command_line())
-    write_result("load_sessions", table)
+    write_result("load_sessions", table, args.out)
     print(table)
     print(f"per-file / second-open: {results['per-file']['seconds'] / results['second-open']['seconds']:.1f}x "
           f"(goal >= 10x)")

@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_model  # noqa: E402
+from bench.common import command_line, cpu_model, parse_args, write_result  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "model_evidence"
-RESULT = ROOT / "bench" / "results" / "model_evidence.md"
 # depth_separable is off: on CPU the depthwise convolution's backward pass makes a step ~4x slower
 BASELINE = {"hidden_channels": 16, "layers": 3, "input_kern": 9, "hidden_kern": 5, "depth_separable": False,
             "gamma_input": 1.0, "readout_bias_from_mean": True}
@@ -105,18 +104,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=12, help="max epochs per variant")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--preset", default="demo", help="the synthetic static preset (default demo)")
+    args = parse_args(parser, None, {"epochs": 1, "preset": "tiny"})
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from sensorium_models.atomic import atomic_path
     from sensorium_models.data import load_sessions
     from sensorium_models.data.synthetic import synthesize
 
     load_before = os.getloadavg()
-    if not (DATA / "static_demo").is_dir():
-        synthesize(DATA / "static_demo", kind="static", preset="demo", seed=0)
-    sessions = load_sessions({"paths": [str(DATA / "static_demo")], "cache_dir": str(DATA / "cache")}, args.seed)
+    folder = DATA / f"static_{args.preset}"
+    if not folder.is_dir():
+        synthesize(folder, kind="static", preset=args.preset, seed=0)
+    sessions = load_sessions({"paths": [str(folder)], "cache_dir": str(DATA / "cache")}, args.seed)
     trainer = {"batch_size": 64, "lr_init": 0.009, "max_epochs": args.epochs, "patience": 3, "lr_decay_steps": 2,
                "device": "cpu"}
     torch.manual_seed(args.seed)
@@ -136,15 +136,12 @@ def main() -> int:
         f"- Total wall time {total:.0f} s for the three trainings.",
     ]
     text = "\n".join([
-        "# Model evidence on synthetic data (demo static preset)", "",
-        f"`PYTHONPATH=. python bench/model_evidence.py --epochs {args.epochs} --seed {args.seed}`", "",
+        f"# Model evidence on synthetic data ({args.preset} static preset)", "", f"`{command_line()}`", "",
         table(list(results.values())), "", machine(sessions, trainer, load_before), "",
         "Scores are means over neurons, then over the two sessions; the oracle correlation is the "
         "generator's (responses vs true rates on the same test trials).", "", *summary, ""])
-    with atomic_path(RESULT) as tmp:
-        tmp.write_text(text)
     print("\n".join(summary))
-    print(f"wrote {RESULT}")
+    print(f"wrote {write_result('model_evidence', text, args.out)}")
     return 0
 
 

@@ -19,7 +19,7 @@ An entry whose config is not on this branch is listed as such. Add a family with
 (same entry, config path, data, epochs and seed), so only the new family trains.
 
     PYTHONPATH=. python bench/model_zoo.py [--release 2023 2022] [--seeds 0 1 2] [--epochs N]
-    PYTHONPATH=. python bench/model_zoo.py --quick     # two epochs, one seed: proves the bench runs, proves nothing
+    PYTHONPATH=. python bench/model_zoo.py --quick     # two epochs, one seed, small sessions: proves it runs
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, load_average, table, write_result  # noqa: E402
+from bench.common import command_line, header, load_average, parse_args, table, write_result  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "model_zoo"
@@ -93,20 +93,20 @@ EPOCHS = {"2023": 6, "2022": 30}  # per release: the GRU steps frame by frame, ~
 STATE_STRENGTH = 0.5  # 2022: std of the carried-over population state's log-rate term
 
 
-def blocks_for(entry: Entry, data_path: Path, epochs: int, video: bool, device: str = "cpu") -> dict[str, dict]:
-    """The data/model/trainer blocks the entry trains with: its own config, our data, the fixed epochs."""
+def run_for(entry: Entry, data_path: Path, epochs: int, video: bool, device: str = "cpu"):
+    """The run the entry trains: its own config, our data, the fixed epochs."""
     from search.config import BLOCKS, check_blocks, read_blocks
+    from sensorium_models.compose import RunConfig
 
     if entry.train_config:
-        blocks = read_blocks(entry.source())
-        model, trainer = blocks["model"], blocks["trainer"]
+        model, trainer = (read_blocks(entry.source())[block] for block in ("model", "trainer"))
     else:
         model, trainer = {"preset": entry.preset, **entry.overrides}, dict(STATIC_TRAINER)
     data = {"paths": [str(data_path)], "cache_dir": str(DATA / "cache"), **entry.data}
     if not video:
         data["scale"] = 0.125
     raw = {"data": data, "model": model, "trainer": {**trainer, "max_epochs": epochs, "device": device}}
-    return check_blocks(raw, entry.name, BLOCKS)  # expands a model preset as every config reader does
+    return RunConfig.from_blocks(check_blocks(raw, entry.name, BLOCKS), f"{entry.name}: ")  # preset expanded
 
 
 def synthesize_release(release: str, quick: bool) -> tuple[Path, str]:
@@ -115,7 +115,7 @@ def synthesize_release(release: str, quick: bool) -> tuple[Path, str]:
 
     size = dict(SIZES[release])
     if quick:
-        size |= {"trials": 240, "neurons": 40} if release == "2022" else {}
+        size |= {"trials": 240, "neurons": 40} if release == "2022" else {"trials": 16, "neurons": 10}
     if release == "2022":
         size["state_strength"] = STATE_STRENGTH  # the carried-over population state Model 4's network state models
     out = DATA / ("-".join(f"{k}{v}" for k, v in size.items()) + ("-quick" if quick else ""))
@@ -158,17 +158,15 @@ def correlation(session, responses, predictions) -> float:
 
 def run_entry(entry: Entry, data_path: Path, epochs: int, seed: int, video: bool, device: str) -> dict:
     """Train one entry with one seed; its test score and the oracle's (mean over mice), epochs, seconds."""
-    from sensorium_models.data import load_sessions
-    from sensorium_models.models import build_model
+    from sensorium_models.compose import fit, sessions_of
     from sensorium_models.prediction import predict
-    from sensorium_models.training import train
 
-    blocks = blocks_for(entry, data_path, epochs, video, device)
-    sessions = load_sessions(blocks["data"], seed)
+    run = run_for(entry, data_path, epochs, video, device)
+    sessions_of(run.data, seed)  # loaded before the clock starts
     started = time.perf_counter()
-    model = build_model(sessions, blocks["model"], seed)
-    result = train(model, sessions, blocks["trainer"], seed)
+    assembled, result = fit(run, seed)
     seconds = time.perf_counter() - started
+    sessions, model = assembled.sessions, assembled.model
     scores, oracles = [], []
     for session in (s.whole_trials() for s in sessions):
         trials = test_trials(session)
@@ -230,12 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"max epochs, the same for every entry of a release (default: {EPOCHS})")
-    parser.add_argument("--quick", action="store_true", help="one seed, two epochs, small 2022 sessions")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="trainer.device of every run")
     parser.add_argument("--fresh", action="store_true", help="retrain every entry (default: reuse runs.json)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.epochs = args.seeds[:1], 2  # dwise warms up for one epoch
+    # and small sessions; two epochs: dwise warms up for one; fresh: a quick run trains every entry
+    args = parse_args(parser, argv, {"seeds": [0], "epochs": 2, "fresh": True})
     args.epochs_of = {release: args.epochs or EPOCHS[release] for release in args.release}
     args.trained, args.runs = 0, 0
     import torch
@@ -250,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "`bench/data/model_zoo/runs.json` (the load average each run started at is in that file).", "",
         *sections, "", f"- Reproduce: `{command_line()}`", ""])
     name = "model_zoo" if args.release == ["2023", "2022"] else f"model_zoo_{args.release[0]}"
-    print(write_result(name, text, DATA if args.quick else RESULTS).read_text())
+    print(write_result(name, text, args.out).read_text())
     return 0
 
 

@@ -3,8 +3,10 @@
 A benchmark script is a ``bench/*.py`` with a ``__main__`` guard (this file aside). Those listed in ``SIZES``
 get their CPU-friendly arguments; any other runs with its own defaults. Each writes its table to
 bench/results/; a full run also writes bench/results/run_all.md: per script, the command, exit status, wall time.
+With ``--quick`` every script runs at its smallest size instead (its own ``--quick``), writing its table and
+run_all.md to ``--out`` (default bench/data/quick/), never to bench/results/: it proves the benches still run.
 
-    PYTHONPATH=. python bench/run_all.py [--only train_speed search_efficiency] [--timeout 900]
+    PYTHONPATH=. python bench/run_all.py [--only train_speed search_efficiency] [--timeout 900] [--quick]
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import header, table, write_result  # noqa: E402
+from bench.common import QUICK, RESULTS, header, table, write_result  # noqa: E402
 
 BENCH = ROOT / "bench"
 # CPU-friendly sizes; the scripts' own defaults are the full sizes where those differ.
@@ -52,9 +54,14 @@ def benchmark_scripts() -> list[Path]:
     return sorted(found, key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
 
 
-def run(script: Path, timeout: float) -> dict:
+def arguments(script: Path, out: Path | None) -> list[str]:
+    """The script's CPU-friendly size, or its smallest writing to ``out`` when that is given (``--quick``)."""
+    return ["--quick", "--out", str(out)] if out else SIZES.get(script.stem, [])
+
+
+def run(script: Path, timeout: float, out: Path | None = None) -> dict:
     """Run one script from the repository root; its output streams through."""
-    argv = [sys.executable, str(script.relative_to(ROOT)), *SIZES.get(script.stem, [])]
+    argv = [sys.executable, str(script.relative_to(ROOT)), *arguments(script, out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
     try:
@@ -70,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="+", help="script names (without .py) to run")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per script")
+    parser.add_argument("--quick", action="store_true", help="every script at its smallest size (proves they run)")
+    parser.add_argument("--out", type=Path, help=f"with --quick: folder for the tables (default {QUICK})")
     args = parser.parse_args(argv)
+    out = (args.out or QUICK).absolute() if args.quick else None
     scripts = [s for s in benchmark_scripts() if not args.only or s.stem in args.only]
     unknown = sorted(set(args.only or []) - {s.stem for s in scripts})
     if unknown:
@@ -79,18 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = []
     for script in scripts:
-        print(f"== {script.name} {' '.join(SIZES.get(script.stem, []))}", flush=True)
-        results.append(run(script, args.timeout))
+        print(f"== {script.name} {' '.join(arguments(script, out))}", flush=True)
+        results.append(run(script, args.timeout, out))
         print(f"== {script.name}: status {results[-1]['status']}, {results[-1]['seconds']:.0f} s", flush=True)
     total = time.perf_counter() - started
     rows = [[r["script"], r["command"], r["status"], r["seconds"]] for r in results]
     text = "\n".join([
-        header("make bench: every benchmark at a CPU-friendly size"),
+        header(f"make bench: every benchmark at {'its smallest' if out else 'a CPU-friendly'} size"),
         table(["benchmark", "command (from the repository root)", "exit status", "wall s"], rows),
         f"Total: {total:.0f} s. Each benchmark's table: bench/results/<benchmark>.md.",
         "",
     ])
-    print(text if args.only else write_result("run_all", text).read_text())  # a partial run keeps the last full table
+    partial = args.only and not out  # a partial run keeps the last full table
+    print(text if partial else write_result("run_all", text, out or RESULTS).read_text())
     return 0 if all(r["status"] == 0 for r in results) else 1
 
 

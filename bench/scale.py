@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import command_line, header, table, write_result  # noqa: E402
+from bench.common import QUICK, command_line, header, parse_args, table, write_result  # noqa: E402
 from bench import trial_memory  # noqa: E402
 from bench.trial_memory import mapped_memory, peak_rss, process_memory  # noqa: E402
 
@@ -112,7 +112,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternating host/device runs; the fastest counts")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "data" / "scale")
     parser.add_argument("--name", default="scale")
-    args = parser.parse_args()
+    args = parse_args(parser, None, {"mice": 1, "trials": 40, "neurons": 30, "steps": 2, "batch_size": 2,
+                                     "clip_frames": 20, "repeats": 1, "work": QUICK / "scale"})
     folder = release(args.work, args.mice, args.trials, args.neurons)
     cache = args.work / "cache"
     size = data_bytes(folder, cache)
@@ -149,7 +150,7 @@ def main() -> int:
         *gpu_lines(),
     ])
     print(text)
-    print(f"wrote {write_result(args.name, text)}")
+    print(f"wrote {write_result(args.name, text, args.out)}")
     return 0
 
 

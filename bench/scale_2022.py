@@ -25,7 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import command_line, header, table, write_result  # noqa: E402
+from bench.common import QUICK, command_line, header, parse_args, table, write_result  # noqa: E402
 from bench.trial_memory import mapped_memory, peak_rss, process_memory  # noqa: E402
 
 MB = 1e6
@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--name", default="scale_2022")
-    args = parser.parse_args()
+    args = parse_args(parser, None, {"preset": "tiny", "work": QUICK / "scale2022", "batch_size": 32})
     from bench.scale import data_bytes
 
     args.work.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ def main() -> int:
         "",
     ])
     print(text)
-    print(f"wrote {write_result(args.name, text)}")
+    print(f"wrote {write_result(args.name, text, args.out)}")
     return 0
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import header, table, write_result  # noqa: E402
+from bench.common import header, parse_args, table, write_result  # noqa: E402
 from bench.tune_runs import SearchRun, TrialCurve, epochs_until, run_search  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
@@ -114,16 +114,16 @@ def load_run(path: Path) -> dict | None:
 def run_strategies(args, labels: list[str]) -> None:
     """Run (or find saved) every search of ``labels`` x ``args.seeds``."""
     from search.config import parse_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     session = ensure_session(args.trials, args.neurons)
-    blocks = space(session, DATA / "cache", args.samples, args.epochs, args.grace, args.reduction_factor)
+    raw = space(session, DATA / "cache", args.samples, args.epochs, args.grace, args.reduction_factor)
     for label in labels:
         kind, changes = STRATEGIES[label]
         # Checkpoints only where the scheduler resumes trials (BOHB pauses them): epochs are what is counted.
         pauses = changes.get("algorithm") == "bohb"
         changes = merged({"checkpoint_every": 1 if pauses else args.epochs}, changes)
-        spec = parse_spec({**blocks, "search": merged(blocks["search"], changes)}, schemas(),
+        spec = parse_spec({**raw, "search": merged(raw["search"], changes)}, schemas(),
                           "search_efficiency", "bench/search_efficiency.py")
         for seed in args.seeds:
             path = saved_path(args, label, seed)
@@ -223,12 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES),
                         metavar="LABEL", help="run only these (the table shows every strategy saved for all seeds)")
     parser.add_argument("--name", default="search_efficiency", help="bench/results/<name>.md")
-    args = parser.parse_args(argv)
+    quick = {"samples": 2, "epochs": 2, "grace": 1, "seeds": [0], "trials": 120, "neurons": 20,
+             "strategies": [RANDOM, BEFORE, SHIPPED, "BOHB"]}  # each searcher and scheduler once
+    args = parse_args(parser, argv, quick)
     run_strategies(args, args.strategies)
     runs = {(label, seed): saved for label in STRATEGIES for seed in args.seeds
             if (saved := load_run(saved_path(args, label, seed))) is not None}
     text = render(args, runs, session_line(ensure_session(args.trials, args.neurons)))
-    print(write_result(args.name, text).read_text())
+    print(write_result(args.name, text, args.out).read_text())
     return 0
 
 

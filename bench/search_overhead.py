@@ -24,7 +24,7 @@ from pathlib import Path
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cpu_model, write_result  # noqa: E402
+from bench.common import cpu_model, parse_args, write_result  # noqa: E402
 from search import environment  # noqa: E402
 SCRATCH = Path(__file__).parent / "data" / "search_overhead"
 CONFIG = Path(__file__).parents[1] / "configs" / "search" / "tiny.yaml"
@@ -60,7 +60,8 @@ def run_variant(reuse: bool, trials: int, data: Path) -> dict:
     import io
 
     from search.config import load_spec
-    from search.run import SearchRecord, build_tuner, schemas
+    from search.run import SearchRecord, build_tuner
+    from sensorium_models.compose import schemas
     from search.tracking import default_tracking_uri, open_experiment, start_search_run
 
     import yaml
@@ -94,7 +95,7 @@ def run_variant(reuse: bool, trials: int, data: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    args = parser.parse_args()
+    args = parse_args(parser, None, {"trials": 2})
     shutil.rmtree(SCRATCH, ignore_errors=True)
     environment.apply(None)
     from search.run import connect_ray
@@ -108,11 +109,11 @@ def main() -> int:
     # The reference first: the project's variant then runs on a Ray whose workers are as warm as they can be
     # without reuse, so the gap measured is reuse itself, not a cold first start.
     rows = [run_variant(False, args.trials, session.parent), run_variant(True, args.trials, session.parent)]
-    print(write_table(rows, ray_init, load, args.trials).read_text())
+    print(write_table(rows, ray_init, load, args.trials, args.out).read_text())
     return 0
 
 
-def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int) -> Path:
+def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int, out: Path) -> Path:
     import mlflow
     import optuna
     import ray
@@ -150,7 +151,7 @@ def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int) -> 
         "worst case is the first trial on each of the two actors, which pays the actor start, `import torch` and "
         "the session load once for all the trials after it.",
     ]
-    return write_result("search_overhead", "\n".join(lines) + "\n")
+    return write_result("search_overhead", "\n".join(lines) + "\n", out)
 
 
 if __name__ == "__main__":

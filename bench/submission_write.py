@@ -27,7 +27,7 @@ import numpy as np
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cpu_model, write_result  # noqa: E402
+from bench.common import cpu_model, parse_args, write_result  # noqa: E402
 
 FRAMES = 300
 MICE = ["dynamic29515-10-12", "dynamic29623-4-9", "dynamic29647-19-8", "dynamic29712-5-9", "dynamic29755-2-8"]
@@ -180,7 +180,7 @@ def write_results(results: list[dict], args: argparse.Namespace, default: int, l
     print(summary)
     command = "PYTHONPATH=. python bench/submission_write.py " + " ".join(args.argv)
     write_result("submission_write", f"# Writing a 2023 main-track submission file\n\n`{command.strip()}`\n\n"
-                                     f"{table(results, args)}\n{summary}")
+                                     f"{table(results, args)}\n{summary}", args.out)
 
 
 def main() -> None:
@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=8000)
     parser.add_argument("--level", type=int, default=None, help="brotli level (child only)")
     parser.add_argument("--child", choices=["project", "pandas"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, None, {"trials": 6, "fraction_trials": 3, "neurons": 50})
     args.argv = sys.argv[1:]
     if args.child:
         print(json.dumps(run_variant(args.child, args.trials, args.neurons, args.level)))

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import command_line, header, load_average, table, write_result  # noqa: E402
+from bench.common import command_line, header, load_average, parse_args, table, write_result  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "train_speed"
 BATCH_SIZE = 128
@@ -170,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch threads for both (default: torch's, one per core); "
                         "on a shared machine 1 avoids OpenMP stalls when other jobs hold the cores")
     parser.add_argument("--name", default="train_speed", help="bench/results/<name>.md")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, {"trials": 60, "neurons": 30, "epochs": 1, "rounds": 1, "threads": 1})
     if args.threads:
         torch.set_num_threads(args.threads)
 
     path = ensure_session(args.trials, args.neurons, args.seed)
     runs = run_rounds(args, path)
-    print(write_result(args.name, render(args, path, runs)).read_text())
+    print(write_result(args.name, render(args, path, runs), args.out).read_text())
     return 0
 
 

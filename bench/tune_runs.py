@@ -94,7 +94,7 @@ def run_search(spec: SearchSpec, kind: str, searcher_seed: int, storage: Path, n
     from ray import tune
 
     from search.progress import EarlyStopMarker
-    from search.results import OBJECTIVE
+    from search.objective import OBJECTIVE
     from search.run import connect_ray
     from search.trainable import trainable, trial_dirname
 

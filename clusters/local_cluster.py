@@ -9,8 +9,10 @@ from its launcher, so the PIDs are found by walking that process tree and writte
 The cluster uses token authentication with a token of its own (``<dir>/auth_token``). Clients need
 ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN_PATH`` (``client_env`` and the printed instructions say so).
 
-    python -m clusters.local_cluster start --workers 2 --cpus-per-node 1 --dashboard
-    python -m clusters.local_cluster stop
+    sensorium-search cluster local start --workers 2 --cpus-per-node 1 --dashboard
+    sensorium-search cluster local stop
+
+(``python -m clusters.local_cluster`` is the same command, from a checkout.)
 """
 from __future__ import annotations
 
@@ -28,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters import processes
+from clusters.local_options import add_actions
+from clusters.loopback import HEAD_IP, worker_ip
 from clusters.processes import ProcessRecord
 from sensorium_models.atomic import atomic_path
 from sensorium_models.errors import UserError, expect
 
-HEAD_IP = "127.0.0.2"
-DEFAULT_DIR = "/tmp/sensorium-local-cluster"
 STATE_FILE = "cluster.json"
 READY_LINE = "Ray runtime started."
 # Ray's unix sockets live at <dir>/ray-temp/session_<date>_<pid>/sockets/<name>, and a socket path may not
@@ -58,11 +60,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("", 0))
         return s.getsockname()[1]
-
-
-def worker_ip(index: int) -> str:
-    """Loopback address of worker ``index`` (0-based): 127.0.0.3, 127.0.0.4, ..."""
-    return f"127.0.0.{3 + index}"
 
 
 @dataclass
@@ -340,34 +337,23 @@ def instructions(cluster: LocalCluster) -> str:
         lines += [f"Dashboard and Jobs API: {cluster.dashboard_url}",
                   f"  ray job submit --address {cluster.dashboard_url} --working-dir . -- sensorium-search search "
                   f"launch configs/search/static2022.yaml --address auto --runs-dir {Path.cwd() / 'runs'}"]
-    lines.append(f"Stop (by PID, nothing else on this machine): python -m clusters.local_cluster stop "
+    lines.append(f"Stop (by PID, nothing else on this machine): sensorium-search cluster local stop "
                  f"--dir {cluster.base_dir}")
     return "\n".join(lines)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m clusters.local_cluster", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="action", required=True)
-    start = sub.add_parser("start", help="start a head and worker nodes on loopback addresses")
-    start.add_argument("--workers", type=int, default=2, help="worker nodes besides the head (default 2)")
-    start.add_argument("--cpus-per-node", type=int, default=1)
-    start.add_argument("--gpus-per-node", type=int, default=0)
-    start.add_argument("--head-cpus", type=int, default=None,
-                       help="CPUs of the head (default --cpus-per-node; 0: no trial runs there, as in the recipes)")
-    start.add_argument("--resources", default="{}", help='custom resources of every node, JSON: \'{"big_mem": 1}\'')
-    start.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
-                       help="start the dashboard (needed for the Jobs API; default on)")
-    start.add_argument("--dashboard-port", type=int, default=8265)
-    start.add_argument("--port", type=int, default=None, help="GCS port of the head (default: a free one)")
-    start.add_argument("--object-store-mb", type=int, default=256)
-    stop = sub.add_parser("stop", help="stop the cluster started from --dir, by PID")
-    for command in (start, stop):
-        command.add_argument("--dir", default=DEFAULT_DIR, help=f"logs, token and PID file (default {DEFAULT_DIR})")
+    add_actions(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
+    return run(_parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """``start`` or ``stop``, as ``local_options.add_actions`` parses them (here or in the installed CLI)."""
     try:
         if args.action == "stop":
             cluster = LocalCluster.attach(args.dir)

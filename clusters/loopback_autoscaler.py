@@ -14,6 +14,8 @@ from unittest import mock
 
 from ray.autoscaler._private.fake_multi_node.node_provider import FAKE_HEAD_NODE_ID, FakeMultiNodeProvider
 
+from clusters.loopback import worker_ip
+
 HEAD_TYPE = "ray.head.default"
 
 
@@ -47,8 +49,6 @@ class LoopbackFakeProvider(FakeMultiNodeProvider):
 
     def _create_node_with_resources_and_labels(self, node_config, tags, count, resources, labels):
         import ray
-
-        from clusters.local_cluster import worker_ip
 
         ip = worker_ip(self._next_node_id)  # the parent numbers its workers from 1; the head is 127.0.0.2
         ours = lambda address=None: ip  # noqa: E731

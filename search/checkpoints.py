@@ -18,9 +18,9 @@ from pathlib import PurePosixPath
 
 from ray import tune
 
+from search.results import has_ended
 from search.tune_state import saved_trials
 
-ENDED = ("TERMINATED", "ERROR")
 log = logging.getLogger(__name__)
 
 
@@ -42,14 +42,14 @@ class CheckpointPruner(tune.Callback):
     def prune(self, trials) -> list[str]:
         """Delete what the saved state lets go; returns the deleted checkpoint paths."""
         self._last = time.monotonic()
-        ended = {t.trial_id for t in trials if t.status in ENDED} - self._pruned
+        ended = {t.trial_id for t in trials if has_ended(t)} - self._pruned
         if not ended:
             return []
         storage = trials[0].storage  # where the experiment is now (a resumed one may have moved)
         live = {t.trial_id: t for t in trials}
         deleted = []
         for trial in saved_trials(storage.experiment_fs_path, storage.storage_filesystem, only=ended) or []:
-            if trial.trial_id in ended and trial.status in ENDED:
+            if trial.trial_id in ended and has_ended(trial):
                 deleted += _delete_all_but_named(trial)
                 _forget_all_but_latest(live[trial.trial_id])
                 self._pruned.add(trial.trial_id)

@@ -1,23 +1,17 @@
-"""``sensorium-search``: one entry point, one command group per module in ``search.commands``."""
+"""``sensorium-search``: one entry point, one command group per module in ``search.commands``; a thin layer
+over ``search.api`` that decides what the terminal shows."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import traceback
 
-from search import environment
+from search import environment, terminal
+from search.commands import cluster, data, demo, promote, search, submission, train, ui
 from sensorium_models.errors import UserError
 
-COMMAND_GROUPS = [
-    "search.commands.data",
-    "search.commands.train",
-    "search.commands.submission",
-    "search.commands.search",
-    "search.commands.ui",
-    "search.commands.promote",
-    "search.commands.demo",
-]
+COMMAND_GROUPS = [data, train, submission, search, ui, promote, demo, cluster]
+DEBUG_HELP = "on an error, show its Python traceback too"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,15 +19,38 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sensorium-search",
         description="Hyperparameter search, ensembling and submissions for SENSORIUM mouse-V1 models.",
     )
-    parser.add_argument("--debug", action="store_true", help="on an error, show its Python traceback too")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_GROUPS:
-        importlib.import_module(module).register(subparsers)
+    for group in COMMAND_GROUPS:
+        group.register(subparsers)
+    for command in _subcommands(parser):  # --debug anywhere on the line, not only before the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """A command without a description of its own shows its help line at the top of its ``--help``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            lines = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub.description = sub.description or lines.get(name)
+                _describe(sub)
+
+
+def _subcommands(parser: argparse.ArgumentParser):
+    """Every parser under ``parser``'s subcommands, at any depth."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                yield command
+                yield from _subcommands(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    terminal.show()
     environment.apply(getattr(args, "address", None))  # before any handler imports Ray
     try:
         return args.func(args) or 0

@@ -8,6 +8,7 @@ trainer would reject fail here, with the key named, rather than inside a trial a
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -18,13 +19,16 @@ from typing import Any, Literal
 import re
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from search.presets import expand_preset
-from search.resources import check_gpu_rules
+from search import alternatives as alt
+from search.objective import Objective
+from search.resources import Resources, check_gpu_rules
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
-from sensorium_models.errors import UserError, did_you_mean, validation_message
-from sensorium_models.yaml_file import read_yaml, shorten
+from sensorium_models.errors import UserError, did_you_mean, shorten, validation_message
+from sensorium_models.kinds import only_for
+from sensorium_models.models.families import FAMILY_KEY
+from sensorium_models.yaml_file import read_yaml
 
 BLOCKS = ("data", "model", "trainer")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -61,36 +65,6 @@ class TpeSettings(_Strict):
     multivariate: bool | None = None
 
 
-def _whole_above_one(gpus: float) -> float:
-    if gpus > 1 and gpus != int(gpus):
-        raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
-    return gpus
-
-
-class GpuRule(_Strict):
-    """Trials whose ``key`` (a number, or a list's largest) is at least ``at_least`` ask for ``gpus``."""
-
-    key: str
-    at_least: float
-    gpus: float = Field(ge=0)
-
-    _whole = field_validator("gpus")(_whole_above_one)
-
-
-class Resources(_Strict):
-    """What one trial reserves; GPUs may be a fraction (several trials share one GPU). See search.resources."""
-
-    cpus: float = Field(1.0, gt=0)
-    gpus: float = Field(0.0, ge=0)
-    gpus_when: list[GpuRule] = []
-    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
-    # Whether the cluster adds nodes for waiting trials (Ray's autoscaler): then resources no live node offers
-    # are waited for, not refused. auto: ask the cluster (search.cluster_growth); in-process Ray never grows.
-    autoscaling: bool | Literal["auto"] = "auto"
-
-    _whole = field_validator("gpus")(_whole_above_one)
-
-
 class SearchSettings(_Strict):
     metric: str
     mode: Literal["max", "min"] = "max"
@@ -110,6 +84,10 @@ class SearchSettings(_Strict):
     resources: Resources = Resources()
     # Complete configurations (every searched key) the searcher tries first, in order.
     start_with: list[dict] = []
+
+    @property
+    def objective(self) -> Objective:
+        return Objective(self.metric, self.mode)
 
     @model_validator(mode="after")
     def _tpe_keys_need_tpe(self) -> "SearchSettings":
@@ -131,25 +109,80 @@ class SearchSpec:
     text: str                             # canonical YAML: what resume reloads and MLflow stores
     source: str = ""
     points: list[dict] = field(default_factory=list)
+    # a cross-family search (model.one_of): name → alternative; ``searched`` then holds model.one_of itself
+    alternatives: dict[str, alt.Alternative] = field(default_factory=dict)
 
     @property
     def config_hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
 
+    def tune_space(self) -> dict:
+        """Tune domains where the YAML has distributions (every alternative's keys, as ``model/<name>/<key>``)."""
+        domains = lambda node: substitute(node, lambda _, d: d.to_tune())  # noqa: E731
+        space = {b: domains(self.blocks[b]) for b in BLOCKS}
+        if self.alternatives:
+            space.update(model={alt.ONE_OF: alt.choice_of(self.alternatives).to_tune(),
+                                **{name: domains(a.node) for name, a in self.alternatives.items()}})
+        return space
+
     def param_space(self) -> dict:
-        """The Tune search space: Tune domains where the YAML has distributions."""
-        return {b: substitute(self.blocks[b], lambda _, d: d.to_tune()) for b in BLOCKS}
+        """The Tuner's ``param_space``: the Tune space, or nothing where the searcher defines a conditional one."""
+        return {} if self.alternatives else self.tune_space()
+
+    def define_by_run(self):
+        """Optuna's define-by-run space of a cross-family search (None otherwise)."""
+        if not self.alternatives:
+            return None
+        return functools.partial(alt.suggest, searched=self.searched, alternatives=self.alternatives)
 
     def decode(self, config: dict) -> dict[str, dict]:
         """A sampled trial config → plain ``data``/``model``/``trainer`` blocks."""
+        if self.alternatives:
+            return alt.decode(self.blocks, self.alternatives, config)
         blocks = {b: copy.deepcopy(config[b]) for b in BLOCKS}
         for path, dist in self.searched.items():
             if dist.encoded:
                 set_path(blocks, path, json.loads(get_path(blocks, path)))
         return blocks
 
+    def run_config(self, config: dict):
+        """A sampled trial config → its validated :class:`~sensorium_models.compose.RunConfig`."""
+        from sensorium_models.compose import RunConfig
+
+        return RunConfig.from_blocks(self.decode(config))
+
+    def representative_runs(self) -> list[tuple[str, Any]]:
+        """(where, run) for each value of each searched data key and each model alternative, every other
+        key at its first value: the runs whose data and model a preflight loads and builds. ``where`` names
+        the file, and the alternative of a cross-family search."""
+        from sensorium_models.compose import RunConfig
+
+        first = lambda node: substitute(node, lambda _, d: d.representatives()[0])  # noqa: E731
+        base = {b: first(node) for b, node in self.blocks.items()}
+        model = base.pop("model")
+        variants = [base]
+        for (block, *path), dist in self.searched.items():
+            if block == "data":
+                for value in dist.representatives()[1:]:
+                    variant = copy.deepcopy(base)
+                    set_path(variant, (block, *path), value)
+                    variants.append(variant)
+        source = f"{self.source}: " if self.source else ""
+        models = {f"{source}model.one_of.{name}: ": {**first(a.node), FAMILY_KEY: a.family}
+                  for name, a in self.alternatives.items()} or {source: model}
+        return [(where, RunConfig.from_blocks({**variant, "model": model}, where))
+                for variant in variants for where, model in models.items()]
+
+    def searched_names(self) -> list[str]:
+        """The searched keys' names, as :meth:`searched_values` keys them (every alternative's)."""
+        return alt.searched_names(self.searched, self.alternatives)
+
     def searched_values(self, config: dict) -> dict[str, Any]:
-        """``{"model.layers": 3, ...}``: the searched keys of a trial config, decoded."""
+        """``{"model.layers": 3, ...}``: the searched keys of a trial config, decoded (a cross-family trial's:
+        ``model.one_of`` and its alternative's keys)."""
+        if self.alternatives:
+            common = {".".join(map(str, p)): get_path(config, p) for p in self.searched}
+            return alt.searched_values(self.alternatives, config, common)
         blocks = self.decode(config)
         return {".".join(map(str, p)): get_path(blocks, p) for p in self.searched}
 
@@ -193,8 +226,8 @@ def check_blocks(raw: Any, source: str, allowed: tuple[str, ...]) -> dict[str, d
             raise UserError(f"{where}{block}: missing block (a mapping is required)")
         if not isinstance(node, (dict, type(None))):
             raise UserError(f"{where}{block}: expected a mapping, found {type(node).__name__} {shorten(node)}")
-        blocks[block] = copy.deepcopy(node or {})
-    blocks["model"] = expand_preset(blocks["model"], where)
+        node = copy.deepcopy(node or {})
+        blocks[block] = alt.expand_alternatives(node, where) if block == "model" else node
     return blocks
 
 
@@ -227,18 +260,29 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
     raw = check_blocks(raw, source, (*BLOCKS, "search"))
     settings = _settings(raw["search"], overrides or {}, where)
     _check_metric(settings.metric, schemas["trainer"], where)
-    blocks, searched = {}, {}
+    blocks, searched, alternatives = {}, {}, {}
     for block in BLOCKS:
         try:
+            if block == "model" and alt.is_cross_family(raw[block]):
+                blocks[block], alternatives = alt.split_alternatives(raw[block])
+                searched[alt.CHOSEN] = alt.choice_of(alternatives)
+                continue
             blocks[block], dists = split_block(raw[block], block)
         except UserError as err:
             raise UserError(f"{where}{err}") from None
         searched.update({(block, *p): d for p, d in dists.items()})
-    _absolutise_data_paths(blocks["data"], searched, where, check_paths)
-    for block in BLOCKS:
-        _check_against_schema(block, blocks[block], searched, block_schema(schemas, block, blocks[block], where), where)
-    spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source)
-    check_gpu_rules(spec, where)
+        if block == "data":
+            _absolutise_data_paths(blocks[block], searched, where, check_paths)
+    checked = {b: (blocks[b], searched) for b in BLOCKS if not (b == "model" and alternatives)}
+    for label, option in alternatives.items():   # each alternative against its own family's schema
+        block = f"model.one_of.{label}"
+        checked[block] = (option.node, {(block, *p): d for p, d in option.searched.items()})
+    for block, (node, paths) in checked.items():
+        _check_against_schema(block, node, paths, block_schema(schemas, block.split(".")[0], node, where), where)
+    spec = SearchSpec(name, settings, blocks, searched, _canonical_yaml(blocks, settings), source,
+                      alternatives=alternatives)
+    _check_conditional(spec, where)
+    check_gpu_rules(settings.resources, blocks, where)
     spec.points = [_start_point(spec, point, i, where) for i, point in enumerate(settings.start_with)]
     return spec
 
@@ -252,6 +296,15 @@ def block_schema(schemas: dict, block: str, node: dict, where: str = "") -> type
         return schema(node)
     except UserError as err:
         raise UserError(f"{where}{err}") from None
+
+
+def _check_conditional(spec: SearchSpec, where: str) -> None:
+    """A cross-family space is Optuna's define-by-run: BOHB's ConfigSpace and Tune's start points cannot hold it."""
+    if spec.alternatives and spec.settings.algorithm != "tpe":
+        raise UserError(f"{where}search.algorithm: {spec.settings.algorithm} cannot search model.one_of "
+                        f"(a conditional space); use tpe")
+    if spec.alternatives and spec.settings.start_with:
+        raise UserError(f"{where}search.start_with: not supported with model.one_of; remove it")
 
 
 def _check_metric(metric: str, trainer_schema: type[BaseModel], where: str) -> None:
@@ -336,14 +389,14 @@ def _start_point(spec: SearchSpec, point: Any, index: int, where: str) -> dict:
 
 
 def check_family(blocks: dict[str, dict], kind: str, schemas: dict[str, type[BaseModel]], where: str = "") -> None:
-    """UserError for a key set for the other family: e.g. ``model.temporal_kern`` on static sessions does
-    nothing, so searching it would waste trials. A field says which family it is for in its description
-    ("video only: ...")."""
+    """UserError for a key set for the other kind of session: e.g. ``model.temporal_kern`` on static sessions
+    does nothing, so searching it would waste trials. A field carries the kind it is for as a typed marker
+    (``sensorium_models.kinds``)."""
     other = "video" if kind == "static" else "static"
     for block in schemas:
         schema = block_schema(schemas, block, blocks.get(block, {}), where)
         for key in blocks.get(block, {}):
             info = schema.model_fields.get(key)
-            if info is not None and (info.description or "").startswith(f"{other} only"):
+            if info is not None and only_for(info) == other:
                 raise UserError(f"{where}{block}.{key}: applies to {other} models only, and the sessions are "
                                 f"{kind}; remove it")

@@ -1,6 +1,7 @@
 """The MLflow pyfunc of a registered ensemble, logged from code so that loading it unpickles nothing.
 
-``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict({"paths": [...]})`` returns, for every session
+``mlflow.pyfunc.load_model("models:/NAME@ALIAS").predict({"paths": [...]})`` (served: a request of
+``{"dataframe_records": [{"paths": [...]}]}``) returns, for every session
 in the data that the ensemble knows, the ensemble's predictions for each of its test tiers (video: whole
 trials, as a submission row needs them).
 """
@@ -25,7 +26,10 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
         from sensorium_models.data.tiers import tiers_of_role
         from search.registry import load_ensemble_folder
 
-        sessions = load_sessions({"paths": list(model_input["paths"])})
+        # A dict's list, or MLflow's frame of it after the signature's check: one row, or a row per request.
+        rows = list(model_input["paths"])
+        rows = [rows] if rows and isinstance(rows[0], str) else rows
+        sessions = load_sessions({"paths": [str(path) for row in rows for path in row]})
         ensemble, matched = load_ensemble_folder(self.folder, sessions)
         return {
             session.name: {tier: ensemble.predict(session.whole_trials(), session.tier_indices(tier))

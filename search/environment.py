@@ -21,6 +21,9 @@ DEFAULTS = {
     # With a tracking server, MLflow prints "View run ... at: URL" on stdout for every run it ends: one line
     # per trial, written by the tracker's thread between the progress lines.
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # MLflow's INFO lines ("Creating initial MLflow database tables...", "Validating input example...") on
+    # every command that opens a store; its warnings still show.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
     # One MLflow request gives up after ~3 s of retries (MLflow's own default: 7 retries, minutes) and 20 s of
     # silence: the tracker's writer (search/mlflow_writer.py) retries a failed write itself, for as long as the
     # search runs, and a command whose server is away says so soon. Only the driver talks to MLflow.
@@ -60,6 +63,9 @@ def apply(address: str | None, environ: MutableMapping[str, str] = os.environ) -
         # The in-process node then lives on 127.0.0.1 and listens there only (Ray otherwise swaps 127.0.0.1
         # for the machine's network address and listens on every interface).
         environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        # Ray's default for a new local node (a token, made once in ~/.ray/auth_token), said explicitly: left
+        # unset, Ray picks it anyway and prints "Token authentication is enabled..." at every start.
+        environ.setdefault("RAY_AUTH_MODE", "token")
     elif address != "auto":
         # A token-authenticated cluster rejects an explicit HOST:PORT unless the client says it uses tokens.
         environ.setdefault("RAY_AUTH_MODE", "token")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from search import storage as store
+from sensorium_models.compose import RunConfig
 
 RECORD_FILE, WEIGHTS_FILE, PREDICTIONS_FILE = "member.json", "weights.pt", "predictions.npz"
 
@@ -102,26 +103,23 @@ def scored_predictions(model, sessions: list) -> Iterator[tuple[str, str, np.nda
             yield session.key, tier, predict(model, session.whole_trials(), session.tier_indices(tier))
 
 
-def train_member(blocks: dict, trial_id: str, seed: int, threads: int, promotion: str) -> dict:
-    """On a Ray worker: train, write the member's folder to storage, return its record as a dict."""
+def train_member(run: RunConfig, trial_id: str, seed: int, threads: int, promotion: str) -> dict:
+    """On a Ray worker: fit the trial's run on its own re-split, write the member's folder to storage, return
+    its record as a dict."""
     import torch
 
-    from search.trainable import sessions_for
-    from sensorium_models.data import placement_of
-    from sensorium_models.models import build_model
-    from sensorium_models.submission.for_predictor import full_trials
-    from sensorium_models.training import eval_skip, train, trainer_config
+    from sensorium_models.compose import fit, sessions_of
+    from sensorium_models.training import eval_skip
 
     torch.set_num_threads(threads)
-    sessions = sessions_for({**blocks["data"], "resplit": True}, seed)
-    model = build_model(sessions, blocks["model"], seed)
-    result = train(model, sessions, blocks["trainer"], seed, placement=placement_of(blocks["data"]))
-    model.load_state_dict(result.best_state)
-    split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in sessions)).hexdigest()[:12]
-    whole = sessions_for(full_trials({**blocks["data"], "resplit": True}), seed)  # scored as the competition does
+    member = run.resplit()
+    assembled, result = fit(member, seed)
+    model = assembled.model  # holding its best weights
+    split = hashlib.sha256(b"".join(s.indices("validation").tobytes() for s in assembled.sessions)).hexdigest()[:12]
+    whole = sessions_of(member.whole_trials().data, seed)  # scored as the competition does
     folder = MemberRecord.location(promotion, trial_id, seed)
     record = MemberRecord(trial_id, seed, float(result.best_val_corr), int(result.epochs), split,
-                          eval_skip(trainer_config(blocks["trainer"])), folder)
+                          eval_skip(run.trainer), folder)
     with tempfile.TemporaryDirectory() as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, Path(tmp) / WEIGHTS_FILE)
         save_predictions(Path(tmp) / PREDICTIONS_FILE, scored_predictions(model, whole))

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from search.config import SearchSpec
-from search.results import EARLY_STOPPED, FAILED, FINISHED, trial_rows, trial_state
+from search.results import EARLY_STOPPED, FAILED, FINISHED, search_finished, trial_rows, trial_state
 from search.trial_runs import TrialRuns, end_tags, result_metrics
 
 BATCH = 1000  # metrics per log_batch: MLflow's limit
@@ -71,7 +71,7 @@ def backfill(client, runs: TrialRuns, spec: SearchSpec, trials) -> Synced:
     if trials:
         last = {t.trial_id: dict(t.last_result) for t in trials}
         runs.summarise(trial_rows(trials, spec), last)
-    if trials and all(t.status in ("TERMINATED", "ERROR") for t in trials):
+    if search_finished(trials, spec.settings.num_samples):
         runs.drop_unknown({t.trial_id for t in trials})
         client.set_terminated(runs.parent_run_id, "FINISHED")
     return synced

@@ -1,7 +1,9 @@
 """Optuna's own plots of a finished search, drawn from Tune's trials rather than the searcher's private study.
 
 Rebuilding an Optuna study from the trials works the same after a resume, for ``search status`` and
-for a searcher Tune restored from disk, and scores each trial by its best epoch.
+for a searcher Tune restored from disk, and scores each trial by its best epoch. Each plot is a PNG (shown
+inline by MLflow) and, all in one page, an interactive plotly figure (``interactive.html``: hover for a
+trial's values, drag the parallel-coordinate axes, whose labels a PNG cannot keep apart).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from search.results import FAILED, TrialRow
 from search.space import flatten
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
+INTERACTIVE = "interactive.html"
 
 
 def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
@@ -20,16 +23,17 @@ def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    distributions = OptunaSearch.convert_search_space(spec.param_space())
+    distributions = OptunaSearch.convert_search_space(spec.tune_space())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if spec.settings.mode == "max" else "minimize",
+    study = optuna.create_study(direction=spec.settings.objective.direction,
                                 study_name=spec.name)
     for row in rows:
         if row.best is None or row.state == FAILED:
             continue
         searched = flatten(row.config, sep="/")
-        params = {k: searched[k] for k in distributions}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=row.best,
+        params = {k: searched[k] for k in distributions if k in searched}   # a cross-family trial: its own keys
+        study.add_trial(optuna.trial.create_trial(params=params, distributions={k: distributions[k] for k in params},
+                                                  value=row.best,
                                                   user_attrs={"trial_id": row.trial_id}))
     return study
 
@@ -64,4 +68,18 @@ def write_plots(rows: list[TrialRow], spec: SearchSpec, folder: Path) -> dict[st
             written[name] = str(path)
         except (ValueError, RuntimeError) as err:
             skipped[name] = f"{type(err).__name__}: {err}"
+    if written:
+        written["interactive"] = str(write_interactive(study, list(written), folder / INTERACTIVE))
     return {"written": written, "skipped": skipped}
+
+
+def write_interactive(study, names: list[str], path: Path) -> Path:
+    """Optuna's plotly figures of ``names`` on one self-contained page (plotly.js embedded once: no CDN,
+    so it opens on a machine without internet)."""
+    from optuna import visualization
+
+    parts = [getattr(visualization, f"plot_{name}")(study).to_html(full_html=False, include_plotlyjs=i == 0)
+             for i, name in enumerate(names)]
+    path.write_text(f"<html><head><meta charset='utf-8'><title>{study.study_name}</title></head><body>"
+                    + "".join(parts) + "</body></html>")
+    return path

@@ -6,12 +6,12 @@ trial receives is the full block, so workers never need the preset files.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from search.shipped import CONFIGS
 from sensorium_models.errors import UserError, did_you_mean
-from sensorium_models.yaml_file import read_yaml, shorten
+from sensorium_models.errors import shorten
+from sensorium_models.yaml_file import read_yaml
 
-PRESETS = Path(__file__).resolve().parents[1] / "configs" / "model"
+PRESETS = CONFIGS / "model"
 
 
 def preset_names() -> list[str]:

@@ -1,13 +1,18 @@
 """Driver-side callbacks that follow trials as they run: the early-stop marker, and a few lines per trial
-with a periodic summary on stdout in place of Tune's wide status tables."""
+with a periodic summary on stdout in place of Tune's wide status tables: the counts, then one line per
+running trial with its epoch, latest and best score and the time it has left at its pace so far."""
 from __future__ import annotations
 
+import logging
 import time
 
 from ray import tune
 
 from search.config import SearchSpec
+from search.objective import OBJECTIVE
 from search.results import FAILED, STOPPED_EARLY, completed_state, error_reason, short_value, summary_line, trial_rows
+
+log = logging.getLogger(__name__)
 
 
 class EarlyStopMarker(tune.Callback):
@@ -26,17 +31,33 @@ class EarlyStopMarker(tune.Callback):
             result[STOPPED_EARLY] = True
 
 
+def trial_line(trial_id: str, result: dict, metric: str, max_epochs: int) -> str:
+    """``trial 1a2b: epoch 3/8, val_corr 0.2104 (best 0.2231), ~2m30s left`` (at its last epoch's pace; a
+    scheduler may stop it sooner)."""
+    epoch = result.get("training_iteration", 0)
+    latest, best = result.get(metric), result.get(OBJECTIVE)
+    text = f"trial {trial_id}: epoch {epoch}/{max_epochs}"
+    if latest is not None:
+        text += f", {metric} {latest:.4f}" + ("" if best is None else f" (best {best:.4f})")
+    pace = result.get("time_this_iter_s")  # the last epoch's: the first ones carry the start-up
+    if epoch and pace is not None:
+        left = pace * max(max_epochs - epoch, 0)
+        text += f", ~{int(left // 60)}m{int(left % 60):02d}s left"
+    return text
+
+
 class ProgressPrinter(tune.Callback):
     def __init__(self, spec: SearchSpec, every_s: float = 30.0):
         self.spec = spec
         self.every_s = every_s
         self._start = self._last = time.monotonic()
+        self._latest: dict[str, dict] = {}  # running trial id -> its last result
 
     def setup(self, **info):
         self._start = self._last = time.monotonic()
 
     def _say(self, text: str) -> None:
-        print(f"[{time.monotonic() - self._start:6.0f}s] {text}", flush=True)
+        log.info(f"[{time.monotonic() - self._start:6.0f}s] {text}")
 
     def _summary(self, trials, ended=None, state: str = "") -> None:
         """Print the counts; ``ended`` is a trial whose end Tune is reporting but has not recorded yet."""
@@ -46,13 +67,20 @@ class ProgressPrinter(tune.Callback):
             if ended is not None and row.trial_id == ended.trial_id:
                 row.state = state
         self._say(summary_line(rows, self.spec))
+        if ended is None:
+            for trial_id, result in self._latest.items():
+                self._say("  " + trial_line(trial_id, result, self.spec.settings.metric, self.spec.settings.asha.max_t))
 
     def on_trial_start(self, iteration, trials, trial, **info):
         params = ", ".join(f"{k}={short_value(v)}" for k, v in self.spec.searched_values(trial.config).items())
         self._say(f"trial {trial.trial_id} started: {params}")
 
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self._latest[trial.trial_id] = result
+
     def on_trial_complete(self, iteration, trials, trial, **info):
-        best = trial.metric_analysis.get(self.spec.settings.metric, {}).get(self.spec.settings.mode)
+        self._latest.pop(trial.trial_id, None)
+        best = self.spec.settings.objective.trial_best(trial)
         score = "" if best is None else f", best {self.spec.settings.metric} {best:.4f}"
         epochs = trial.last_result.get("training_iteration", 0)
         state = completed_state(trial)
@@ -60,6 +88,7 @@ class ProgressPrinter(tune.Callback):
         self._summary(trials, trial, state)
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self._latest.pop(trial.trial_id, None)
         self._say(f"trial {trial.trial_id} {FAILED.lower()}: {error_reason(trial)}")
         self._summary(trials, trial, FAILED)
 

@@ -1,6 +1,7 @@
 """Promotion: the top-k trials of a search, each retrained with several seeds on its own train/validation
 re-split (test tiers untouched) as Ray tasks, ensembled by the mean, scored, registered in MLflow under an
-alias, and written out as validated submission files.
+alias, and written out as validated submission files. With ``ensemble="top-k"`` the published ensemble is
+every member of the top-k trials, averaged: of a cross-family search, an ensemble across model families.
 
 The best ensemble is chosen by its members' validation correlation on their own held-out splits: the only
 score every member earned on data it never trained on. The ensembles' scores on the shipped validation
@@ -13,6 +14,7 @@ after a crash trains only the members still missing.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from search import storage as store
-from search.config import Resources
+from search.resources import Resources
 from search.members import MemberRecord, train_member
 from search.resources import trial_gpus
-from search.results import EARLY_STOPPED, FINISHED
+from search.results import is_completed
 from search.run import SearchRecord, connect_ray, load_trials
 from search.score_table import score_table, training_note
+from sensorium_models.compose import RunConfig, sessions_of
 from sensorium_models.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,31 +40,45 @@ class Candidate:
 
     trial_id: str
     search_score: float
-    blocks: dict
+    run: RunConfig
     members: list[MemberRecord] = field(default_factory=list)  # in seed order
     scores: dict[str, float] = field(default_factory=dict)     # the ensemble's, "<session>/<tier>/<metric>"
+    member_runs: list[RunConfig] = field(default_factory=list)  # each member's run, where not all ``run``
 
     @property
     def member_validation(self) -> float:
         return float(np.mean([m.validation_corr for m in self.members]))
+
+    @property
+    def runs(self) -> list[RunConfig]:
+        return self.member_runs or [self.run] * len(self.members)
+
+
+def combined(candidates: list[Candidate]) -> Candidate:
+    """Every member of ``candidates`` as one ensemble (their data blocks must agree: one set of sessions)."""
+    if any(c.run.data != candidates[0].run.data for c in candidates):
+        raise UserError("--ensemble top-k: the top trials read different data (a searched data key); use "
+                        "--ensemble best")
+    members = [m for c in candidates for m in c.members]
+    return Candidate(f"top-{len(candidates)}", candidates[0].search_score, candidates[0].run, members,
+                     member_runs=[run for c in candidates for run in c.runs])
 
 
 def top_candidates(record: SearchRecord, spec, k: int) -> list[Candidate]:
     """The k completed trials (finished or stopped early) with the best search metric, best first."""
     from search.results import trial_rows
 
-    rows = [r for r in trial_rows(load_trials(record), spec)
-            if r.state in (FINISHED, EARLY_STOPPED) and r.best is not None]
+    rows = [r for r in trial_rows(load_trials(record), spec) if is_completed(r)]
     if not rows:
         raise UserError(f"search {record.name!r} has no completed trial to promote")
-    rows.sort(key=lambda r: r.best, reverse=spec.settings.mode == "max")
-    return [Candidate(r.trial_id, r.best, spec.decode(r.config)) for r in rows[:k]]
+    rows = spec.settings.objective.ranked(rows, lambda r: r.best)
+    return [Candidate(r.trial_id, r.best, spec.run_config(r.config)) for r in rows[:k]]
 
 
 def member_options(resources: Resources, candidate: Candidate) -> dict[str, float]:
     """A member's Ray task asks for what its trial asked for: the CPUs, and the GPUs of its configuration
     (``gpus_when``)."""
-    return {"num_cpus": resources.cpus, "num_gpus": trial_gpus(resources, candidate.blocks)}
+    return {"num_cpus": resources.cpus, "num_gpus": trial_gpus(resources, candidate.run.blocks())}
 
 
 def train_members(candidates: list[Candidate], seeds: list[int], promotion: str, resources: Resources,
@@ -71,15 +90,14 @@ def train_members(candidates: list[Candidate], seeds: list[int], promotion: str,
 
     found = {(c.trial_id, s): MemberRecord.find(promotion, c.trial_id, s) for c in candidates for s in seeds}
     reused = {key: member for key, member in found.items() if member is not None}
-    print(f"  members: {len(reused)} of {len(found)} reused from {promotion}, {len(found) - len(reused)} to train",
-          flush=True)
+    log.info(f"  members: {len(reused)} of {len(found)} reused from {promotion}, {len(found) - len(reused)} to train")
     by_id = {c.trial_id: c for c in candidates}
     ready = dict(reused)
     for (trial_id, _), member in reused.items():
         on_member(by_id[trial_id], member)
     task, threads = ray.remote(train_member), max(1, int(resources.cpus))
     pending = {task.options(max_retries=1, **member_options(resources, c)).remote(
-                   c.blocks, c.trial_id, seed, threads, promotion): (c, seed)
+                   c.run, c.trial_id, seed, threads, promotion): (c, seed)
                for c in candidates for seed in seeds if (c.trial_id, seed) not in reused}
     remaining = list(pending)
     while remaining:
@@ -87,8 +105,8 @@ def train_members(candidates: list[Candidate], seeds: list[int], promotion: str,
         candidate, seed = pending[done[0]]
         member = MemberRecord(**ray.get(done[0]))
         ready[(candidate.trial_id, seed)] = member
-        print(f"  member trial {candidate.trial_id} seed {seed}: validation corr {member.validation_corr:.4f} "
-              f"({len(ready)}/{len(found)})", flush=True)
+        log.info(f"  member trial {candidate.trial_id} seed {seed}: validation corr {member.validation_corr:.4f} "
+                 f"({len(ready)}/{len(found)})")
         on_member(candidate, member)
     for candidate in candidates:
         candidate.members = [ready[(candidate.trial_id, seed)] for seed in seeds]
@@ -119,68 +137,87 @@ def publish(best: Candidate, record: SearchRecord, seed: int, folder: Path, mode
     """Save the best ensemble into ``folder``, register it, write validated submissions; (version, files)."""
     import mlflow
 
-    from search.registry import Member, load_ensemble_folder, register_ensemble, save_ensemble
-    from search.trainable import sessions_for
-    from sensorium_models.data import as_data_config
+    from search.registry import Member, data_fingerprint, load_ensemble_folder, register_ensemble, save_ensemble
+    from search.tracking import git_commit
     from sensorium_models.submission import write_submissions
-    from sensorium_models.submission.for_predictor import full_trials
 
-    sessions = sessions_for(full_trials(best.blocks["data"]), seed)  # rows need whole trials
-    members = [Member(best.blocks, m.seed, m.state_dict()) for m in best.members]
+    whole = best.run.whole_trials()
+    sessions = sessions_of(whole.data, seed)  # rows need whole trials
+    members = [Member(run.blocks(), m.seed, m.state_dict()) for run, m in zip(best.runs, best.members)]
+    provenance = {"search": record.name, "trial_id": best.trial_id, "git_commit": git_commit(),
+                  "data_fingerprint": data_fingerprint(sessions)}
     ensemble_folder = save_ensemble(folder / "ensemble", members, sessions, {
-        "search": record.name, "trial_id": best.trial_id, "scores": best.scores,
-        "member_splits": [m.split for m in best.members]})
+        **provenance, "scores": best.scores, "member_splits": [m.split for m in best.members]})
     mlflow.set_tracking_uri(record.tracking_uri)
-    version = register_ensemble(ensemble_folder, model_name, alias, parent_id)
+    scores = {f"score.{key}": f"{value:.6g}" for key, value in best.scores.items() if key.startswith("mean/")}
+    version = register_ensemble(ensemble_folder, model_name, alias, parent_id, [str(p) for p in whole.data.paths],
+                                {**provenance, **scores, "members_validation_corr": f"{best.member_validation:.6g}"})
     ensemble, matched = load_ensemble_folder(ensemble_folder, sessions)
-    data = as_data_config(best.blocks["data"])
-    return version, write_submissions(ensemble, matched, folder / "submission", mice=data.submission_mice,
-                                      first_frame=data.submission_first_frame)
+    return version, write_submissions(ensemble, matched, folder / "submission", mice=whole.data.submission_mice,
+                                      first_frame=whole.data.submission_first_frame)
+
+
+@dataclass
+class PromotionResult:
+    """The registered ensemble, what it and the other candidates scored, and the submission files."""
+
+    model_uri: str          # models:/<name>@<alias>
+    version: str
+    best: Candidate
+    candidates: list[Candidate]
+    table: str              # the score table as printed
+    submission: str         # the folder of the submission files (a path, or a URI on object storage)
+    files: list[str]        # validated submission files in it
+    members_reused: int
 
 
 def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: Path | None = None,
             address: str | None = None, registered_name: str | None = None, storage: str | None = None,
-            tracking_uri: str | None = None) -> int:
-    """``sensorium-search promote``: see the module docstring. Returns the exit status."""
+            tracking_uri: str | None = None, ensemble: str = "best") -> PromotionResult:
+    """``sensorium-search promote``: see the module docstring."""
     from search import tracking
-    from search.trainable import sessions_for
-    from sensorium_models.submission.for_predictor import full_trials
 
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     candidates = top_candidates(record, spec, top_k)
     seed_list = [spec.settings.seed + 100 + i for i in range(seeds)]
     promotion = store.join(record.storage_folder, "promotion")
-    print(f"promote {name}: top {len(candidates)} trials × {seeds} seeds {seed_list}; Ray {connect_ray(address)}",
-          flush=True)
+    log.info(f"promote {name}: top {len(candidates)} trials × {seeds} seeds {seed_list}; Ray {connect_ray(address)}")
     parent_id = tracking.promotion_run(record.tracking_uri, record.experiment_id, record.parent_run_id, name,
                                        promotion)
     member_scores = {}
 
     def scored(candidate: Candidate, member: MemberRecord) -> None:
-        sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
+        sessions = sessions_of(candidate.run.whole_trials().data, spec.settings.seed)
         with member.stored_predictions() as read:
             member_scores[(candidate.trial_id, member.seed)] = score(sessions, read, member.skip)
-        tracking.log_member(record.tracking_uri, record.experiment_id, parent_id, candidate.blocks, member,
+        tracking.log_member(record.tracking_uri, record.experiment_id, parent_id, candidate.run.blocks(), member,
                             member_scores[(candidate.trial_id, member.seed)])
 
     try:
         reused = train_members(candidates, seed_list, promotion, spec.settings.resources, scored)
         for candidate in candidates:
-            sessions = sessions_for(full_trials(candidate.blocks["data"]), spec.settings.seed)
+            sessions = sessions_of(candidate.run.whole_trials().data, spec.settings.seed)
             with ensemble_predictions(candidate.members) as read:
                 candidate.scores = score(sessions, read, candidate.members[0].skip)
         best = max(candidates, key=lambda c: c.member_validation)
-        table = score_table(candidates, member_scores)
-        note = training_note(sessions_for(best.blocks["data"], spec.settings.seed))
+        if ensemble == "top-k":
+            best = combined(candidates)
+            sessions = sessions_of(best.run.whole_trials().data, spec.settings.seed)
+            with ensemble_predictions(best.members) as read:
+                best.scores = score(sessions, read, best.members[0].skip)
+        table = score_table(candidates, member_scores, best if ensemble == "top-k" else None)
+        note = training_note(sessions_of(best.run.data, spec.settings.seed))
         table += f"\n\n{note}" if note else ""
-        print(table)
-        tracking.log_promotion(record.tracking_uri, parent_id, table, best.blocks, best.scores, reused)
+        log.info(table)
+        tracking.log_promotion(record.tracking_uri, parent_id, table, best.run.blocks(), best.scores, reused)
         model_name = registered_name or f"{name}-ensemble"
         with tempfile.TemporaryDirectory() as tmp:
             local = out.absolute() if out else Path(promotion) if not store.is_uri(promotion) else Path(tmp)
             version, written = publish(best, record, spec.settings.seed, local, model_name, alias, parent_id)
+            submission = str(local / "submission")
             if out is None and store.is_uri(promotion):
+                submission = store.join(promotion, "submission")
                 for part in ("ensemble", "submission"):
                     store.put_folder(local / part, store.join(promotion, part))
                 written = [store.join(promotion, str(p.relative_to(local))) for p in written]
@@ -188,9 +225,5 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
     except BaseException:
         tracking.end_run(record.tracking_uri, parent_id, "FAILED")
         raise
-    print(f"best: trial {best.trial_id} ({seeds}-seed ensemble, members' own-split validation corr "
-          f"{best.member_validation:.4f}) registered as models:/{model_name}@{alias} (version {version})")
-    print("submission files (validated):")
-    for path in written:
-        print(f"  {path}")
-    return 0
+    return PromotionResult(f"models:/{model_name}@{alias}", version, best, candidates, table, submission,
+                           [str(p) for p in written], reused)

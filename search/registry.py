@@ -4,11 +4,19 @@ A registered ensemble is a pyfunc model logged *from code* (``search/ensemble_py
 unpickles nothing. Its artifact folder holds ``ensemble.yaml`` (each member's data/model/trainer config and
 seed, the sessions it was trained on), ``members/<i>.pt`` (state dicts, read with ``weights_only=True``) and
 ``normalisation.npz`` (each session's neuron ids and response std, checked against the data it predicts).
+
+It stands on its own: the model carries the code its ``predict`` imports (``code_paths``: the
+``sensorium_models`` and ``search`` packages), pins every distribution that code imports, and has a
+signature (``paths``: a list of session folders or zips) and an input example; the registry version is
+tagged with the promotion's mean scores, the search, the git commit and the data's fingerprint.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import hashlib
+from importlib.metadata import version as installed_version
 
 import numpy as np
 import torch
@@ -24,6 +32,12 @@ from sensorium_models.yaml_file import read_yaml
 ENSEMBLE_FILE = "ensemble.yaml"
 NORMALISATION_FILE = "normalisation.npz"
 PYFUNC_CODE = Path(__file__).with_name("ensemble_pyfunc.py")
+# The packages ``predict`` imports from the checkout, shipped with the model (MLflow puts their parent on sys.path).
+CODE_PATHS = [Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "sensorium_models"]
+# Every distribution the predict path imports (tests/test_registry_standalone.py checks the list is complete),
+# pinned at the versions installed here, i.e. requirements.txt's.
+MODEL_DISTRIBUTIONS = ("mlflow", "torch", "numpy", "PyYAML", "pydantic", "pydantic_core", "annotated-types",
+                       "typing-inspection", "typing_extensions", "tqdm")
 
 
 @dataclass
@@ -87,20 +101,49 @@ def load_ensemble_folder(folder: str | Path, sessions: list[Session]) -> tuple[E
     return Ensemble(members), matched
 
 
-def register_ensemble(folder: Path, name: str, alias: str, run_id: str) -> str:
-    """Log the folder as a pyfunc model on ``run_id``, register it as a new version of ``name``, point
-    ``alias`` at it; returns the version. The tracking URI must already be set."""
+def data_fingerprint(sessions: list[Session]) -> str:
+    """What the ensemble checks the data against (each session's key, neuron ids and response std), hashed."""
+    digest = hashlib.sha256()
+    for s in sorted(sessions, key=lambda s: s.key):
+        for part in (s.key.encode(), np.asarray(s.unit_ids).tobytes(), np.asarray(s.response_std).tobytes()):
+            digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def model_requirements() -> list[str]:
+    """``name==version`` for every distribution the model's code imports, as installed here."""
+    return [f"{name}=={installed_version(name).split('+')[0]}" for name in MODEL_DISTRIBUTIONS]
+
+
+def register_ensemble(folder: Path, name: str, alias: str, run_id: str, example_paths: list[str],
+                      tags: dict[str, str]) -> str:
+    """Log the folder as a pyfunc model on ``run_id``, register it as a new version of ``name`` tagged with
+    ``tags``, point ``alias`` at it; returns the version. ``example_paths`` (the data it was trained on) is
+    the input example, which MLflow predicts once to check it. The tracking URI must already be set."""
     import mlflow
+    import pandas as pd
     from mlflow import MlflowClient
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import Array
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
 
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="ensemble", python_model=str(PYFUNC_CODE), artifacts={"ensemble": str(folder)},
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
-            registered_model_name=name,
+            code_paths=[str(p) for p in CODE_PATHS], pip_requirements=model_requirements(),
+            signature=ModelSignature(inputs=Schema([ColSpec(Array(DataType.string), "paths")])),
+            input_example=pd.DataFrame({"paths": [[str(p) for p in example_paths]]}),
         )
-    version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, alias, version)
+    disable_logging()  # "Successfully registered model ...", "Created version ...": promote says it once
+    try:
+        version = str(mlflow.register_model(info.model_uri, name).version)
+    finally:
+        enable_logging()
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+    client.set_registered_model_alias(name, alias, version)
     return version
 
 

@@ -16,14 +16,50 @@ squeeze the next.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from search.space import Distribution, get_path
 from sensorium_models.errors import UserError
 
 if TYPE_CHECKING:
     from search.cluster_growth import Growth
-    from search.config import Resources, SearchSpec
+
+
+def _whole_above_one(gpus: float) -> float:
+    if gpus > 1 and gpus != int(gpus):
+        raise ValueError(f"more than one GPU must be a whole number, found {gpus}")
+    return gpus
+
+
+class GpuRule(BaseModel):
+    """Trials whose ``key`` (a number, or a list's largest) is at least ``at_least`` ask for ``gpus``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    at_least: float
+    gpus: float = Field(ge=0)
+
+    _whole = field_validator("gpus")(_whole_above_one)
+
+
+class Resources(BaseModel):
+    """What one trial reserves (the ``search.resources`` block); GPUs may be a fraction (several trials share
+    one GPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+    gpus_when: list[GpuRule] = []
+    gpu_memory_fraction: float | None = Field(None, gt=0, le=1)
+    # Whether the cluster adds nodes for waiting trials (Ray's autoscaler): then resources no live node offers
+    # are waited for, not refused. auto: ask the cluster (search.cluster_growth); in-process Ray never grows.
+    autoscaling: bool | Literal["auto"] = "auto"
+
+    _whole = field_validator("gpus")(_whole_above_one)
 
 
 def size_of(value: Any) -> float | None:
@@ -37,13 +73,14 @@ def size_of(value: Any) -> float | None:
     return None
 
 
-def check_gpu_rules(spec: SearchSpec, where: str = "") -> None:
-    """UserError for a ``gpus_when`` rule whose key is not in the config, or takes a value with no size."""
-    for i, rule in enumerate(spec.settings.resources.gpus_when):
+def check_gpu_rules(resources: Resources, blocks: dict[str, dict], where: str = "") -> None:
+    """UserError for a ``gpus_when`` rule whose key is not in the search's blocks, or takes a value with no
+    size."""
+    for i, rule in enumerate(resources.gpus_when):
         name = f"{where}search.resources.gpus_when[{i}].key"
         path = tuple(rule.key.split("."))
         try:
-            node = get_path(spec.blocks, path)
+            node = get_path(blocks, path)
         except (KeyError, TypeError):
             raise UserError(f"{name}: {rule.key} is not set in the config "
                             f"(expected e.g. model.hidden_channels)") from None
@@ -54,7 +91,8 @@ def check_gpu_rules(spec: SearchSpec, where: str = "") -> None:
 
 
 def trial_gpus(resources: Resources, blocks: dict[str, dict]) -> float:
-    """The GPUs a trial with these (decoded) blocks asks for: the most any matching rule says."""
+    """The GPUs a trial with these blocks (a run's, or a sampled config decoded) asks for: the most any matching
+    rule says (a rule's key is one the search sets: ``check_gpu_rules``)."""
     matching = [rule.gpus for rule in resources.gpus_when
                 if size_of(get_path(blocks, tuple(rule.key.split(".")))) >= rule.at_least]
     return max([resources.gpus, *matching])
@@ -105,17 +143,6 @@ def _shortage(need: dict[str, float], offers: list[dict[str, float]], what: str,
     short = "CPU" if best["CPU"] < need["CPU"] else "GPU"
     return (f"search.resources.{short.lower()}s: a trial asks for {need[short]:g} but no {what} offers more than "
             f"{best[short]:g} ({which})")
-
-
-def tune_resources(spec: SearchSpec):
-    """Tune's per-trial resources: a fixed request, or a function of the trial's config when rules exist."""
-    from ray.tune import PlacementGroupFactory
-
-    resources = spec.settings.resources
-    if not resources.gpus_when:
-        return {"cpu": resources.cpus, "gpu": resources.gpus}
-    return lambda config: PlacementGroupFactory(
-        [{"CPU": resources.cpus, "GPU": trial_gpus(resources, spec.decode(config))}])
 
 
 def device_share(resources: Resources, blocks: dict[str, dict]) -> float:

@@ -4,19 +4,17 @@ Imports no Ray at module level: callers set Ray's environment before Ray is firs
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.alternatives import CHOSEN_KEY
 from search.config import SearchSpec
+from search.objective import Objective
 
 FINISHED, EARLY_STOPPED, FAILED = "FINISHED", "EARLY_STOPPED", "FAILED"
 STOPPED_EARLY = "stopped_early"  # result key progress.EarlyStopMarker adds where the scheduler stopped a trial
-# Result key the trainable adds to every epoch: the best value of the search metric so far. ASHA and TPE
-# compare trials by it, as the project ranks and promotes them by their best epoch.
-OBJECTIVE = "objective"
 
 
 @dataclass
@@ -30,17 +28,34 @@ class TrialRow:
     error: str = ""
 
 
+TUNE_ENDED = ("TERMINATED", "ERROR")  # Tune's statuses of a trial that will not run again
+
+
+def has_ended(trial) -> bool:
+    """Whether Tune is done with the trial (completed or failed for good)."""
+    return trial.status in TUNE_ENDED
+
+
+def search_finished(trials, num_samples: int) -> bool:
+    """Every trial the search asked for exists and has ended: nothing is left to resume."""
+    return len(trials) >= num_samples and all(has_ended(t) for t in trials)
+
+
+def is_completed(row: "TrialRow") -> bool:
+    """Ended by itself or stopped early by the scheduler, with a score: a trial promotion may take."""
+    return row.state in (FINISHED, EARLY_STOPPED) and row.best is not None
+
+
 def completed_state(trial) -> str:
     """How a trial that Tune completed (not errored) ended: by itself, or stopped early by the scheduler."""
     return EARLY_STOPPED if trial.last_result.get(STOPPED_EARLY) else FINISHED
 
 
 def trial_state(trial) -> str:
-    if trial.status == "TERMINATED":
-        return completed_state(trial)
-    if trial.status == "ERROR":
-        return FAILED
-    return trial.status
+    """FINISHED, EARLY_STOPPED or FAILED once Tune is done with the trial, else Tune's own status."""
+    if not has_ended(trial):
+        return trial.status
+    return FAILED if trial.status == "ERROR" else completed_state(trial)
 
 
 def error_reason(trial) -> str:
@@ -64,11 +79,10 @@ def error_reason(trial) -> str:
 def trial_rows(trials, spec: SearchSpec, details: bool = True) -> list[TrialRow]:
     """One row per trial. Without ``details`` a row has no params and no error (no config is decoded, no
     error file read): enough for ``summary_line``, which the driver prints after every trial that ends."""
-    metric, mode = spec.settings.metric, spec.settings.mode
+    objective = spec.settings.objective
     rows = []
     for trial in trials:
-        best = trial.metric_analysis.get(metric, {}).get(mode)
-        best = float(best) if best is not None and math.isfinite(best) else None
+        best = objective.trial_best(trial)
         state = trial_state(trial)
         rows.append(TrialRow(
             trial_id=trial.trial_id,
@@ -82,22 +96,21 @@ def trial_rows(trials, spec: SearchSpec, details: bool = True) -> list[TrialRow]
     return rows
 
 
-def best_row(rows: list[TrialRow], mode: str) -> TrialRow | None:
+def best_row(rows: list[TrialRow], objective: Objective) -> TrialRow | None:
     """The trial with the best metric at any epoch, failed trials excluded."""
-    scored = [r for r in rows if r.best is not None and r.state != FAILED]
-    if not scored:
-        return None
-    return (max if mode == "max" else min)(scored, key=lambda r: r.best)
+    return objective.best([r for r in rows if r.state != FAILED], lambda r: r.best)
 
 
 def format_table(rows: list[TrialRow], spec: SearchSpec) -> str:
     """A plain-text table: best trials first, failed ones last with their reason."""
-    sign = -1 if spec.settings.mode == "max" else 1
-    ordered = sorted(rows, key=lambda r: (r.best is None, sign * (r.best or 0.0)))
-    keys = [".".join(map(str, p)) for p in spec.searched]
+    ordered = spec.settings.objective.ranked(rows, lambda r: r.best)
+    if spec.alternatives:  # a cross-family search: one group per model alternative, the best group first
+        groups = list(dict.fromkeys(r.params.get(CHOSEN_KEY) for r in ordered))
+        ordered.sort(key=lambda r: groups.index(r.params.get(CHOSEN_KEY)))
+    keys = spec.searched_names()
     header = ["trial", "state", "epochs", f"best {spec.settings.metric}", *keys]
     body = [[r.trial_id, r.state, str(r.epochs), "-" if r.best is None else f"{r.best:.4f}",
-             *(short_value(r.params[k]) for k in keys)] for r in ordered]
+             *(short_value(r.params[k]) if k in r.params else "-" for k in keys)] for r in ordered]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *body]]
     lines += [f"{r.trial_id}: {r.error}" for r in ordered if r.error]
@@ -116,7 +129,7 @@ def summary_line(rows: list[TrialRow], spec: SearchSpec) -> str:
     pending = spec.settings.num_samples - sum(count.values())
     text = (f"{count['RUNNING']} running, {count[FINISHED]} finished, {count[EARLY_STOPPED]} stopped early, "
             f"{count[FAILED]} failed, {max(pending, 0)} to go")
-    best = best_row(rows, spec.settings.mode)
+    best = best_row(rows, spec.settings.objective)
     if best is not None:
         text += f"; best {spec.settings.metric} {best.best:.4f} ({best.trial_id})"
     return text

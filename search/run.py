@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import optuna
@@ -29,30 +29,23 @@ from search.mlflow_writer import finish, wait_s, writer_for
 from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
 from search.resources import check_resources, wait_or_refuse
-from search.results import OBJECTIVE, summary_line, trial_rows
+from search.objective import OBJECTIVE
+from search.results import FAILED, TrialRow, best_row, search_finished, summary_line, trial_rows
 from search.searcher import build_scheduler, build_searcher, check_new_study
 from search.tracking import (MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run,
                              tag_ray_address)
 from search.trainable import trainable, trial_dirname
 from search.trial_runs import TrialRuns
 from search.tune_state import saved_trials
+from sensorium_models.compose import schemas
 from sensorium_models.errors import UserError
 
 RECORD_DIR = "sensorium-search"  # in the Tune experiment folder: the record, the YAML, the promotion
+log = logging.getLogger(__name__)
 
 
 def absolute_storage(location: str) -> str:
     return location if store.is_uri(location) else str(Path(location).absolute())
-
-
-def schemas() -> dict:
-    """The pydantic schemas of the three config blocks, as the contracts define them; the model block's
-    depends on the family it names."""
-    from sensorium_models.data import DataConfig
-    from sensorium_models.models.families import model_schema
-    from sensorium_models.training import TrainerConfig
-
-    return {"data": DataConfig, "model": model_schema, "trainer": TrainerConfig}
 
 
 @dataclass
@@ -113,15 +106,25 @@ class SearchRecord:
                          if store.exists(store.join(absolute_storage(storage), n, RECORD_DIR, "record.json"))]
                 raise UserError(f"search {name!r}: no record under --storage {storage} "
                                 f"(searches there: {', '.join(known) or 'none'})")
-            record = replace(cls(**json.loads(text)), experiment_path=experiment_path)  # where it is now
+            where = store.join(experiment_path, RECORD_DIR, "record.json")
+            record = replace(cls.parse(text, where), experiment_path=experiment_path)  # where it is now
         else:
             path = cls.folder(runs, name) / "record.json"
             if not path.exists():
                 known = sorted(p.name for p in (runs / "searches").glob("*/") if (p / "record.json").exists())
                 raise UserError(f"search {name!r}: no record at {path} (searches under {runs}: "
                                 f"{', '.join(known) or 'none'}; on another machine, pass --storage)")
-            record = cls(**json.loads(path.read_text()))
+            record = cls.parse(store.read_text(str(path)), str(path))
         return replace(record, tracking_uri=tracking_uri) if tracking_uri else record
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "SearchRecord":
+        """The record ``write`` wrote; anything else in its place is one line naming the file."""
+        try:
+            return cls(**json.loads(text))
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{where}: expected the search's record (JSON with name, experiment_path, "
+                            f"tracking_uri), found something else ({err})") from None
 
     def spec(self, check_paths: bool = True) -> SearchSpec:
         from sensorium_models.yaml_file import parse_yaml
@@ -171,8 +174,33 @@ def cluster_nodes() -> list[dict[str, float]]:
     return [node["Resources"] for node in ray.nodes() if node["Alive"]]
 
 
-def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None, address: str | None,
-           make_trainable=trainable) -> int:
+@dataclass
+class SearchResult:
+    """What a launch or resume left: the search's record, its trials, and whether it ran to its end."""
+
+    record: SearchRecord
+    spec: SearchSpec = field(repr=False)
+    trials: list[TrialRow]
+    finished: bool  # every trial ran; False when interrupted (``resume`` continues it)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def best(self) -> TrialRow | None:
+        return best_row(self.trials, self.spec.settings.objective)
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.trials) and all(row.state == FAILED for row in self.trials)
+
+    def summary(self) -> str:
+        return summary_line(self.trials, self.spec)
+
+
+def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str | None,
+           address: str | None, make_trainable=trainable) -> SearchResult:
     """A new search. Its record and YAML are written first, before the slow checks, Ray and MLflow, so a kill
     at any moment leaves a search that ``resume`` continues, or starts if no trial had; a check that refuses
     the search (the data, the model, the cluster's resources) removes them again. ``make_trainable`` (the
@@ -197,17 +225,17 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
             resources = spec.settings.resources
             waits = wait_or_refuse(resources, cluster_nodes(), cluster_growth(resources.autoscaling))
             if waits:
-                print(waits, file=sys.stderr, flush=True)
+                log.warning(waits)
     except UserError:  # the search never was: the same name can be launched again
         record.remove(runs)
         raise
     record = record.tracked(runs, spec)
     try:  # interrupted before the fit: the parent run ends KILLED and `resume` starts the Tuner afresh
         tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
-        print(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a "
-              f"time, {len(spec.searched)} searched keys; Ray {ray_address}", flush=True)
-        print(f"  Tune experiment {experiment_path}\n  MLflow {record.tracking_uri} (parent run "
-              f"{record.parent_run_id})", flush=True)
+        log.info(f"search {spec.name}: {spec.settings.num_samples} trials, {spec.settings.max_concurrent} at a "
+                 f"time, {len(spec.searched_names())} searched keys; Ray {ray_address}")
+        log.info(f"  Tune experiment {experiment_path}\n  MLflow {record.tracking_uri} (parent run "
+                 f"{record.parent_run_id})")
         tuner = build_tuner(spec, record, storage, make_trainable=make_trainable)
     except BaseException:
         end_run(record.tracking_uri, record.parent_run_id, "KILLED")
@@ -216,26 +244,29 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
 
 
 def resume(name: str, runs: Path, address: str | None, storage: str | None = None,
-           tracking_uri: str | None = None, make_trainable=trainable) -> int:
+           tracking_uri: str | None = None, make_trainable=trainable) -> SearchResult:
     record = SearchRecord.read(runs, name, storage, tracking_uri)
     spec = record.spec()
     preflight(spec, schemas())
     trials = load_trials(record, required=False)  # a cut-short state stops here, before Ray: Tune would start anew
     record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
     if trials:  # what the tracker could not write last time (its server away), so the resumed runs are whole
-        print(sync(record, spec, trials).line(name), flush=True)
+        log.info(sync(record, spec, trials).line(name))
+    if trials and len(trials) >= spec.settings.num_samples and all(t.status == "TERMINATED" for t in trials):
+        end_run(record.tracking_uri, record.parent_run_id, "FINISHED")  # nothing left to run: no Ray to start
+        return SearchResult(record, spec, trial_rows(trials, spec), True)
     ray_address = connect_ray(address)
     tag_ray_address(record.tracking_uri, record.parent_run_id, ray_address)
     path, filesystem = store.tune_storage(record.experiment_path)
     if tune.Tuner.can_restore(path, storage_filesystem=filesystem):
-        print(f"search {name}: resuming from {record.experiment_path}; Ray {ray_address}", flush=True)
+        log.info(f"search {name}: resuming from {record.experiment_path}; Ray {ray_address}")
         tuner = tune.Tuner.restore(path, trainable=make_trainable(spec), resume_errored=True,
                                    storage_filesystem=filesystem)
         _track_into(tuner, record.tracking_uri)
     else:  # launch was interrupted before Tune saved its first state (the record is written before it)
-        print(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}",
-              flush=True)
-        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0], make_trainable=make_trainable)
+        log.info(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}")
+        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0],
+                            make_trainable=make_trainable)
     return _fit(tuner, spec, record)
 
 
@@ -259,7 +290,8 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tune_config = tune.TuneConfig(
         metric=OBJECTIVE, mode=settings.mode,
-        search_alg=build_searcher(settings, spec.points, spec.name), scheduler=build_scheduler(settings),
+        search_alg=build_searcher(settings, spec.points, spec.name, spec.define_by_run()),
+        scheduler=build_scheduler(settings),
         num_samples=settings.num_samples, max_concurrent_trials=settings.max_concurrent, reuse_actors=reuse_actors,
         trial_dirname_creator=trial_dirname,
     )
@@ -277,27 +309,19 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
                       run_config=run_config)
 
 
-def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> int:
+def _fit(tuner, spec: SearchSpec, record: SearchRecord) -> SearchResult:
     """Run to the end; the parent run ends FINISHED, or KILLED when Tune was interrupted with trials left."""
     status = "KILLED"
     try:
         tuner.fit()
         trials = load_trials(record)  # Trial objects: Tune's Results lack the early-stopped/finished state
-        unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+        unfinished = not search_finished(trials, spec.settings.num_samples)
         status = "KILLED" if unfinished else "FINISHED"
     finally:
         writer_for(record.tracking_uri).put(f"the search's end ({status})",
                                             lambda: end_run(record.tracking_uri, record.parent_run_id, status))
         _wait_for_mlflow(record)
-    print(f"search {spec.name} {'interrupted' if unfinished else 'done'}: {summary_line(trial_rows(trials, spec), spec)}")
-    if unfinished:
-        print(f"  continue with: sensorium-search search resume {spec.name}")
-        return 130
-    if trials and all(t.status == "ERROR" for t in trials):
-        print(f"  every trial failed; the first one's error: {trials[0].error_file}", file=sys.stderr)
-        return 1
-    print(f"  best configuration: sensorium-search search best {spec.name}")
-    return 0
+    return SearchResult(record, spec, trial_rows(trials, spec), not unfinished)
 
 
 def _wait_for_mlflow(record: SearchRecord) -> None:
@@ -305,9 +329,9 @@ def _wait_for_mlflow(record: SearchRecord) -> None:
     left = finish(record.tracking_uri)
     if left:
         storage = record.experiment_path.rsplit("/", 1)[0]
-        print(f"search {record.name}: MLflow is behind: {left} write(s) pending for {record.tracking_uri}, "
-              f"still unreachable after {wait_s():.0f} s; once it is back: sensorium-search search sync "
-              f"{record.name} --storage {storage}", flush=True)
+        log.info(f"search {record.name}: MLflow is behind: {left} write(s) pending for {record.tracking_uri}, "
+                 f"still unreachable after {wait_s():.0f} s; once it is back: sensorium-search search sync "
+                 f"{record.name} --storage {storage}")
 
 
 def sync(record: SearchRecord, spec: SearchSpec, trials: list):

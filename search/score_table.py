@@ -33,9 +33,11 @@ def _cells(flat: dict[str, float], cols: list[tuple[str, str, int]], bold: bool 
                       for tier, metric, _ in cols)
 
 
-def score_table(candidates, member_scores: dict) -> str:
-    """Markdown: a row per member (``member_scores[(trial_id, seed)]``) and per ensemble (``candidate.scores``)."""
-    cols = columns([*member_scores.values(), *(c.scores for c in candidates)])
+def score_table(candidates, member_scores: dict, combined=None) -> str:
+    """Markdown: a row per member (``member_scores[(trial_id, seed)]``) and per ensemble (``candidate.scores``),
+    and one for ``combined``, the ensemble of every member, where promotion made one."""
+    everyone = [*candidates, combined] if combined is not None else candidates
+    cols = columns([*member_scores.values(), *(c.scores for c in everyone)])
     header = " | ".join(f"{tier} {metric} ({mice} {'mouse' if mice == 1 else 'mice'})" for tier, metric, mice in cols)
     lines = [f"| trial | model | own-split val corr | {header} |", "|---|---|---|" + "---|" * len(cols)]
     for candidate in candidates:
@@ -44,6 +46,9 @@ def score_table(candidates, member_scores: dict) -> str:
             lines.append(f"| {candidate.trial_id} | seed {member.seed} | {member.validation_corr:.4f} | {cells} |")
         lines.append(f"| {candidate.trial_id} | **ensemble** | {candidate.member_validation:.4f} (mean) | "
                      f"{_cells(candidate.scores, cols, bold=True)} |")
+    if combined is not None:
+        lines.append(f"| {combined.trial_id} | **ensemble of all {len(combined.members)}** | "
+                     f"{combined.member_validation:.4f} (mean) | {_cells(combined.scores, cols, bold=True)} |")
     return "\n".join(lines)
 
 

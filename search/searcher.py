@@ -17,6 +17,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import MULTIVARIATE_FROM, SearchSettings
+from search.objective import OBJECTIVE
 from search.results import STOPPED_EARLY
 from sensorium_models.errors import UserError
 
@@ -34,8 +35,9 @@ class PruningAwareOptunaSearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
-def build_searcher(settings: SearchSettings, points: list[dict], study_name: str = "optuna"):
-    """The search algorithm ``settings.algorithm`` names, seeded, trying ``points`` first."""
+def build_searcher(settings: SearchSettings, points: list[dict], study_name: str = "optuna", space=None):
+    """The search algorithm ``settings.algorithm`` names, seeded, trying ``points`` first; ``space``: an Optuna
+    define-by-run function (a cross-family search, TPE only), which then knows the metric itself."""
     if settings.algorithm == "bohb":
         check_installed(settings)
         from ray.tune.search.bohb import TuneBOHB
@@ -47,8 +49,9 @@ def build_searcher(settings: SearchSettings, points: list[dict], study_name: str
     sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=tpe.n_startup_trials,
                                          multivariate=multivariate(settings), group=multivariate(settings))
     storage = None if settings.optuna_storage is None else optuna_storage(settings.optuna_storage)
+    given = {} if space is None else {"space": space, "metric": OBJECTIVE, "mode": settings.mode}
     return PruningAwareOptunaSearch(points_to_evaluate=points or None, sampler=sampler,
-                                    study_name=study_name if storage else None, storage=storage)
+                                    study_name=study_name if storage else None, storage=storage, **given)
 
 
 def multivariate(settings: SearchSettings) -> bool:

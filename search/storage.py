@@ -122,12 +122,21 @@ def read_text(location: str) -> str | None:
     """The file's text, or None if there is none."""
     if not is_uri(location):
         path = Path(location)
-        return path.read_text() if path.is_file() else None
+        return _decoded(location, path.read_bytes()) if path.is_file() else None
     if not exists(location):
         return None
     fs, path = _fs(location)
     with _errors(location), fs.open_input_stream(path) as f:
-        return f.read().decode()
+        return _decoded(location, f.read())
+
+
+def _decoded(location: str, data: bytes) -> str:
+    """The file's bytes as text; a file that is not text (overwritten, corrupted) is the user's to fix."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{location}: expected UTF-8 text, found byte {err.object[err.start]:#04x} at offset "
+                        f"{err.start}") from None
 
 
 def write_text(location: str, text: str) -> None:

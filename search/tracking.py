@@ -20,10 +20,22 @@ from search.space import flatten
 from search.trial_runs import PARENT_TAG, TrialRuns, as_metrics, as_params, end_tags, result_metrics
 
 EXPERIMENT = "sensorium-search"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def default_tracking_uri(runs_dir: Path) -> str:
     return f"sqlite:///{runs_dir.absolute() / 'mlflow.db'}"
+
+
+def check_store(tracking_uri: str) -> None:
+    """A ``sqlite:///`` store that exists must be an SQLite file (MLflow would fail deep in SQLAlchemy)."""
+    from sensorium_models.errors import UserError
+
+    path = Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
+    if path is not None and path.is_file():
+        with open(path, "rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) not in (SQLITE_HEADER, b""):
+                raise UserError(f"{path}: expected an MLflow store (an SQLite database), found another kind of file")
 
 
 def open_experiment(tracking_uri: str, runs_dir: Path, name: str = EXPERIMENT) -> str:
@@ -33,6 +45,7 @@ def open_experiment(tracking_uri: str, runs_dir: Path, name: str = EXPERIMENT) -
     """
     from mlflow import MlflowClient
 
+    check_store(tracking_uri)
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -54,7 +67,7 @@ def start_search_run(tracking_uri: str, experiment_id: str, spec: SearchSpec) ->
         client.update_run(run_id, status="RUNNING")
         return run_id
     run = client.create_run(experiment_id, run_name=spec.name, tags={
-        "role": "search", "search_name": spec.name, "config_hash": spec.config_hash, "git_commit": _git_commit(),
+        "role": "search", "search_name": spec.name, "config_hash": spec.config_hash, "git_commit": git_commit(),
     })
     client.log_text(run.info.run_id, spec.text, "search.yaml")
     settings = flatten(spec.settings.model_dump(exclude={"start_with"}))
@@ -125,7 +138,7 @@ def log_promotion(tracking_uri: str, run_id: str, table: str, best_blocks: dict,
                                                "members_reused": reused}, 0))
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     """The commit of the code that runs (not of the folder the user runs it from), "-dirty" if edited."""
     here = Path(__file__).resolve().parent
     try:

@@ -1,9 +1,9 @@
 """The function Ray Tune runs for one trial: the three contracts, reporting every epoch (a checkpoint every
 ``search.checkpoint_every`` epochs) with the running best of the search metric, which ASHA and TPE compare.
 
-Sessions are loaded once per worker process and kept for the next trial that asks for the same data
-config (Tune runs many trials in one worker with ``reuse_actors``), so a trial costs a model build, not a
-data load. A trial whose loss turns non-finite fails with the trainer's reason and is not retrained:
+The run is composed where every run is (``sensorium_models.compose``), which keeps a worker's sessions
+for the next trial that asks for the same data config (Tune runs many trials in one worker with
+``reuse_actors``), so a trial costs a model build, not a data load. A trial whose loss turns non-finite fails with the trainer's reason and is not retrained:
 the reason is left in the trial's folder on the experiment's storage, and the retry Tune makes for
 ``max_failures`` finds it there and fails at once: NaN from a given configuration and seed is deterministic,
 whereas what retries are for (a lost node, a killed worker) is not.
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from pathlib import Path
 
 from ray import tune
 
 from search.config import SearchSpec
-from search.results import OBJECTIVE
-from search.resources import cap_gpu_memory, device_share, free_gpu_cache, tune_resources
+from search.objective import OBJECTIVE
+from search.resources import cap_gpu_memory, device_share, free_gpu_cache, trial_gpus
 
 NONFINITE_MARKER = "nonfinite_loss.txt"
 RUNNING_BEST_FILE = "running_best.json"  # in each checkpoint: the objective so far, for a resumed trial
@@ -31,47 +30,27 @@ class TrialDiverged(RuntimeError):
     value)`` cannot be rebuilt that way, so the trial would fail with a ``TypeError`` instead of the reason."""
 
 
-_sessions: dict[str, list] = {}  # at most one entry: the data config this worker loaded last
-
-
-def sessions_for(data_cfg: dict, seed: int) -> list:
-    """The sessions of ``data_cfg``, read once per worker process and data config."""
-    from sensorium_models.data import load_sessions
-
-    key = json.dumps([data_cfg, seed], sort_keys=True)
-    if key not in _sessions:
-        _sessions.clear()  # free the previous data before loading other data
-        _sessions[key] = load_sessions(data_cfg, seed)
-    return _sessions[key]
-
-
 def run_trial(config: dict, spec: SearchSpec) -> None:
-    """One trial: load (or reuse) sessions, build the model, train it, resuming from Tune's checkpoint."""
+    """One trial: the run its config decodes to, fitted (sessions reused), resuming from Tune's checkpoint."""
     import torch
 
-    from sensorium_models.data import placement_of
-    from sensorium_models.models import build_model
-    from sensorium_models.training import NonFiniteLoss, train
+    from sensorium_models.compose import fit
+    from sensorium_models.training import NonFiniteLoss
 
     earlier = _read_marker()
     if earlier is not None:  # a retry of a trial that diverged: fail the same way without training again
         raise TrialDiverged(f"{earlier} (in an earlier attempt; not retrained)")
-    resources = spec.settings.resources
-    torch.set_num_threads(max(1, int(resources.cpus)))
-    cap_gpu_memory(resources)
-    blocks = spec.decode(config)
-    seed = spec.settings.seed
-    sessions = sessions_for(blocks["data"], seed)
-    model = build_model(sessions, blocks["model"], seed)
-
     settings = spec.settings
+    torch.set_num_threads(max(1, int(settings.resources.cpus)))
+    cap_gpu_memory(settings.resources)
+    run = spec.run_config(config)
     checkpoint = tune.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as resume_from:
         best = _read_running_best(resume_from)
 
         def report(epoch: int, metrics: dict, checkpoint_dir: Path) -> None:
             nonlocal best
-            best = running_best(best, metrics.get(settings.metric), settings.mode)
+            best = settings.objective.running_best(best, metrics.get(settings.metric))
             saved = None
             if epoch % settings.checkpoint_every == 0:
                 (Path(checkpoint_dir) / RUNNING_BEST_FILE).write_text(json.dumps(best))
@@ -79,24 +58,13 @@ def run_trial(config: dict, spec: SearchSpec) -> None:
             tune.report({**metrics, "epoch": epoch, OBJECTIVE: best}, checkpoint=saved)
 
         try:
-            train(model, sessions, blocks["trainer"], seed, report=report, checkpoint=resume_from,
-                  placement=placement_of(blocks["data"]), device_share=device_share(resources, blocks))
+            fit(run, settings.seed, report, resume_from, device_share(settings.resources, run.blocks()))
         except NonFiniteLoss as err:
             reason = f"NonFiniteLoss: {err}"
             _write_marker(reason)
             raise TrialDiverged(reason) from None  # no __cause__ for Tune to copy
         finally:
-            del model
             free_gpu_cache()  # under actor reuse, the next trial in this worker starts with the GPU empty
-
-
-def running_best(best: float | None, value: float | None, mode: str) -> float | None:
-    """The better of the two for ``mode``; a missing or non-finite value changes nothing (a first NaN stays)."""
-    if value is None or not math.isfinite(value):
-        return value if best is None else best
-    if best is None or not math.isfinite(best):
-        return value
-    return max(best, value) if mode == "max" else min(best, value)
 
 
 def _read_running_best(folder) -> float | None:
@@ -130,6 +98,17 @@ def _write_marker(reason: str) -> None:
 def trial_dirname(trial) -> str:
     """Tune names trial folders after every parameter value; the id is enough (MLflow has the values)."""
     return f"trial_{trial.trial_id}"
+
+
+def tune_resources(spec: SearchSpec):
+    """Tune's per-trial resources: a fixed request, or a function of the trial's config when rules exist."""
+    from ray.tune import PlacementGroupFactory
+
+    resources = spec.settings.resources
+    if not resources.gpus_when:
+        return {"cpu": resources.cpus, "gpu": resources.gpus}
+    return lambda config: PlacementGroupFactory(
+        [{"CPU": resources.cpus, "GPU": trial_gpus(resources, spec.decode(config))}])
 
 
 def trainable(spec: SearchSpec):

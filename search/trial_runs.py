@@ -152,7 +152,7 @@ class TrialRuns:
         stamp_ms = int(max((r.get("timestamp", 0) for r in last_results.values()), default=0) * 1000)
         values = {f"trials_{s.lower()}": sum(r.state == s for r in rows) for s in (FINISHED, EARLY_STOPPED, FAILED)}
         labels = {}
-        best = best_row(rows, self.spec.settings.mode)
+        best = best_row(rows, self.spec.settings.objective)
         if best is not None:
             values[f"best_{self.spec.settings.metric}"] = best.best
             best_last = reported_metrics(last_results[best.trial_id])

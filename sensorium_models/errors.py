@@ -1,4 +1,7 @@
 """One exception type for every user mistake, so the CLI can print one line and exit 2."""
+from __future__ import annotations
+
+from typing import Any
 
 
 class UserError(Exception):
@@ -22,8 +25,6 @@ def validation_message(err, prefix: str, schema=None) -> str:
     left out of the key, which keeps field names and list positions only. An unknown key gets the closest
     field name of ``schema`` (a pydantic model) as a suggestion; a value found is cut to one short line.
     """
-    from .yaml_file import shorten
-
     errors = err.errors()
     first = max(errors, key=lambda error: len(error["loc"]))
     parts = [str(p) for p in first["loc"] if isinstance(p, int) or str(p).isidentifier()]
@@ -66,3 +67,9 @@ def validated(schema, value, block: str):
         return schema.model_validate(value)
     except ValidationError as err:
         raise UserError(validation_message(err, block, schema)) from None
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``value`` as text, cut to ``limit`` characters so an error message stays one readable line."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

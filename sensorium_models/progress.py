@@ -65,7 +65,9 @@ class Progress:
     def __enter__(self) -> "Progress":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *_) -> None:
+        if kind is not None and self.done == 0:
+            self._quiet = True  # failed before any work: the error says why, a "stopped at 0" line adds nothing
         self.close()
 
 

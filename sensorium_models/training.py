@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Literal
+from typing import Annotated, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,8 @@ from .data.batches import SessionTensors, clip_span, cycle_sessions, epoch_gener
 from .data.placement import Placement, choose_placement, device_budget, place_sessions, prefetched
 from .data.placement import describe as describe_placement
 from .data.session import Session
-from .errors import UserError, expect, validated
+from .errors import expect, validated
+from .kinds import VIDEO_ONLY
 from .metrics import SCORED_FROM
 from .precision import choose_amp, describe
 from .prediction import autocast, predict, predict_tensors, resolve_device
@@ -70,12 +71,15 @@ class TrainerConfig(BaseModel):
                                     "average of the weights (DwiseNeuro: 0.999 per step); None: the weights")
     tolerance: float = Field(1e-6, ge=0)
     scale_loss: bool = True
-    clip_frames: int = Field(80, gt=0, description="video only: training clip length (capped at the shortest trial)")
-    clips_per_trial: int = Field(1, gt=0, description="video only: clips drawn from each train trial per epoch "
-                                 "(DwiseNeuro's epoch of 72,000 clips is about 15)")
+    clip_frames: Annotated[int, VIDEO_ONLY] = Field(
+        80, gt=0, description="training clip length (capped at the shortest trial)")
+    clips_per_trial: Annotated[int, VIDEO_ONLY] = Field(
+        1, gt=0, description="clips drawn from each train trial per epoch (DwiseNeuro's epoch of 72,000 clips is "
+                             "about 15)")
     burn_in: int | None = Field(None, ge=0, description="video frames left out of the loss; None: model.burn_in")
-    eval_skip: int | None = Field(None, ge=0, description="video only: frames each trial's validation score skips; "
-                                  "None: the 2023 competition's 51 (set it lower only for trials under 52 frames)")
+    eval_skip: Annotated[int | None, VIDEO_ONLY] = Field(
+        None, ge=0, description="frames each trial's validation score skips; None: the 2023 competition's 51 (set "
+                                "it lower only for trials under 52 frames)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool | Literal["auto"] = Field(False, description="bf16 autocast; auto: on CUDA GPUs with bf16 and CPUs "
                                                          "with AMX, fp32 elsewhere (printed)")
@@ -159,7 +163,7 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     clips = {}
     for s in sessions:
         if s.kind == "video" and len(s.indices("train")):
-            shortest = int(np.min(_uncut_lengths(s)[s.indices("train")]))
+            shortest = int(np.min(s.whole_trials().lengths[s.indices("train")]))  # frames uncut at a NaN
             clips[s.key] = min(cfg.clip_frames, (shortest - 1) // step + 1)
             expect(clips[s.key] > frames_out, f"trainer.clip_frames: clips of {clips[s.key]} frames in session "
                    f"{s.key} leave nothing after a burn-in of {frames_out} frames")
@@ -175,13 +179,6 @@ def _setup(model: nn.Module, sessions: list[Session], cfg: TrainerConfig, seed: 
     clips_drawn = [len(_clip_trials(s, clips.get(s.key), step)) * _repeats(s, cfg) for s in sessions]
     steps = max(-(-n // cfg.batch_size) for n in clips_drawn)  # LongCycler cycles per epoch
     return _Setup(cfg, seed, device, amp, sessions, tensors, frames_out, eval_skip(cfg), clips, step, max(steps, 1))
-
-
-def _uncut_lengths(session: Session) -> np.ndarray:
-    """Frames each video trial would have without a cut at an interior NaN (within the stored frames)."""
-    if session.trial_lengths is None:
-        return np.asarray(session.lengths)
-    return np.minimum(session.trial_lengths, session.stimuli.shape[1])
 
 
 def _repeats(session: Session, cfg: TrainerConfig) -> int:

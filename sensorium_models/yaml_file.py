@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .errors import UserError, shorten
 
 MAX_BYTES = 1 << 20        # a config is a few KB; the search YAML stored with a run is ~2 KB
 MAX_NODES = 100_000        # after alias expansion; the largest shipped config has ~200
@@ -109,9 +109,3 @@ def _check_duplicates(node: yaml.MappingNode, source: str) -> None:
             raise UserError(f"{source}:{line}: key {shorten(key.value)!r} appears twice (first on line "
                             f"{seen[key.value]}); expected each key once")
         seen[key.value] = line
-
-
-def shorten(value: Any, limit: int = 80) -> str:
-    """``value`` as text, cut to ``limit`` characters so an error message stays one readable line."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -11,11 +11,11 @@ from sensorium_models.data.batches import (
     sequential_batches,
     shuffled_batches,
 )
-from training_builders import static_session, video_session
+from training_builders import learnable_static_session, learnable_video_session
 
 
 def test_static_batch_gathers_the_indexed_rows():
-    session = static_session("a")
+    session = learnable_static_session("a")
     tensors = SessionTensors.from_session(session)
     index = sequential_batches(np.array([5, 2, 9]), batch_size=8)[0]
     batch = tensors.batch(index)
@@ -27,7 +27,7 @@ def test_static_batch_gathers_the_indexed_rows():
 
 
 def test_memmap_arrays_are_shared_not_copied_on_cpu(tmp_path):
-    session = static_session("a")
+    session = learnable_static_session("a")
     path = tmp_path / "responses.npy"
     np.save(path, session.responses)
     mapped = np.load(path, mmap_mode="r")
@@ -57,7 +57,7 @@ def test_shuffles_are_seeded_per_epoch_and_session():
 
 
 def test_video_clips_stay_within_valid_frames_and_match_the_session():
-    session = video_session("v", frames=30)
+    session = learnable_video_session("v", frames=30)
     tensors = SessionTensors.from_session(session)
     train = session.indices("train")
     clip = int(session.lengths[train].min())          # the tightest clip: starts must hug the ends
@@ -79,7 +79,7 @@ def test_video_clips_stay_within_valid_frames_and_match_the_session():
 
 
 def test_stepped_clips_take_every_step_th_frame_and_repeats_draw_each_trial_again():
-    session = video_session("v", frames=30)
+    session = learnable_video_session("v", frames=30)
     tensors = SessionTensors.from_session(session)
     train = session.indices("train")
     span = int(session.lengths[train].min())           # 22: clips of 8 frames every 3rd span 22
@@ -100,13 +100,13 @@ def test_stepped_clips_take_every_step_th_frame_and_repeats_draw_each_trial_agai
 
 
 def test_video_clip_longer_than_a_trial_is_refused():
-    session = video_session("v")
+    session = learnable_video_session("v")
     with pytest.raises(ValueError, match="longer than a trial"):
         shuffled_batches(session.indices("train"), 4, epoch_generator(0, 0), session.lengths, 31)
 
 
 def test_sequential_video_batches_hold_whole_trials_of_one_length():
-    session = video_session("v")
+    session = learnable_video_session("v")
     trials = np.arange(session.n_trials)
     batches = sequential_batches(trials, 3, session.lengths)
     assert sorted(torch.cat([b.trials for b in batches]).tolist()) == trials.tolist()

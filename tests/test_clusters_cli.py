@@ -68,4 +68,4 @@ def test_instructions_give_clients_token_auth_the_address_and_how_to_stop(short_
     assert f"export RAY_ADDRESS=127.0.0.2:6399 RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH={cluster.token_path}" in text
     assert "ray job submit --address http://127.0.0.2:8299 --working-dir . -- sensorium-search search launch" in text
     assert "workers: 127.0.0.3" in text and "resources {'big_mem': 1}" in text
-    assert f"python -m clusters.local_cluster stop --dir {cluster.base_dir}" in text
+    assert f"sensorium-search cluster local stop --dir {cluster.base_dir}" in text

@@ -9,7 +9,8 @@ import time
 import pytest
 from cluster_builders import start_search, trial_tags, write_search
 
-from clusters.local_cluster import LocalCluster, worker_ip
+from clusters.local_cluster import LocalCluster
+from clusters.loopback import worker_ip
 from search.tune_state import saved_trials
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,8 @@ import pytest
 from cluster_builders import ROOT, driver_env, launch_command, trial_tags, write_search
 
 from clusters import processes
-from clusters.local_cluster import HEAD_IP, LocalCluster, worker_ip
+from clusters.local_cluster import LocalCluster
+from clusters.loopback import HEAD_IP, worker_ip
 
 pytestmark = pytest.mark.slow
 BOTH_NODES = {HEAD_IP, worker_ip(0)}

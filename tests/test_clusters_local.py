@@ -14,7 +14,8 @@ import pytest
 from cluster_builders import driver_env, epochs_logged, start_search, trial_tags, wait_for_trial_on, write_search
 
 from clusters import processes
-from clusters.local_cluster import HEAD_IP, LocalCluster, worker_ip
+from clusters.local_cluster import LocalCluster
+from clusters.loopback import HEAD_IP, worker_ip
 
 pytestmark = pytest.mark.slow
 

@@ -47,7 +47,7 @@ def test_shipped_configs_name_presets_and_mean_what_they_did():
     """sota2022 spelled out ModelConfig's defaults; the search YAMLs keep their preset's fixed keys."""
     from search.config import load_spec, read_blocks
     from search.presets import read_preset
-    from search.run import schemas
+    from sensorium_models.compose import schemas
     from sensorium_models.models import ModelConfig
     from sensorium_models.models import parse_model
 

@@ -65,9 +65,9 @@ def test_session_without_validation_needs_a_fraction(tmp_path):
 def _video_with_repeats():
     """The tiny in-memory video session (16 train, 4 oracle, 4 live_test_main) where trials 0-11 show 4
     videos 3 times each and the oracle trials 2 videos twice: identical frames and lengths per repeat."""
-    from training_builders import video_session
+    from training_builders import learnable_video_session
 
-    session = video_session("v", seed=3)
+    session = learnable_video_session("v", seed=3)
     for i in list(range(12)) + [18, 19]:
         source = i % 4 if i < 12 else i - 2
         session.stimuli[i], session.lengths[i] = session.stimuli[source], session.lengths[source]

@@ -16,6 +16,8 @@ def test_in_process_ray_is_loopback_only_and_reports_nothing():
     environment.apply(None, env)
     assert env == {"RAY_USAGE_STATS_ENABLED": "0",             # forced
                    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",   # forced for an in-process node
+                   "RAY_AUTH_MODE": "token",                   # Ray's own default, said: no notice at start
+                   "MLFLOW_LOGGING_LEVEL": "WARNING",          # MLflow's INFO lines off, its warnings on
                    "RAY_AIR_NEW_OUTPUT": "1",                  # the user's choice stands
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
                    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",

@@ -99,6 +99,8 @@ def test_a_server_back_mid_search_gets_every_epoch_and_the_search_never_waits(ra
         assert outage.results >= 4  # results came after the server was back
         assert f"MLflow: {server.uri} unreachable" in err and f"MLflow: {server.uri} answers again" in err
         assert "MLflow is behind" not in out
+        # One voice: none of MLflow's per-run URL banners or INFO lines, against a real tracking server.
+        assert not any(banner in out + err for banner in ("View run", "View experiment", "INFO mlflow")), out + err
         assert_every_epoch_in_mlflow(runs, server.uri)
 
 

@@ -80,7 +80,7 @@ def test_a_bad_family_or_key_is_one_line_naming_it(team_path, block, message):
 
 def test_a_search_yaml_is_validated_against_the_family_it_names(session, team_path, tmp_path):
     from search.config import load_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     space = tiny_space(session.parent, tmp_path / "cache")
     space["model"] = {"family": REF, "channels": {"choice": [2, 4]}, "l1": {"loguniform": [1e-4, 1e-2]}}

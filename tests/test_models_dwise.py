@@ -14,7 +14,7 @@ from sensorium_models.models import build_model
 from sensorium_models.models.dwise import DropPath, DwiseConfig, DwiseCore, inverse_softplus, sinusoidal_encoding
 from sensorium_models.prediction import predict
 from sensorium_models.training import train
-from training_builders import video_session
+from training_builders import learnable_video_session
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "configs/train/tiny_video_dwise.yaml").read_text())
@@ -63,7 +63,7 @@ def test_one_adamw_step_moves_core_cortex_and_readout():
 
 
 def test_the_tiny_recipe_trains_an_epoch_and_predicts_whole_trials():
-    sessions = [video_session("v", seed=4), video_session("w", n_trials=28, seed=5)]
+    sessions = [learnable_video_session("v", seed=4), learnable_video_session("w", n_trials=28, seed=5)]
     model = build_model(sessions, {**SMALL, "pad_to": None, "predict_window": 8}, seed=0)
     recipe = {k: v for k, v in TINY["trainer"].items() if k not in ("max_epochs", "warmup_epochs")}
     result = train(model, sessions, {**recipe, "batch_size": 4, "clip_frames": 8, "max_epochs": 1, "eval_skip": 3},
@@ -127,7 +127,7 @@ def test_the_family_refuses_static_sessions():
 
 def test_the_search_yaml_searches_the_model_and_its_recipe():
     from search.config import load_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     spec = load_spec("configs/search/video2023_dwise.yaml", schemas(), check_paths=False)
     assert spec.blocks["model"]["family"] == "dwiseneuro" and spec.blocks["trainer"]["lr_schedule"] == "warmup_cosine"

@@ -76,3 +76,41 @@ def test_shifter_maps_pupil_centres_to_bounded_shifts():
                 layer.weight.normal_()
     shifts = shifter(pupils)
     assert shifts.shape == (4, 10, 2) and torch.all(shifts.abs() < 1) and shifts.abs().max() > 0.1
+
+
+def one_draw_reference(model: GaussianReadout, x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """The readout as it read before several samples (one jittered position per neuron and trial)."""
+    mu = model.grid_mean()
+    noise = torch.randn(x.shape[0], *mu.shape)
+    jitter = torch.einsum("ncd,bnd->bnc", model.sigma, noise) if model.full else noise * model.sigma
+    grid = (mu + jitter).clamp(-1.0, 1.0) + shift[:, None, :]
+    sampled = torch.nn.functional.grid_sample(x, grid[:, :, None, :], align_corners=True).squeeze(-1)
+    return (sampled * model.features).sum(1) + model.bias
+
+
+@pytest.mark.parametrize("gauss_type", ["full", "iso"])
+def test_one_sample_is_the_one_draw_readout_bit_for_bit_and_its_gradients_too(gauss_type):
+    model = readout(n_neurons=40, channels=6, gauss_type=gauss_type, predictor=GridPredictor(1, 30, "elu")).train()
+    x, shift = torch.randn(8, 6, 9, 11), torch.randn(8, 2) * 0.1
+    outputs, gradients = [], []
+    for forward in (model, lambda a, b: one_draw_reference(model, a, b)):
+        torch.manual_seed(3)
+        out = forward(x, shift)
+        outputs.append(out)
+        gradients.append(torch.autograd.grad(out.square().sum(), list(model.parameters())))
+    assert model.samples == 1 and torch.equal(*outputs)
+    assert all(torch.equal(a, b) for a, b in zip(*gradients))
+
+
+def test_several_samples_average_the_reads_of_as_many_positions_and_eval_reads_mu():
+    model = readout(n_neurons=5, channels=1, init_sigma=0.3)
+    model.samples = 4
+    x = ramp(batch=2)
+    torch.manual_seed(5)
+    averaged = model.train()(x)
+    torch.manual_seed(5)
+    noise = torch.randn(2, 5, 4, 2)
+    positions = (model.grid_mean()[:, None] + torch.einsum("ncd,bnsd->bnsc", model.sigma, noise)).clamp(-1, 1)
+    assert torch.allclose(averaged, positions[..., 0].mean(-1), atol=1e-5)   # the ramp reads x
+    assert not torch.allclose(averaged, positions[:, :, 0, 0], atol=1e-3)
+    assert torch.allclose(model.eval()(x), model.grid_mean()[:, 0].expand(2, -1), atol=1e-5)

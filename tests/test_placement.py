@@ -18,9 +18,10 @@ from sensorium_models.data.placement import (
 from sensorium_models.errors import UserError
 from sensorium_models.data import as_data_config
 from sensorium_models.training import train
-from training_builders import TinyModel, static_session, video_session
+from training_builders import (TinyModel, fast_trainer, learnable_static_session, learnable_video_session,
+                               two_static_sessions, without_timing)
 
-FAST = {"batch_size": 16, "lr_init": 0.03, "max_epochs": 3, "patience": 2, "lr_decay_steps": 2, "device": "cpu"}
+FAST = fast_trainer(max_epochs=3)
 
 
 def _mapped(session, folder):
@@ -35,16 +36,16 @@ def _mapped(session, folder):
 def _run(sessions, placement, cfg=FAST):
     model = TinyModel(sessions, dropout=0.2)
     result = train(model, sessions, cfg, seed=3, placement=placement)
-    return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in result.history], result.best_state
+    return without_timing(result.history), result.best_state
 
 
 @pytest.mark.parametrize("kind", ["static", "video"])
 def test_host_and_device_placement_train_bit_identically_on_cpu(tmp_path, kind):
     if kind == "static":
-        sessions = [static_session("a", seed=1), static_session("b", n_trials=60, n_neurons=4, seed=2)]
+        sessions = two_static_sessions()
         cfg = FAST
     else:
-        sessions = [video_session("v", seed=1), video_session("w", n_neurons=3, seed=2)]
+        sessions = [learnable_video_session("v", seed=1), learnable_video_session("w", n_neurons=3, seed=2)]
         cfg = {**FAST, "batch_size": 4, "clip_frames": 12, "eval_skip": 5}
     sessions = [_mapped(s, tmp_path) for s in sessions]
     device_history, device_state = _run(sessions, "device", cfg)
@@ -56,7 +57,7 @@ def test_host_and_device_placement_train_bit_identically_on_cpu(tmp_path, kind):
 
 
 def test_host_batches_equal_device_batches_and_keep_the_memory_map(tmp_path):
-    session = _mapped(video_session("v", seed=4), tmp_path)
+    session = _mapped(learnable_video_session("v", seed=4), tmp_path)
     host = place_sessions([session], "host", torch.device("cpu"))["v"]
     device = SessionTensors.from_session(session)
     assert isinstance(host, HostTensors) and host.prefetch and not device.prefetch
@@ -68,7 +69,7 @@ def test_host_batches_equal_device_batches_and_keep_the_memory_map(tmp_path):
 
 
 def test_auto_picks_host_when_the_device_is_too_small():
-    sessions = [static_session("a"), video_session("v")]
+    sessions = [learnable_static_session("a"), learnable_video_session("v")]
     need = session_bytes(sessions)
     assert need == sum(4 * getattr(s, n).size for s in sessions
                        for n in ("stimuli", "responses", "behavior", "pupil_center"))
@@ -82,7 +83,7 @@ def test_auto_picks_host_when_the_device_is_too_small():
 
 
 def test_auto_prints_its_choice(capsys):
-    sessions = [static_session("a")]
+    sessions = [learnable_static_session("a")]
     train(TinyModel(sessions), sessions, {**FAST, "max_epochs": 1}, seed=0, placement="auto")
     assert "data.placement auto: device (" in capsys.readouterr().out
 

@@ -8,16 +8,16 @@ from sensorium_models import precision
 from sensorium_models.errors import UserError
 from sensorium_models.precision import choose_amp, cpu_has_amx
 from sensorium_models.training import trainer_config, train
-from training_builders import TinyModel, static_session
+from training_builders import TinyModel, fast_trainer, learnable_static_session, without_timing
 
-FAST = {"batch_size": 16, "lr_init": 0.03, "max_epochs": 2, "patience": 2, "lr_decay_steps": 2, "device": "cpu"}
+FAST = fast_trainer(max_epochs=2)
 CPU = torch.device("cpu")
 
 
 def _train(amp):
-    sessions = [static_session("a", seed=1)]
+    sessions = [learnable_static_session("a", seed=1)]
     result = train(TinyModel(sessions), sessions, {**FAST, "amp": amp}, seed=0)
-    return [{k: v for k, v in epoch.items() if k != "epoch_seconds"} for epoch in result.history]
+    return without_timing(result.history)
 
 
 @pytest.mark.parametrize("flags, has_amx", [("fpu avx512f amx_bf16 amx_tile amx_int8", True),

@@ -7,7 +7,7 @@ from torch import nn
 from sensorium_models.data.batches import SessionTensors
 from sensorium_models.models import build_model
 from sensorium_models.prediction import predict, predict_tensors, windows
-from training_builders import video_session
+from training_builders import learnable_video_session
 
 
 @pytest.mark.parametrize("length, window, step, stride, expected", [
@@ -80,7 +80,7 @@ def test_each_window_sees_its_own_frames():
 
 
 def test_a_window_that_covers_the_trial_predicts_as_a_whole_trial_does():
-    sessions = [video_session("v", seed=4)]
+    sessions = [learnable_video_session("v", seed=4)]
     small = {"family": "dwiseneuro", "pad_to": None, "stage_channels": [4, 8], "stage_depths": [1, 1],
              "stage_strides": [2, 1], "expansion_ratio": 2, "se_ratio": 4, "cortex_channels": [8],
              "frame_step": 1, "predict_window": None}

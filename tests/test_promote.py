@@ -27,7 +27,7 @@ import yaml
 from mlflow import MlflowClient
 
 from search_builders import mlflow_runs, run_cli, tiny_session, tiny_space, write_space
-from search.trainable import sessions_for
+from sensorium_models.compose import RunConfig, sessions_of
 from sensorium_models.data import load_sessions
 from sensorium_models.models import build_model
 from sensorium_models.prediction import predict
@@ -120,9 +120,10 @@ def _members(promotion):
     spec = yaml.safe_load((folder / "ensemble.yaml").read_text())
     trained, untrained = [], []
     for entry in spec["members"]:
-        sessions = sessions_for({**entry["config"]["data"], "resplit": True}, entry["seed"])
-        untrained.append(build_model(sessions, entry["config"]["model"], entry["seed"]).eval())
-        model = build_model(sessions, entry["config"]["model"], entry["seed"])
+        run = RunConfig.from_blocks(entry["config"]).resplit()
+        sessions = sessions_of(run.data, entry["seed"])
+        untrained.append(build_model(sessions, run.model, entry["seed"]).eval())
+        model = build_model(sessions, run.model, entry["seed"])
         model.load_state_dict(torch.load(folder / entry["weights"], weights_only=True))
         trained.append((entry["seed"], sessions, model.eval()))
     return spec, trained, untrained
@@ -225,10 +226,11 @@ def test_promote_refuses_unknown_search_and_reserved_alias(promoted):
 
 
 def test_each_member_asks_for_the_gpus_of_its_own_configuration():
-    from search.config import Resources
+    from search.resources import Resources
     from search.promote import Candidate, member_options
 
     resources = Resources(cpus=2, gpus=0.25, gpus_when=[{"key": "model.hidden_channels", "at_least": 64, "gpus": 1}])
-    narrow, wide = (Candidate(t, 0.3, {"model": {"hidden_channels": c}}) for t, c in (("a", 16), ("b", [32, 64])))
+    narrow, wide = (Candidate(t, 0.3, RunConfig.from_blocks({"data": {"paths": ["x"]}, "model": {"hidden_channels": c, "layers": 2}}))
+                    for t, c in (("a", 16), ("b", [32, 64])))
     assert member_options(resources, narrow) == {"num_cpus": 2, "num_gpus": 0.25}
     assert member_options(resources, wide) == {"num_cpus": 2, "num_gpus": 1}

@@ -1,16 +1,14 @@
-"""Ensembles: the mean of members, saved and rebuilt from weights, registered in MLflow under an alias."""
+"""Ensembles: the mean of members, saved and rebuilt from weights (registration: test_registry_standalone.py)."""
 from __future__ import annotations
 
 import dataclasses
 
-import mlflow
 import numpy as np
 import pytest
 import torch
-from mlflow import MlflowClient
 
 from model_builders import SMALL, fake_sessions
-from search.registry import Member, download_ensemble, load_ensemble_folder, register_ensemble, save_ensemble
+from search.registry import Member, load_ensemble_folder, save_ensemble
 from sensorium_models.ensemble import Ensemble, mean_predictions
 from sensorium_models.errors import UserError
 from sensorium_models.models import build_model
@@ -63,18 +61,3 @@ def test_ensemble_refuses_data_with_other_neurons(tmp_path):
         load_ensemble_folder(folder, changed)
     with pytest.raises(UserError, match="does not hold"):
         load_ensemble_folder(folder, sessions[1:])
-
-
-@pytest.mark.slow
-def test_registered_version_resolves_through_its_alias(tmp_path):
-    sessions = fake_sessions()
-    folder = save_ensemble(tmp_path / "ensemble", _members(sessions, seeds=(3,)), sessions, {})
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = mlflow.create_experiment("promotion", artifact_location=(tmp_path / "artifacts").as_uri())
-    run_id = MlflowClient().create_run(experiment).info.run_id
-    version = register_ensemble(folder, "sensorium-test", "champion", run_id)
-    assert str(MlflowClient().get_model_version_by_alias("sensorium-test", "champion").version) == version
-    ensemble, _ = load_ensemble_folder(download_ensemble("models:/sensorium-test@champion"), sessions)
-    assert len(ensemble.members) == 1
-    with pytest.raises(UserError, match="models:/sensorium-test@nope"):
-        download_ensemble("models:/sensorium-test@nope")

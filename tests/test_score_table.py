@@ -29,12 +29,12 @@ def test_ten_sessions_make_four_columns_of_means_over_the_scored_mice():
 
 
 def test_the_note_names_the_test_tiers_trained_on():
-    from training_builders import video_session
+    from training_builders import learnable_video_session
 
     from search.score_table import training_note
     from sensorium_models.data.splits import train_on_test_tiers
 
-    session = video_session("v", seed=1)  # its live_test_main tier ships responses
+    session = learnable_video_session("v", seed=1)  # its live_test_main tier ships responses
     assert training_note([session]) is None
     assert training_note([train_on_test_tiers(session)]) == (
         "not scored, trained on (data.train_on_test_tiers): v: live_test_main")

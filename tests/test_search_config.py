@@ -7,8 +7,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.config import Resources, load_spec, parse_spec
-from search.resources import check_resources
+from search.config import load_spec, parse_spec
+from search.resources import Resources, check_resources
 from sensorium_models.errors import UserError
 
 
@@ -189,7 +189,7 @@ def test_cli_launch_rejects_a_bad_search_with_exit_2_before_starting(raw, tmp_pa
 @pytest.mark.parametrize("name", ["tiny", "static2022", "video2023", "video2023_gru"])
 def test_shipped_search_configs_validate_against_the_real_schemas(name):
     from search.config import load_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
     assert spec.settings.metric == "val_corr" and len(spec.searched) >= 6
@@ -199,7 +199,7 @@ def test_shipped_search_configs_validate_against_the_real_schemas(name):
 @pytest.mark.parametrize("name", ["demo_static", "demo_video"])
 def test_demo_search_configs_validate_and_search_something(name):
     from search.config import load_spec
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     spec = load_spec(f"configs/search/{name}.yaml", schemas(), check_paths=False)
     assert spec.searched and spec.settings.resources.gpus == 0 and spec.blocks["trainer"]["device"] == "cpu"

@@ -58,10 +58,23 @@ def test_a_search_that_cannot_run_is_refused_before_anything_starts(session, tmp
 def test_the_good_search_passes_preflight_and_a_name_for_status_is_checked_too(session, tmp_path):
     from search.config import load_spec
     from search.preflight import preflight
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     config = write_space(tmp_path / "tiny.yaml", tiny_space(session.parent, tmp_path / "cache"))
     preflight(load_spec(config, schemas()), schemas())
     assert any((tmp_path / "cache").iterdir())  # the cache the trials will map is built
     rc, _, err = run_cli("search", "status", "/etc", "--runs-dir", str(tmp_path / "runs"))
     assert rc == 2 and "search name '/etc'" in err
+
+
+@pytest.mark.parametrize("other, message", [
+    ({"family": "conv_gru"}, "model.one_of.other: model.family: 'conv_gru' models video sessions, and these are"),
+    ({"temporal_kern": {"choice": [3, 5]}}, "model.one_of.other: model.temporal_kern: applies to video models only"),
+])
+def test_each_alternative_of_a_cross_family_search_is_checked_on_the_sessions(session, tmp_path, other, message):
+    space = tiny_space(session.parent, tmp_path / "cache")
+    space["model"] = {"one_of": {"small": dict(space["model"]), "other": other}}
+    config = write_space(tmp_path / "tiny.yaml", space)
+    rc, out, err = run_cli("search", "launch", str(config), "--runs-dir", str(tmp_path / "runs"))
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()

@@ -5,8 +5,8 @@ import pytest
 from ray.tune.trainable.function_trainable import wrap_function
 
 from search.cluster_growth import AUTOSCALER_SAYS, Growth, bootstrap_node_types, configured_node_types
-from search.config import Resources, parse_spec
-from search.resources import check_resources, device_share, size_of, trial_gpus, wait_or_refuse
+from search.config import parse_spec
+from search.resources import Resources, check_resources, device_share, size_of, trial_gpus, wait_or_refuse
 from search.trainable import trainable
 from sensorium_models.errors import UserError
 from test_search_config import SCHEMAS

@@ -38,6 +38,8 @@ def test_search_completes_with_asha_stops_and_every_trial_in_mlflow(finished_sea
 
     assert finished_search["rc"] == 0, finished_search["err"]
     assert "search tiny done: 0 running" in finished_search["out"]
+    # The hint is a command that works as printed: it names the --runs-dir the search was launched with.
+    assert f"sensorium-search search best tiny --runs-dir {finished_search['runs']}\n" in finished_search["out"]
     assert "Configuration for experiment" not in finished_search["out"] and "tensorboard" not in finished_search["out"]
     trials = ExperimentAnalysis(str(finished_search["runs"] / "ray_results" / "tiny")).trials
     assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
@@ -97,6 +99,11 @@ def test_the_tpe_study_is_on_the_optuna_storage_for_the_dashboard(finished_searc
     study = optuna.load_study(study_name="tiny", storage=finished_search["optuna_url"])
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert len(states) == 6 and set(states) == {TrialState.PRUNED, TrialState.COMPLETE}, states
+    from optuna_dashboard import wsgi
+    from werkzeug.test import Client
+
+    answer = Client(wsgi(finished_search["optuna_url"])).get("/api/studies")  # the dashboard's own API, in-process
+    assert answer.status_code == 200 and [s["study_name"] for s in answer.get_json()["study_summaries"]] == ["tiny"]
 
 
 def test_resuming_a_search_with_an_optuna_storage_keeps_its_one_study(finished_search):
@@ -105,6 +112,7 @@ def test_resuming_a_search_with_an_optuna_storage_keeps_its_one_study(finished_s
 
     rc, out, err = run_cli("search", "resume", "tiny", "--runs-dir", str(finished_search["runs"]))
     assert rc == 0, err
+    assert "search tiny done: 0 running" in out and "Ray" not in out  # answered before starting Ray
     study = optuna.load_study(study_name="tiny", storage=finished_search["optuna_url"])
     assert len(study.get_trials(deepcopy=False)) == 6
 
@@ -127,7 +135,11 @@ def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
     (parent,) = mlflow_runs(finished_search["runs"], "search")
     client = MlflowClient(default_tracking_uri(finished_search["runs"]))
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert names == {"plots/optimization_history.png", "plots/param_importances.png", "plots/parallel_coordinate.png"}
+    assert names == {"plots/optimization_history.png", "plots/param_importances.png", "plots/parallel_coordinate.png",
+                     "plots/interactive.html"}
+    page = Path(client.download_artifacts(parent.info.run_id, "plots/interactive.html")).read_text()
+    assert page.count("Plotly.newPlot") == 3 and "parcoords" in page  # plotly.js embedded: no CDN to reach
+    assert '<script src="http' not in page
     folder = client.download_artifacts(parent.info.run_id, "search.yaml")
     assert yaml.safe_load(Path(folder).read_text())["search"]["num_samples"] == 6
 
@@ -135,7 +147,7 @@ def test_parent_run_holds_the_yaml_and_the_plots(finished_search):
 def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
     from search.commands.train import read_train_config
     from search.config import block_schema
-    from search.run import schemas
+    from sensorium_models.compose import schemas
 
     runs = str(finished_search["runs"])
     rc, out, _ = run_cli("search", "status", "tiny", "--runs-dir", runs)
@@ -143,7 +155,7 @@ def test_status_table_and_best_yaml_ready_for_train(finished_search, tmp_path):
     assert "EARLY_STOPPED" in out and "best val_corr" in out and "trainer.lr_init" in out
     rc, _, _ = run_cli("search", "best", "tiny", "--runs-dir", runs, "--output", str(tmp_path / "best.yaml"))
     assert rc == 0
-    blocks = read_train_config(tmp_path / "best.yaml")
+    blocks = read_train_config(tmp_path / "best.yaml").blocks()
     for name in schemas():
         block_schema(schemas(), name, blocks[name]).model_validate(blocks[name])
     (parent,) = mlflow_runs(finished_search["runs"], "search")

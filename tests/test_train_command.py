@@ -12,8 +12,8 @@ def _write(tmp_path, text):
 
 
 def test_reads_the_three_blocks_with_defaults_for_missing_ones(tmp_path):
-    blocks = read_train_config(_write(tmp_path, "data:\n  paths: [x]\ntrainer:\n  max_epochs: 3\n"))
-    assert blocks == {"data": {"paths": ["x"]}, "model": {}, "trainer": {"max_epochs": 3}}
+    run = read_train_config(_write(tmp_path, "data:\n  paths: [x]\ntrainer:\n  max_epochs: 3\n"))
+    assert run.blocks() == {"data": {"paths": ["x"]}, "model": {}, "trainer": {"max_epochs": 3}}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -89,3 +89,22 @@ def test_a_bad_trainer_key_fails_before_any_data_is_read(tmp_path, capsys):
     path = _write(tmp_path, "data: {paths: [absent]}\ntrainer: {lr: 0.1}\n")
     assert main(["train", str(path)]) == 2
     assert "trainer.lr" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(300)
+def test_train_runs_without_ray_optuna_or_mlflow(tmp_path):
+    """``sensorium-search train`` is documented as running without Ray: it must not even import it."""
+    import subprocess
+    import sys
+
+    from sensorium_models.data.synthetic import synthesize
+
+    synthesize(tmp_path / "data", "static", "tiny")
+    config = _write(tmp_path, f"data:\n  paths: [{tmp_path / 'data'}]\n  cache_dir: {tmp_path / 'cache'}\n"
+                              "model: {hidden_channels: 4, layers: 1}\ntrainer: {max_epochs: 1, device: cpu}\n")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "search.cli", "train", str(config),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" in imported and (tmp_path / "out" / "model.pt").exists()
+    assert not {name for name in imported if name.split(".")[0] in ("ray", "optuna", "mlflow")}

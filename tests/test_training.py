@@ -12,17 +12,9 @@ from sensorium_models.errors import UserError
 from sensorium_models.scoring import neuron_correlations, score_predictions
 from sensorium_models.train_state import EarlyStopping
 from sensorium_models.training import NonFiniteLoss, TrainerConfig, predict, train
-from training_builders import TinyModel, static_session, video_session
+from training_builders import TinyModel, fast_trainer, learnable_video_session, two_static_sessions, without_timing
 
-FAST = {"batch_size": 16, "lr_init": 0.03, "max_epochs": 6, "patience": 2, "lr_decay_steps": 2, "device": "cpu"}
-
-
-def _sessions():
-    return [static_session("a", seed=1), static_session("b", n_trials=60, n_neurons=4, seed=2)]
-
-
-def _without_timing(history):
-    return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]
+FAST = fast_trainer(max_epochs=6)
 
 
 def _states_equal(first, second):
@@ -30,7 +22,7 @@ def _states_equal(first, second):
 
 
 def test_training_learns_and_ends_on_the_best_weights():
-    sessions = _sessions()
+    sessions = two_static_sessions()
     model = TinyModel(sessions)
     result = train(model, sessions, FAST, seed=0)
     scores = [h["val_corr"] for h in result.history]
@@ -46,22 +38,22 @@ def test_training_learns_and_ends_on_the_best_weights():
 
 
 def test_bf16_autocast_on_cpu_learns_as_fp32_does():
-    sessions = _sessions()
+    sessions = two_static_sessions()
     fp32, bf16 = (train(TinyModel(sessions), sessions, {**FAST, "amp": amp}, seed=0) for amp in (False, True))
     assert bf16.best_val_corr > 0.4 and bf16.best_val_corr == pytest.approx(fp32.best_val_corr, abs=0.05)
 
 
 def test_same_seed_same_run_and_other_seed_another():
-    sessions = _sessions()
+    sessions = two_static_sessions()
     cfg = {**FAST, "max_epochs": 3}
     runs = [train(TinyModel(sessions, dropout=0.2), sessions, cfg, seed=s) for s in (5, 5, 6)]
-    strip = [_without_timing(r.history) for r in runs]
+    strip = [without_timing(r.history) for r in runs]
     assert strip[0] == strip[1] and _states_equal(runs[0].best_state, runs[1].best_state)
     assert strip[0] != strip[2]
 
 
 def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path):
-    sessions = _sessions()
+    sessions = two_static_sessions()
     # patience 1 at a high rate: plateaus (LR decays, restores) happen after the resume point
     cfg = {**FAST, "lr_init": 0.3, "patience": 1, "lr_decay_steps": 4, "max_epochs": 8}
     kept = {}
@@ -78,7 +70,7 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path):
     resumed = train(TinyModel(sessions, dropout=0.2), sessions, cfg, seed=3,
                     report=lambda e, m, f: resumed_reports.append(e), checkpoint=tmp_path / "epoch2")
     assert resumed_reports == list(range(3, full.epochs + 1))
-    assert _without_timing(resumed.history) == _without_timing(full.history)
+    assert without_timing(resumed.history) == without_timing(full.history)
     assert resumed.best_val_corr == full.best_val_corr
     assert _states_equal(resumed.best_state, full.best_state)
     with pytest.raises(UserError, match="seed 3, resumed with 4"):
@@ -86,7 +78,7 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path):
 
 
 def test_nan_loss_raises_with_epoch_and_session():
-    sessions = _sessions()
+    sessions = two_static_sessions()
     responses = sessions[1].responses.copy()
     responses[sessions[1].indices("train")[3], 0] = np.nan
     sessions[1] = replace(sessions[1], responses=responses)
@@ -114,7 +106,7 @@ def test_early_stopping_restores_the_best_weights_at_each_plateau():
 
 
 def test_plateaus_decay_the_learning_rate_and_stop_training():
-    sessions = _sessions()
+    sessions = two_static_sessions()
     # A learning rate too small to change the score: every epoch is a plateau of patience 1.
     cfg = {**FAST, "lr_init": 1e-12, "min_lr": 0.0, "patience": 1, "lr_decay_steps": 3, "max_epochs": 50}
     result = train(TinyModel(sessions), sessions, cfg, seed=0)
@@ -123,7 +115,7 @@ def test_plateaus_decay_the_learning_rate_and_stop_training():
 
 
 def test_one_optimiser_step_per_cycle_over_two_sessions():
-    sessions = _sessions()                       # 72 and 36 train trials: 5 and 3 batches of at most 16
+    sessions = two_static_sessions()                       # 72 and 36 train trials: 5 and 3 batches of at most 16
     model = TinyModel(sessions)
     seen, steps = [], []
     model.register_forward_pre_hook(lambda module, args: seen.append(args[0].key) if module.training else None)
@@ -139,7 +131,7 @@ def test_one_optimiser_step_per_cycle_over_two_sessions():
 
 
 def test_video_training_excludes_burn_in_and_respects_lengths():
-    sessions = [video_session("v", seed=4), video_session("w", n_trials=28, seed=5)]
+    sessions = [learnable_video_session("v", seed=4), learnable_video_session("w", n_trials=28, seed=5)]
     model = TinyModel(sessions, burn_in=3)      # NaN output before frame 3
     cfg = {**FAST, "batch_size": 4, "clip_frames": 12, "max_epochs": 4, "eval_skip": 3}  # trials under 52 frames
     result = train(model, sessions, cfg, seed=0)
@@ -156,7 +148,8 @@ def test_video_training_excludes_burn_in_and_respects_lengths():
 
 def test_video_validation_score_is_the_competition_score_mean_over_mice():
     """Frames 51..min(T, 300)-1 of each validation trial, mean over neurons per mouse, then over mice."""
-    sessions = [video_session("v", frames=70, seed=4), video_session("w", n_trials=28, n_neurons=3, frames=70, seed=5)]
+    sessions = [learnable_video_session("v", frames=70, seed=4),
+                learnable_video_session("w", n_trials=28, n_neurons=3, frames=70, seed=5)]
     model = TinyModel(sessions)
     result = train(model, sessions, {**FAST, "batch_size": 4, "clip_frames": 20, "max_epochs": 2}, seed=0)
     per_mouse = [neuron_correlations(s, s.indices("validation"), predict(model, s, s.indices("validation")))
@@ -167,7 +160,7 @@ def test_video_validation_score_is_the_competition_score_mean_over_mice():
 
 def test_config_errors_name_the_key():
     assert TrainerConfig().lr_init == 0.009 and TrainerConfig().lr_decay_steps == 4
-    sessions = _sessions()
+    sessions = two_static_sessions()
     with pytest.raises(UserError, match="trainer.bogus"):
         train(TinyModel(sessions), sessions, {"bogus": 1}, seed=0)
     with pytest.raises(UserError, match="trainer.optimizer"):
@@ -177,7 +170,7 @@ def test_config_errors_name_the_key():
 
 
 def test_a_train_trial_cut_at_a_dropout_is_left_out_of_clips_instead_of_shortening_them():
-    session = video_session("v", seed=4)
+    session = learnable_video_session("v", seed=4)
     cut = int(session.indices("train")[0])
     session.trial_lengths = session.lengths.copy()
     session.lengths = session.lengths.copy()

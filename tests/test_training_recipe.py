@@ -11,18 +11,10 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from sensorium_models.errors import UserError
 from sensorium_models.schedules import WarmupCosine
 from sensorium_models.training import train
-from training_builders import TinyModel, static_session, video_session
+from training_builders import TinyModel, fast_trainer, learnable_video_session, two_static_sessions, without_timing
 
-FAST = {"batch_size": 16, "lr_init": 0.03, "max_epochs": 4, "patience": 2, "lr_decay_steps": 2, "device": "cpu"}
+FAST = fast_trainer(max_epochs=4)
 RECIPE = {**FAST, "lr_schedule": "warmup_cosine", "warmup_epochs": 1, "ema_decay": 0.8}
-
-
-def _sessions():
-    return [static_session("a", seed=1), static_session("b", n_trials=60, n_neurons=4, seed=2)]  # 5 cycles an epoch
-
-
-def _without_timing(history):
-    return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]
 
 
 def test_warmup_rises_linearly_then_the_cosine_falls_to_the_floor():
@@ -33,7 +25,7 @@ def test_warmup_rises_linearly_then_the_cosine_falls_to_the_floor():
 
 
 def test_the_schedule_moves_every_step_and_runs_to_max_epochs_without_plateaus():
-    sessions = _sessions()
+    sessions = two_static_sessions()
     lrs = []
     handle = register_optimizer_step_post_hook(lambda opt, a, k: lrs.append(opt.param_groups[0]["lr"]))
     try:  # a rate too small to change the score: with plateaus this would stop after 2 (lr_decay_steps)
@@ -47,7 +39,7 @@ def test_the_schedule_moves_every_step_and_runs_to_max_epochs_without_plateaus()
 
 
 def test_the_weight_average_is_what_is_validated_kept_and_checkpointed(tmp_path):
-    sessions = _sessions()
+    sessions = two_static_sessions()
     model = TinyModel(sessions)
     seen = []
     handle = register_optimizer_step_post_hook(lambda opt, a, k: seen.append(model.readouts["a"].weight.clone()))
@@ -69,7 +61,7 @@ def test_the_weight_average_is_what_is_validated_kept_and_checkpointed(tmp_path)
 
 
 def test_resume_restores_the_average_and_the_schedule(tmp_path):
-    sessions = _sessions()
+    sessions = two_static_sessions()
     kept = tmp_path / "epoch2"
 
     def keep(epoch, metrics, folder):
@@ -78,7 +70,7 @@ def test_resume_restores_the_average_and_the_schedule(tmp_path):
 
     full = train(TinyModel(sessions, dropout=0.2), sessions, RECIPE, seed=3, report=keep)
     resumed = train(TinyModel(sessions, dropout=0.2), sessions, RECIPE, seed=3, checkpoint=kept)
-    assert _without_timing(resumed.history) == _without_timing(full.history)
+    assert without_timing(resumed.history) == without_timing(full.history)
     assert len({h["lr"] for h in full.history}) == 4
     assert all(torch.equal(resumed.best_state[k], full.best_state[k]) for k in full.best_state)
     with pytest.raises(UserError, match="written by a run with trainer.ema_decay, resumed without it"):
@@ -86,7 +78,7 @@ def test_resume_restores_the_average_and_the_schedule(tmp_path):
 
 
 def test_a_plateau_restores_the_best_average_into_the_trained_weights_too(tmp_path):
-    sessions = _sessions()
+    sessions = two_static_sessions()
     model = TinyModel(sessions)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     # no gain ever exceeds a tolerance of 10: every epoch ends a plateau, and the best stays the start
@@ -103,7 +95,7 @@ class SteppedModel(TinyModel):
 
 
 def test_video_clips_follow_the_models_frame_step_and_clips_per_trial():
-    session = video_session("v", seed=4)                 # 16 train trials of 22-30 frames
+    session = learnable_video_session("v", seed=4)                 # 16 train trials of 22-30 frames
     model = SteppedModel([session])
     seen = []
     model.register_forward_pre_hook(lambda m, args: seen.append(args[0]) if m.training else None)
@@ -128,6 +120,6 @@ def test_video_clips_follow_the_models_frame_step_and_clips_per_trial():
     ({"clips_per_trial": 0}, "trainer.clips_per_trial: Input should be greater than 0"),
 ])
 def test_recipe_config_errors_name_the_key(cfg, message):
-    sessions = _sessions()
+    sessions = two_static_sessions()
     with pytest.raises(UserError, match=message):
         train(TinyModel(sessions), sessions, cfg, seed=0)

@@ -18,7 +18,7 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.log1p(np.exp(x))
 
 
-def static_session(key: str, n_trials: int = 120, n_neurons: int = 6, seed: int = 0,
+def learnable_static_session(key: str, n_trials: int = 120, n_neurons: int = 6, seed: int = 0,
                    shape: tuple[int, int] = (6, 8)) -> Session:
     """60 % train, 20 % validation, the rest a test tier of 5 images shown repeatedly."""
     rng = np.random.default_rng(seed)
@@ -36,7 +36,7 @@ def static_session(key: str, n_trials: int = 120, n_neurons: int = 6, seed: int 
                         image_ids=image_ids, order=np.arange(n_trials))
 
 
-def video_session(key: str, n_trials: int = 24, n_neurons: int = 5, frames: int = 30, seed: int = 0,
+def learnable_video_session(key: str, n_trials: int = 24, n_neurons: int = 5, frames: int = 30, seed: int = 0,
                   shape: tuple[int, int] = (4, 5)) -> Session:
     """Trials of 22-30 valid frames (zero past the end): 16 train, 4 oracle (validation), 4 test."""
     rng = np.random.default_rng(seed)
@@ -51,6 +51,22 @@ def video_session(key: str, n_trials: int = 24, n_neurons: int = 5, frames: int 
     pupil = rng.normal(size=(n_trials, frames, 2)).astype(np.float32) * valid[:, :, None]
     return make_session("video", key, stimuli, responses, tiers, name=f"dynamic{key}", behavior=behavior,
                         pupil_center=pupil, unit_ids=np.arange(n_neurons), lengths=lengths)
+
+
+def fast_trainer(max_epochs: int, **changes) -> dict:
+    """The trainer settings the trainer tests start from: small batches, a high learning rate, a quick decay."""
+    return {"batch_size": 16, "lr_init": 0.03, "max_epochs": max_epochs, "patience": 2, "lr_decay_steps": 2,
+            "device": "cpu", **changes}
+
+
+def two_static_sessions() -> list[Session]:
+    """Two learnable static sessions of different sizes (120 x 6, 60 x 4): 5 batches of 16 an epoch."""
+    return [learnable_static_session("a", seed=1), learnable_static_session("b", n_trials=60, n_neurons=4, seed=2)]
+
+
+def without_timing(history: list[dict]) -> list[dict]:
+    """A training history less its wall times, which differ from run to run."""
+    return [{k: v for k, v in h.items() if k != "epoch_seconds"} for h in history]
 
 
 class TinyModel(nn.Module):

@@ -15,13 +15,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.set_defaults(func=_inspect)
 
     synth = actions.add_parser("synth", help="write synthetic sessions in the organisers' layout")
-    synth.add_argument("--kind", choices=("static", "video"), required=True)
+    synth.add_argument("--kind", choices=("static", "video"), required=True,
+                       help="SENSORIUM 2022 images (static) or 2023 videos (video)")
     synth.add_argument("--out", required=True, help="folder to write the sessions (and ground_truth/) into")
-    synth.add_argument("--preset", choices=("tiny", "demo", "realistic"), default="tiny")
+    synth.add_argument("--preset", choices=("tiny", "demo", "realistic"), default="tiny",
+                       help="sizes: tiny (tests), demo (the `demo` command), realistic (the release's counts and folder names) (default tiny)")
     synth.add_argument("--sessions", type=int, default=None, help="number of sessions (default: the preset's)")
     synth.add_argument("--trials", type=int, default=None, help="trials per session (default: the preset's)")
     synth.add_argument("--neurons", type=int, default=None, help="neurons per session (default: the preset's)")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=int, default=0, help="seed of the synthetic neurons and stimuli (default 0)")
     synth.set_defaults(func=_synth)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.commands.options import RUNS_DIR, runs_dir
+from search.commands.options import RUNS_DIR
+from search.shipped import CONFIGS
 
-# (competition, search config, synthetic kind, preset): the config's data path is where the data goes.
+# (competition, shipped search config, synthetic kind, preset): the config's data path (relative: to the working
+# directory) is where the data goes.
 DEMOS = [
-    ("SENSORIUM 2022", "configs/search/demo_static.yaml", "static", "demo"),
-    ("SENSORIUM 2023", "configs/search/demo_video.yaml", "video", "tiny"),
+    ("SENSORIUM 2022", CONFIGS / "search" / "demo_static.yaml", "static", "demo"),
+    ("SENSORIUM 2023", CONFIGS / "search" / "demo_video.yaml", "video", "tiny"),
 ]
 
 
@@ -56,46 +58,43 @@ def _tier_counts(session):
 
 
 def _search(config: Path, name: str, runs: Path) -> None:
-    from search.config import load_spec
-    from search.results import trial_rows
-    from search.run import SearchRecord, launch, load_trials, resume, schemas
+    """Launch the demo search, resume it if a run of the demo was cut short, or reuse it if it finished."""
+    from search import api
+    from search.results import search_finished
+    from search.run import SearchRecord, load_trials
 
-    if not SearchRecord.folder(runs, name).exists():
-        if launch(load_spec(config, schemas(), name), runs, None, None, None) != 0:
-            raise SystemExit(130)
-        return
-    record = SearchRecord.read(runs, name)
-    spec = record.spec()
-    rows = trial_rows(load_trials(record), spec)
-    if len(rows) < spec.settings.num_samples or any(r.state in ("RUNNING", "PENDING", "PAUSED") for r in rows):
+    if SearchRecord.folder(runs, name).exists():
+        record = api.record(name, runs_dir=runs)
+        if search_finished(load_trials(record), record.spec().settings.num_samples):
+            print(f"search {name} finished earlier: reusing it (sensorium-search search status {name})", flush=True)
+            return
         print(f"search {name} exists and is unfinished: resuming", flush=True)
-        if resume(name, runs, None) != 0:
-            raise SystemExit(130)
+        result = api.resume(name, runs_dir=runs)
     else:
-        print(f"search {name} finished earlier: reusing it (sensorium-search search status {name})", flush=True)
+        result = api.launch(config, name=name, runs_dir=runs)
+    print(f"search {name} {'done' if result.finished else 'interrupted'}: {result.summary()}", flush=True)
+    if not result.finished:
+        raise SystemExit(130)
 
 
 def _demo(args) -> int:
-    from search.promote import promote
-    from search.run import SearchRecord
+    from search import api
     from search.tracking import default_tracking_uri
 
-    runs = runs_dir(args.runs_dir)
+    runs = api.runs_path(args.runs_dir)
     written = []
     for competition, config, kind, preset in DEMOS:
         if args.only and args.only != kind:
             continue
-        config = Path(config)
         name = f"demo-{kind}"
-        print(f"\n== {competition}: {config}", flush=True)
+        print(f"\n== {competition}: {config.relative_to(CONFIGS.parent)}", flush=True)  # configs/search/...
         _prepare_data(config, kind, preset)
         _search(config, name, runs)
-        promote(name, runs, top_k=args.top_k, seeds=args.seeds, alias="champion")
-        promotion = SearchRecord.read(runs, name).storage_folder
-        written.append((competition, f"{promotion}/promotion/submission", f"{name}-ensemble"))
+        promoted = api.promote(name, top_k=args.top_k, seeds=args.seeds, runs_dir=runs)
+        written.append((competition, promoted.submission, promoted.model_uri))
     print("\n== done")
     for competition, folder, model in written:
-        print(f"{competition}: submission files under {folder}; ensemble models:/{model}@champion")
+        print(f"{competition}: submission files under {folder}; ensemble {model}")
     print(f"MLflow: sensorium-search ui --runs-dir {runs}   (then open the address it prints; "
           f"store {default_tracking_uri(runs)})")
     return 0

@@ -6,12 +6,13 @@ import argparse
 import warnings
 from pathlib import Path
 
-from search.commands.options import MLFLOW_URI, RUNS_DIR, runs_dir
+from search.api import runs_path as runs_dir
+from search.commands.options import MLFLOW_URI, RUNS_DIR
 
 
 FIRST_FRAMES = (51, 50)
-MICE_HELP = ("2023: the mice (folder names or keys) the file must hold; default: those whose test responses of "
-             "the file's track are hidden, the mice the server scores")
+MICE_HELP = "2023: the mice (folder names or keys) the file must hold"
+HIDDEN_MICE = "those whose test responses of the file's track are hidden, the mice the server scores"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "predictions_live_main.parquet.brotli (the name decides the tier)")
     validate.add_argument("--data", type=Path, required=True,
                           help="the session folder(s) the file is for: a session folder, its zip, or a folder of them")
-    validate.add_argument("--mice", nargs="+", metavar="MOUSE", help=MICE_HELP)
+    validate.add_argument("--mice", nargs="+", metavar="MOUSE", help=f"{MICE_HELP} (default: {HIDDEN_MICE})")
     validate.set_defaults(func=_validate)
 
     write = actions.add_parser("write", parents=[RUNS_DIR, MLFLOW_URI],
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     write.add_argument("--data", type=Path, required=True, help="the competition session(s): folder, zip or parent")
     write.add_argument("--out", type=Path, required=True, help="folder for the submission files")
     write.add_argument("--mice", nargs="+", metavar="MOUSE",
-                       help=MICE_HELP + "; default: the ensemble's data.submission_mice, else the hidden ones")
+                       help=f"{MICE_HELP} (default: the ensemble's data.submission_mice, else {HIDDEN_MICE})")
     write.add_argument("--first-frame", type=int, choices=FIRST_FRAMES, default=None,
                        help="2023 rows hold min(T, 300) - 51 frames from this one: 51 (51..299, ViV1T) or 50 "
                             "(50..298, DwiseNeuro); default: the ensemble's data.submission_first_frame (51)")

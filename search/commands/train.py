@@ -12,7 +12,6 @@ from pathlib import Path
 import yaml
 
 from sensorium_models.atomic import atomic_path, check_target
-from sensorium_models.errors import UserError
 
 OUTPUTS = ("model.pt", "config.yaml", "scores.json")
 
@@ -23,18 +22,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train one model configuration, print its validation and test scores, and save the best "
                     "weights with the config.")
     parser.add_argument("config", type=Path, help="YAML file with data:, model: and trainer: blocks")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split, the weights and the batches (default 0)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for model.pt, config.yaml and scores.json (default runs/train/<config>-seed<S>)")
     parser.set_defaults(func=_train)
 
 
-def read_train_config(path: Path) -> dict[str, dict]:
-    """The three blocks of a train YAML (the reader search configs use); a missing ``model``/``trainer``
-    block means their defaults."""
+def read_train_config(path: Path):
+    """The run a train YAML describes (read as search configs are), validated; a missing ``model`` or
+    ``trainer`` block means their defaults."""
     from search.config import read_blocks
+    from sensorium_models.compose import RunConfig
 
-    return read_blocks(path)
+    return RunConfig.from_blocks(read_blocks(path), f"{path}: ")
 
 
 def _print_scores(rows: list[dict], sessions) -> None:
@@ -56,27 +56,19 @@ def _print_scores(rows: list[dict], sessions) -> None:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from sensorium_models.data import load_sessions, placement_of
-    from sensorium_models.models import build_model, parse_model
-    from sensorium_models.progress import Progress
-    from sensorium_models.prediction import predict
-    from sensorium_models.scoring import tier_scores
-    from sensorium_models.training import eval_skip, train, trainer_config
-
     from search.config import check_family
-    from search.run import schemas
+    from sensorium_models.compose import assemble, schemas
+    from sensorium_models.prediction import predict
+    from sensorium_models.progress import Progress
+    from sensorium_models.scoring import tier_scores
+    from sensorium_models.training import eval_skip
 
-    blocks = read_train_config(args.config)
-    try:                                                     # fail on a bad key before loading any data
-        trainer_cfg = trainer_config(blocks["trainer"])
-        parse_model(blocks["model"])
-    except UserError as err:
-        raise UserError(f"{args.config}: {err}") from None
+    run = read_train_config(args.config)                     # a bad key fails here, before any data is read
     out = args.out or Path("runs") / "train" / f"{args.config.stem}-seed{args.seed}"
     check_target(out, OUTPUTS)                               # refuse a folder of the user's before training
-    sessions = load_sessions(blocks["data"], args.seed)
-    check_family(blocks, sessions[0].kind, schemas(), f"{args.config}: ")
-    model = build_model(sessions, blocks["model"], args.seed)
+    assembled = assemble(run, args.seed)
+    sessions, model, trainer_cfg = assembled.sessions, assembled.model, run.trainer
+    check_family(run.blocks(), sessions[0].kind, schemas(), f"{args.config}: ")
     print(f"{len(sessions)} session(s): " + ", ".join(f"{s.key} ({s.kind}, {s.n_trials} trials, "
                                                        f"{s.n_neurons} neurons)" for s in sessions))
     print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
@@ -85,8 +77,7 @@ def _train(args: argparse.Namespace) -> int:
             bar.update(epoch - bar.done, val_corr=f"{metrics['val_corr']:.4f}", loss=f"{metrics['loss']:.4g}",
                        lr=f"{metrics['lr']:.2g}")
 
-        result = train(model, sessions, trainer_cfg, args.seed, report=report,
-                       placement=placement_of(blocks["data"]))
+        result = assembled.train(report)
     print(f"best validation correlation {result.best_val_corr:.4f} after {result.epochs} epochs")
     rows = tier_scores(sessions, lambda session, tier: predict(model, session, session.tier_indices(tier),
                                                                batch_size=trainer_cfg.eval_batch_size),
@@ -95,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:
         tmp.mkdir()
         torch.save(result.best_state, tmp / "model.pt")
-        (tmp / "config.yaml").write_text(yaml.safe_dump(blocks, sort_keys=False))
+        (tmp / "config.yaml").write_text(yaml.safe_dump(run.blocks(), sort_keys=False))
         summary = {"seed": args.seed, "best_val_corr": result.best_val_corr, "epochs": result.epochs,
                    "scores": rows, "history": result.history}
         (tmp / "scores.json").write_text(json.dumps(summary, indent=2))

@@ -13,7 +13,8 @@ import sys
 import time
 import urllib.request
 
-from search.commands.options import MLFLOW_URI, RUNS_DIR, runs_dir
+from search.api import runs_path as runs_dir
+from search.commands.options import MLFLOW_URI, RUNS_DIR
 from sensorium_models.errors import UserError
 
 HOST = "127.0.0.1"
@@ -60,7 +61,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float) -> bool:
 
 
 def _ui(args) -> int:
-    from search.tracking import default_tracking_uri
+    from search.tracking import check_store, default_tracking_uri
 
     runs = runs_dir(args.runs_dir)
     store = args.mlflow_uri or default_tracking_uri(runs)
@@ -69,6 +70,7 @@ def _ui(args) -> int:
         raise UserError(f"--mlflow-uri: {store} is a server already; open it in a browser")
     if store.startswith("sqlite:///") and not os.path.exists(store.removeprefix("sqlite:///")):
         raise UserError(f"{flag}: no store at {store.removeprefix('sqlite:///')}; launch a search first")
+    check_store(store)
     port = args.port or free_port()
     with socket.socket() as probe:
         if probe.connect_ex((HOST, port)) == 0:

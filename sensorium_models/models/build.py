@@ -1,6 +1,6 @@
 """``build_model(sessions, model_cfg, seed)``: the model contract, for any family (see ``families``), and
-the built-in ``core_readout`` family: a shared core (2-D for images, factorised 3-D for videos) with
-per-session Gaussian readouts, shifters and Model 4's modulators."""
+the built-in ``core_readout`` family: a shared core (2-D for images; factorised or full 3-D for videos) with
+per-session Gaussian or factorised readouts, shifters and Model 4's modulators."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,11 +14,13 @@ from ..errors import UserError
 from .config import ModelConfig
 from .cores import Stacked2dCore
 from .encoder import Encoder
+from .factorised_readout import FactorisedReadout
 from .families import Family, parse_model
+from .full3d import Full3dCore
 from .modulators import HistoryFilter, PreviousTrialState, SmoothGain, history_features, state_features
 from .network_state import NetworkState
 from .readouts import GaussianReadout, GridPredictor
-from .shifters import MLPShifter
+from .shifters import AffineShifter, MLPShifter
 from .trials import mean_response, presentation_ranks
 from .video import Factorised3dCore, VideoEncoder
 
@@ -40,12 +42,35 @@ def _session_kind(sessions: list[Session]) -> str:
     return kinds.pop()
 
 
-def _readout(cfg: ModelConfig, session: Session, in_channels: int) -> GaussianReadout:
+VIDEO_CORES = {"factorised": Factorised3dCore, "full": Full3dCore}
+
+
+def feature_size(core: torch.nn.Module, in_channels: int, session: Session) -> tuple[int, int]:
+    """(h', w') of the core's feature maps for this session's stimuli: one zero frame through it in eval mode."""
+    height, width = session.stimuli.shape[-2:]
+    frames = (1,) if session.kind == "video" else ()
+    training = core.training
+    with torch.no_grad():
+        size = core.eval()(torch.zeros(1, in_channels, *frames, height, width)).shape[-2:]
+    core.train(training)
+    return tuple(size)
+
+
+def _readout(cfg: ModelConfig, session: Session, core: torch.nn.Module, in_channels: int) -> torch.nn.Module:
+    bias = mean_response(session) if cfg.readout_bias_from_mean else np.zeros(session.n_neurons)
+    if cfg.readout == "factorised":
+        return FactorisedReadout(core.out_channels, feature_size(core, in_channels, session), bias,
+                                 cfg.readout_init_noise, cfg.gamma_readout)
     predictor = (GridPredictor(cfg.grid_predictor_hidden_layers, cfg.grid_predictor_hidden_features,
                                cfg.grid_predictor_nonlinearity) if cfg.grid_predictor else None)
-    bias = mean_response(session) if cfg.readout_bias_from_mean else np.zeros(session.n_neurons)
-    return GaussianReadout(in_channels, session.coords, bias, cfg.gauss_type, cfg.init_sigma, cfg.init_mu_range,
-                           predictor, cfg.gamma_readout)
+    return GaussianReadout(core.out_channels, session.coords, bias, cfg.gauss_type, cfg.init_sigma,
+                           cfg.init_mu_range, predictor, cfg.gamma_readout, cfg.readout_samples)
+
+
+def _shifter(cfg: ModelConfig) -> torch.nn.Module:
+    if cfg.shifter_type == "affine":
+        return AffineShifter(cfg.gamma_shifter)
+    return MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
 
 
 def build_model(sessions: list[Session], model_cfg: BaseModel | dict[str, Any], seed: int) -> torch.nn.Module:
@@ -67,14 +92,14 @@ def build_core_readout(sessions: list[Session], cfg: ModelConfig, seed: int, cor
     """One shared core (``core``, else the kind's baseline core), per-session readout/shifter/modulators."""
     kind = sessions[0].kind
     in_channels = 1 + (sessions[0].behavior.shape[-1] if cfg.behavior_channels else 0)
-    core = (core or (Factorised3dCore if kind == "video" else Stacked2dCore))(in_channels, cfg)
+    core = (core or (VIDEO_CORES[cfg.video_core] if kind == "video" else Stacked2dCore))(in_channels, cfg)
     readouts, shifters, history, state, gain = {}, {}, {}, {}, {}
     network = NetworkState(cfg.state_pca_components, cfg.state_var_rank, cfg.state_components)
     for session in sessions:
         key = session.key
-        readouts[key] = _readout(cfg, session, core.out_channels)
+        readouts[key] = _readout(cfg, session, core, in_channels)
         if cfg.shifter:
-            shifters[key] = MLPShifter(cfg.shifter_hidden_channels, cfg.shifter_layers)
+            shifters[key] = _shifter(cfg)
         if cfg.history:
             features = history_features(session, cfg.history_taus, cfg.history_lags, cfg.history_standardize)
             history[key] = HistoryFilter(features, cfg.history_l1)

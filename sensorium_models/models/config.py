@@ -6,10 +6,11 @@ rejected, so a search space cannot silently tune nothing.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from ..kinds import STATIC_ONLY, VIDEO_ONLY
 
 
 class ModelConfig(BaseModel):
@@ -22,19 +23,30 @@ class ModelConfig(BaseModel):
     layers: int = Field(4, ge=1)
     input_kern: int = Field(9, ge=1)
     hidden_kern: int = Field(7, ge=1)
-    depth_separable: bool = Field(True, description="static only: 1x1 → depthwise kxk → 1x1 hidden convs")
-    stack: int | None = Field(-1, description="static only: slice start of the layers read out; None = all")
+    depth_separable: Annotated[bool, STATIC_ONLY] = Field(True, description="1x1 → depthwise kxk → 1x1 hidden "
+                                                                            "convs")
+    stack: Annotated[int | None, STATIC_ONLY] = Field(-1, description="slice start of the layers read out; None = all")
     linear: bool = Field(False, description="no ELU inside the core (the LN baseline)")
     pad_input: bool = False
     pad_hidden: bool = Field(True, description="'same' spatial padding in hidden layers")
     momentum: float = Field(0.9, gt=0, le=1, description="batch-norm momentum (PyTorch convention)")
     gamma_input: float = Field(6.3831, ge=0, description="Laplace-L2 smoothness of the first spatial filters")
-    gamma_hidden: float = Field(0.0, ge=0, description="static only: group sparsity of the hidden filters")
-    final_nonlinearity: bool = Field(True, description="static only: ELU after the last layer too")
-    temporal_kern: int = Field(11, ge=1, description="video only: first layer's temporal kernel")
-    hidden_temporal_kern: int = Field(5, ge=1, description="video only")
-    gamma_input_temporal: float = Field(0.01, ge=0, description="video only: temporal Laplace-L2")
+    gamma_hidden: Annotated[float, STATIC_ONLY] = Field(0.0, ge=0, description="group sparsity of the hidden filters")
+    final_nonlinearity: Annotated[bool, STATIC_ONLY] = Field(True, description="ELU after the last layer too")
+    temporal_kern: Annotated[int, VIDEO_ONLY] = Field(11, ge=1, description="first layer's temporal kernel")
+    hidden_temporal_kern: Annotated[int, VIDEO_ONLY] = Field(5, ge=1, description="the hidden layers' temporal kernel")
+    gamma_input_temporal: Annotated[float, VIDEO_ONLY] = Field(0.01, ge=0, description="temporal Laplace-L2")
+    video_core: Annotated[Literal["factorised", "full"], VIDEO_ONLY] = Field(
+        "factorised", description="per layer a spatial then a temporal convolution (the kit's "
+        "'3D_factorised'), or one full temporal_kern x k x k convolution with a bias (the kit's '3D')")
     # readout
+    readout: Literal["gaussian", "factorised"] = Field(
+        "gaussian", description="gaussian: each neuron reads one (jittered) position; factorised: a unit-norm "
+                                "spatial mask times a feature vector (the kit's readout_type)")
+    readout_samples: PositiveInt = Field(1, description="gaussian readout: positions drawn per neuron and trial in "
+                                         "training, their reads averaged (SENSORIUM+ 2022 seed 001); 1 = one")
+    readout_init_noise: float = Field(1e-3, gt=0, description="factorised readout: std of its initial mask and "
+                                      "features")
     gauss_type: Literal["full", "iso"] = "full"
     init_sigma: float = Field(0.1, ge=0)
     init_mu_range: float = Field(0.3, ge=0, description="free positions only (grid_predictor false)")
@@ -49,6 +61,9 @@ class ModelConfig(BaseModel):
     shifter: bool = False
     shifter_hidden_channels: int = Field(5, ge=1)
     shifter_layers: int = Field(3, ge=1)
+    shifter_type: Literal["mlp", "affine"] = Field("mlp", description="mlp: shifter_layers x (Linear, Tanh); "
+                                                   "affine: tanh(A pupil + b), the kit's 'StaticAffine'")
+    gamma_shifter: float = Field(0.0, ge=0, description="affine shifter: penalty on mean(A^2)")
     behavior_channels: bool = Field(False, description="behaviour as constant extra input channels")
     # Model 4 modulators
     history: bool = False
@@ -86,6 +101,13 @@ class ModelConfig(BaseModel):
             raise ValueError(f"history_taus must all be > 0, found {self.history_taus}")
         if self.history and not self.history_taus and not self.history_lags:
             raise ValueError("history: true needs some regressor: history_taus or history_lags must list one")
+        if self.readout == "factorised" and self.shifter:
+            raise ValueError("shifter: a factorised readout has no position to shift (the kit refuses it too); "
+                             "set shifter: false or readout: gaussian")
+        if self.readout == "factorised" and self.readout_samples > 1:
+            raise ValueError("readout_samples: positions are drawn by the gaussian readout only")
+        if self.gamma_shifter and self.shifter_type != "affine":
+            raise ValueError("gamma_shifter: penalises the affine shifter only; set shifter_type: affine")
         return self
 
     def channels(self) -> list[int]:

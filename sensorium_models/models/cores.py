@@ -51,7 +51,34 @@ class DepthSeparableConv2d(nn.Sequential):
         )
 
 
-class Stacked2dCore(nn.Module):
+class LayerStack(nn.Module):
+    """A 2-D core's shared behaviour: ``blocks`` each (conv, norm[, ELU]) whose conv has a ``weight``, the outputs
+    of ``stacked`` layers concatenated, and the Laplace (first filters) and group-sparsity (hidden) penalties."""
+
+    blocks: nn.ModuleList
+    stacked: list[int]
+    gamma_input: float
+    gamma_hidden: float
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        stacked = [outputs[i] for i in self.stacked]
+        return stacked[0] if len(stacked) == 1 else torch.cat(stacked, dim=1)  # cat of one would copy
+
+    def group_sparsity(self) -> torch.Tensor:
+        """Mean L2 norm of the hidden layers' k×k filters, averaged over layers (neuralpredictors')."""
+        norms = [block[0].weight.pow(2).sum((2, 3)).sqrt().mean() for block in self.blocks[1:]]
+        return sum(norms, torch.zeros(())) / max(len(norms), 1)
+
+    def regularizer(self) -> torch.Tensor:
+        penalty = self.gamma_input * laplace_l2norm(self.blocks[0][0].weight)
+        return penalty + self.gamma_hidden * self.group_sparsity() if self.gamma_hidden else penalty
+
+
+class Stacked2dCore(LayerStack):
     """Images (B, C, h, w) → feature maps (B, out_channels, h', w') shared by every session's readout."""
 
     def __init__(self, in_channels: int, cfg: ModelConfig):
@@ -81,20 +108,3 @@ class Stacked2dCore(nn.Module):
         # NHWC weights put every convolution, the depthwise ones included, on oneDNN's fast path: training
         # steps of the SOTA core are 1.5-1.7x faster on CPU (1 thread, batch 64, 1 or 4 input channels).
         self.to(memory_format=torch.channels_last)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = []
-        for block in self.blocks:
-            x = block(x)
-            outputs.append(x)
-        stacked = [outputs[i] for i in self.stacked]
-        return stacked[0] if len(stacked) == 1 else torch.cat(stacked, dim=1)  # cat of one would copy
-
-    def group_sparsity(self) -> torch.Tensor:
-        """Mean L2 norm of the hidden layers' k×k filters, averaged over layers (neuralpredictors')."""
-        norms = [block[0].weight.pow(2).sum((2, 3)).sqrt().mean() for block in self.blocks[1:]]
-        return sum(norms, torch.zeros(())) / max(len(norms), 1)
-
-    def regularizer(self) -> torch.Tensor:
-        penalty = self.gamma_input * laplace_l2norm(self.blocks[0][0].weight)
-        return penalty + self.gamma_hidden * self.group_sparsity() if self.gamma_hidden else penalty

@@ -79,9 +79,9 @@ class Encoder(nn.Module):
         return x
 
     def regularizer(self, key: str) -> torch.Tensor:
-        """Core + this session's readout + its modulators' penalties (add to the loss of a ``key`` batch)."""
+        """Core + this session's readout, shifter and modulators' penalties (add to the loss of a ``key`` batch)."""
         total = self.core.regularizer() + self.readouts[key].regularizer()
-        for modulators in (self.history, self.state, self.gain):
+        for modulators in (self.shifters, self.history, self.state, self.gain):
             if key in modulators:
                 total = total + modulators[key].regularizer()
         return total

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, create_model
 
 from ..errors import UserError, did_you_mean, validated
-from ..yaml_file import shorten
+from ..errors import shorten
 
 FAMILY_KEY = "family"
 DEFAULT_FAMILY = "core_readout"
@@ -93,6 +93,6 @@ def model_schema(block: dict) -> type[BaseModel]:
 def parse_model(block: dict | BaseModel) -> tuple[Family, BaseModel]:
     """The family of a model block and the block validated against its schema (UserError naming the key)."""
     if isinstance(block, BaseModel):
-        block = block.model_dump()
+        block = block.model_dump(exclude_unset=True)  # the keys given: validators may ask which were
     name = family_name(block)
     return load_family(name), validated(_block_schema(name), block, "model")

@@ -1,6 +1,7 @@
 """The SENSORIUM 2023 GRU baseline (family ``conv_gru``): a 2-D core applied frame by frame, then a
-convolutional GRU over frames, then the Gaussian readout on every frame (starter kit ``make_video_model``
-with ``core_type='2D'``, ``use_gru=True``; ``configs/model/video_gru.yaml`` holds its values).
+convolutional GRU over frames, then the readout on every frame (starter kit ``make_video_model`` with
+``core_type='2D'`` or ``'2D_equivariant'`` (``frame_core``), ``use_gru=True``; ``configs/model/video_gru.yaml``
+holds its values).
 
 The GRU is neuralpredictors' ``ConvGRUCell``: 'same'-padded gate convolutions with biases, xavier-normal
 weights and zero biases, a zero initial state (its six convolutions fused into three, the same function). The kit's encoder adds only the core's and readout's
@@ -8,6 +9,8 @@ penalties to the loss (``gamma_rec`` never reaches it), so the GRU has none. The
 so the model has no burn-in of its own; the trainer's ``burn_in`` can leave the first frames out.
 """
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import Field, PositiveInt, model_validator
@@ -19,8 +22,10 @@ from .config import ModelConfig
 from .cores import Stacked2dCore
 from .encoder import Encoder
 from .families import Family
+from .rotation import RotationEquivariant2dCore
 
-TEMPORAL_KEYS = ("temporal_kern", "hidden_temporal_kern", "gamma_input_temporal")
+TEMPORAL_KEYS = ("temporal_kern", "hidden_temporal_kern", "gamma_input_temporal", "video_core")
+FRAME_CORES = {"stacked2d": Stacked2dCore, "rotation_equivariant": RotationEquivariant2dCore}
 
 
 class ConvGRUConfig(ModelConfig):
@@ -33,6 +38,13 @@ class ConvGRUConfig(ModelConfig):
     gru_channels: PositiveInt = Field(64, description="recurrent channels: what the readout sees")
     gru_input_kern: PositiveInt = 7
     gru_rec_kern: PositiveInt = 7
+    frame_core: Literal["stacked2d", "rotation_equivariant"] = Field(
+        "stacked2d", description="the per-frame 2-D core: the kit's '2D' (Stacked2dCore) or '2D_equivariant' "
+                                 "(Hermite filters at num_rotations angles)")
+    num_rotations: PositiveInt = Field(8, description="rotation_equivariant: angles per filter; the core gives "
+                                       "hidden_channels x num_rotations maps")
+    hermite_upsampling: PositiveInt = Field(2, description="rotation_equivariant: Hermite grid oversampling")
+    hermite_init_std: float = Field(0.1, gt=0, description="rotation_equivariant: std of the initial coefficients")
 
     @model_validator(mode="after")
     def _no_temporal_convolution(self) -> "ConvGRUConfig":
@@ -40,6 +52,9 @@ class ConvGRUConfig(ModelConfig):
             if key in self.model_fields_set:
                 raise ValueError(f"{key}: a conv_gru model has no temporal convolution (the GRU integrates "
                                  f"over time); remove it")
+        if self.frame_core == "rotation_equivariant" and self.depth_separable:
+            raise ValueError("depth_separable: the rotation-equivariant core has Hermite filters, not depth-separable "
+                             "convolutions; set depth_separable: false")
         return self
 
 
@@ -78,7 +93,7 @@ class Stacked2dGRUCore(nn.Module):
 
     def __init__(self, in_channels: int, cfg: ConvGRUConfig):
         super().__init__()
-        self.frames = Stacked2dCore(in_channels, cfg)
+        self.frames = FRAME_CORES[cfg.frame_core](in_channels, cfg)
         self.gru = ConvGRUCell(self.frames.out_channels, cfg.gru_channels, cfg.gru_input_kern, cfg.gru_rec_kern)
         self.out_channels = cfg.gru_channels
 

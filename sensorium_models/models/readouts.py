@@ -4,7 +4,9 @@ Each neuron reads the core's feature maps at one point: a 2-D position in grid_s
 [-1, 1]², then a weighted sum over channels. The position is predicted from the neuron's cortical
 coordinates by a small MLP (neighbouring neurons see neighbouring parts of the image), or is a free
 parameter. In training the position is jittered by the learned Gaussian (mu + sigma·N(0, I)); at eval
-the mean is read.
+the mean is read. With ``samples`` > 1 (SENSORIUM+ 2022 seed 001's "multiple samplings") training reads
+several jittered positions per neuron and trial and averages them: a lower-variance gradient for sigma and
+the features; 1 is the reference readout, draw for draw.
 """
 from __future__ import annotations
 
@@ -50,10 +52,12 @@ class GaussianReadout(nn.Module):
         init_mu_range: float,
         grid_predictor: GridPredictor | None,
         gamma_readout: float,
+        samples: int = 1,
     ):
         super().__init__()
         n_neurons = len(coords)
         self.gamma_readout = gamma_readout
+        self.samples = samples
         self.full = gauss_type == "full"
         self.grid_predictor = grid_predictor
         if grid_predictor is None:
@@ -78,17 +82,19 @@ class GaussianReadout(nn.Module):
     def forward(self, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         mu = self.grid_mean()
         batch = x.shape[0]
-        if self.training:
-            noise = torch.randn(batch, *mu.shape, device=x.device, dtype=x.dtype)
-            jitter = torch.einsum("ncd,bnd->bnc", self.sigma, noise) if self.full else noise * self.sigma
-            grid = (mu + jitter).clamp(-1.0, 1.0)
+        if self.training:  # (M, N, samples, 2) positions; one sample draws exactly what the reference draws
+            noise = torch.randn(batch, mu.shape[0], self.samples, 2, device=x.device, dtype=x.dtype)
+            jitter = (torch.einsum("ncd,bnsd->bnsc", self.sigma, noise) if self.full
+                      else noise * self.sigma[:, None])
+            grid = (mu[:, None] + jitter).clamp(-1.0, 1.0)
         else:
-            grid = mu.clamp(-1.0, 1.0).expand(batch, *mu.shape)
+            grid = mu.clamp(-1.0, 1.0)[:, None].expand(batch, *mu.shape[:1], 1, 2)
         if shift is not None:
-            grid = grid + shift[:, None, :]
+            grid = grid + shift[:, None, None, :]
         # squeeze, not [..., 0]: the view's backward is free, an index's backward zero-fills and copies a
         # (M, C, N) gradient (12 % of the readout's step at 128 trials x 64 channels x 8000 neurons on CPU).
-        sampled = F.grid_sample(x, grid[:, :, None, :], align_corners=True).squeeze(-1)  # (M, C, N)
+        sampled = F.grid_sample(x, grid, align_corners=True)                  # (M, C, N, samples)
+        sampled = sampled.squeeze(-1) if sampled.shape[-1] == 1 else sampled.mean(-1)
         # Multiply and sum over channels, as the reference: einsum would run it as N small matmuls
         # behind two transposing copies, twice as slow on CPU (120 trials x 64 channels x 2000 neurons).
         return (sampled * self.features).sum(1) + self.bias

@@ -1,10 +1,11 @@
-"""Per-session eye-position shifter (neuralpredictors' ``MLPShifter``).
+"""Per-session eye-position shifters (neuralpredictors' ``MLPShifter`` and ``StaticAffine2dShifter``).
 
 When the eye moves, every receptive field moves with it: the pupil centre is mapped to one global
 (dx, dy) added to all of the session's readout positions.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -22,3 +23,25 @@ class MLPShifter(nn.Sequential):
         # that left one seed in three at 0.12 validation correlation after 3 epochs; from zero, 0.18-0.34.
         nn.init.zeros_(self[-2].weight)
         nn.init.zeros_(self[-2].bias)
+
+    def regularizer(self) -> torch.Tensor:
+        """None here: the kit's MLP shifter penalty is 0 in its configs."""
+        return torch.zeros(())
+
+
+class AffineShifter(nn.Linear):
+    """Pupil centre (…, 2) → tanh(A · pupil + b) (…, 2): the kit's ``shifter_type='StaticAffine'``, with its
+    penalty ``gamma_shifter`` · mean(A²). Starts at (almost) no shift, as neuralpredictors' ``initialize``."""
+
+    def __init__(self, gamma_shifter: float):
+        super().__init__(2, 2)
+        self.gamma_shifter = gamma_shifter
+        nn.init.normal_(self.weight, 0.0, 1e-6)
+        nn.init.normal_(self.bias, 0.0, 1e-6)
+
+    def forward(self, pupil: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(super().forward(pupil))
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma_shifter * self.weight.pow(2).mean()
+
