@@ -60,6 +60,7 @@ def child(phase: str, cell: Path) -> int:
     import search.run as run
     from search import terminal
     from search.config import load_spec
+    from sensorium_models.compose import schemas
 
     settings = json.loads((cell / "cell.json").read_text())
     ray.init(num_cpus=settings["concurrent"], include_dashboard=False, log_to_driver=False,
@@ -70,7 +71,7 @@ def child(phase: str, cell: Path) -> int:
     terminal.show()  # the progress lines on stdout, as the CLI shows them: the parent counts the ended trials
     make = maker(settings["epoch_s"], settings["checkpoint_bytes"])
     if phase == "launch":
-        spec = load_spec(cell / "search.yaml", run.schemas(), "scale")
+        spec = load_spec(cell / "search.yaml", schemas(), "scale")
         result = run.launch(spec, cell / "runs", str(cell / "storage"), settings["mlflow"], None, make_trainable=make)
     else:
         result = run.resume("scale", cell / "runs", None, make_trainable=make)

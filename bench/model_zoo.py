@@ -6,11 +6,13 @@ own ``sensorium_models.training.train`` with ``--seeds`` seeds and the same epoc
 release (the fixed budget; the trainer's early stopping may end a run sooner), then scored on test tiers:
 
   2023  synthetic video release (``video`` preset): the factorised 3-D baseline, the GRU baseline
-        (``conv_gru``) and the winner-class ``dwise`` family; challenge correlation (frames 51.. of each
-        trial) on the main test tiers, ``live_test_main`` + ``final_test_main`` (a new mouse's hidden
+        (``conv_gru``), the winner-class ``dwise`` family, and the kit's other options (full 3-D core with the
+        static-affine shifter, rotation-equivariant GRU with the factorised readout); challenge correlation
+        (frames 51.. of each trial) on the main test tiers, ``live_test_main`` + ``final_test_main`` (a new mouse's hidden
         responses from the ground truth, as the organisers score them), mean over mice.
   2022  synthetic static sessions with the carried-over population state (``state_strength``): the SOTA
-        baseline, Model 4's earlier EMA variant and Model 4 as published (with its behaviour normalisation);
+        baseline, Model 4's earlier EMA variant, Model 4 as published (with its behaviour normalisation), the
+        SENSORIUM+ baseline and seed 001's readout (several receptive-field samples per neuron);
         single-trial correlation on the labelled ``test`` tier, mean over neurons.
 
 The oracle is the same metric on the same trials with the generator's noise-free rates as predictions.
@@ -78,11 +80,15 @@ VIDEO = [
     Entry("factorised 3-D baseline", train_config="configs/train/tiny_video.yaml"),
     Entry("GRU baseline (conv_gru)", train_config="configs/train/tiny_video_gru.yaml"),
     Entry("dwise (winner class)", train_config="configs/train/tiny_video_dwise.yaml"),
+    Entry("full 3-D core + static-affine shifter", train_config="configs/train/tiny_video_full3d.yaml"),
+    Entry("rotation-equivariant GRU + factorised readout", train_config="configs/train/tiny_video_equivariant.yaml"),
 ]
 STATIC = [
     Entry("SOTA baseline", preset="sota2022", overrides=NARROW_STATIC),
     Entry("Model 4, EMA variant", preset="model4_ema", overrides=NARROW_STATIC),
     Entry("Model 4 (exact)", preset="model4", overrides=NARROW_STATIC, data={"behavior_normalization": "model4"}),
+    Entry("SENSORIUM+ baseline", preset="sensorium_plus", overrides=NARROW_STATIC),
+    Entry("seed 001: 4 RF samples per neuron", preset="sensorium_plus_samples", overrides=NARROW_STATIC),
 ]
 STATIC_TRAINER = {"batch_size": 64, "lr_init": 0.009, "device": "cpu"}
 SIZES = {  # release -> synthesize() arguments; --quick shrinks them

@@ -101,6 +101,12 @@ class SearchStatus:
 
         return format_table(self.trials, self.spec)
 
+    def concentration(self) -> str | None:
+        """How concentrated the last proposals are (see search.concentration); None for a young search."""
+        from search.concentration import concentration_line
+
+        return concentration_line([t.params for t in self.trials], self.spec.searched)
+
 
 def status(name: str, *, runs_dir: PathLike | None = None, storage: str | None = None,
            mlflow_uri: str | None = None) -> SearchStatus:

@@ -45,6 +45,9 @@ class AshaSettings(_Strict):
     max_t: int = Field(ge=1)
     reduction_factor: float = Field(2.0, gt=1)
     brackets: int = Field(1, ge=1)  # more than one hedges successive halving's bias to fast starters
+    # The first N trials run to max_t unstopped (their results still fill the rungs), so TPE's start-up
+    # learns from full-fidelity values rather than from the rungs' fast starters (search.searcher.FullStartASHA).
+    full_start: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _grace_within_max(self) -> "AshaSettings":

@@ -265,8 +265,7 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
         _track_into(tuner, record.tracking_uri)
     else:  # launch was interrupted before Tune saved its first state (the record is written before it)
         log.info(f"search {name}: launch was interrupted before any trial; starting it now; Ray {ray_address}")
-        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0],
-                            make_trainable=make_trainable)
+        tuner = build_tuner(spec, record, record.experiment_path.rsplit("/", 1)[0], make_trainable=make_trainable)
     return _fit(tuner, spec, record)
 
 

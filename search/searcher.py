@@ -14,6 +14,7 @@ names, for ``search launch`` and the benchmarks alike.
 from __future__ import annotations
 
 from ray.tune.result import TRAINING_ITERATION
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import MULTIVARIATE_FROM, SearchSettings
@@ -83,16 +84,46 @@ def check_installed(settings: SearchSettings, where: str = "") -> None:
                         f"install them with `pip install -r requirements-bohb.txt`")
 
 
+class FullStartASHA(ASHAScheduler):
+    """ASHA that stops none of its first ``full_start`` trials before ``max_t``.
+
+    Their results still enter the rungs, so later trials are cut against full curves; TPE's start-up trials
+    then reach it COMPLETE with their full-fidelity value instead of PRUNED at the first rung, where fast
+    starters that plateau early outrank slow starters that end higher.
+    """
+
+    def __init__(self, full_start: int, **kwargs):
+        super().__init__(**kwargs)
+        self.full_start = full_start
+        self._added = 0
+        self._unstopped: set[str] = set()
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        if self._added < self.full_start:
+            self._unstopped.add(trial.trial_id)
+        self._added += 1
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        if (action == TrialScheduler.STOP and trial.trial_id in self._unstopped
+                and result.get(self._time_attr, 0) < self._max_t):
+            self._num_stopped -= 1
+            return TrialScheduler.CONTINUE
+        return action
+
+
 def build_scheduler(settings: SearchSettings):
     """ASHA for TPE; BOHB's own HyperBand (it pauses and resumes trials) for BOHB, on the same max_t and factor."""
-    from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB
+    from ray.tune.schedulers import HyperBandForBOHB
 
     asha = settings.asha
     if settings.algorithm == "bohb":
         return HyperBandForBOHB(time_attr=TRAINING_ITERATION, max_t=asha.max_t,
                                 reduction_factor=asha.reduction_factor)
-    return ASHAScheduler(time_attr=TRAINING_ITERATION, max_t=asha.max_t, grace_period=asha.grace_period,
-                         reduction_factor=asha.reduction_factor, brackets=asha.brackets)
+    return FullStartASHA(asha.full_start, time_attr=TRAINING_ITERATION, max_t=asha.max_t,
+                         grace_period=asha.grace_period, reduction_factor=asha.reduction_factor,
+                         brackets=asha.brackets)
 
 
 def check_new_study(url: str, name: str, where: str = "") -> None:

@@ -86,6 +86,8 @@ def _status(args) -> int:
     print(f"search {found.spec.name} ({record.experiment_path}; MLflow {record.tracking_uri}, "
           f"parent run {record.parent_run_id})")
     print(found.summary())
+    if found.concentration():
+        print(found.concentration())
     print(found.table())
     return 0
 

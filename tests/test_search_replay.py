@@ -1,0 +1,75 @@
+"""bench/search_replay.py against a real Tune run: the same searcher and scheduler settings, the same learning
+curves (the analytic ``trap`` landscape, trained by nothing), must give the same trials, in the same order, with
+the same stop decisions and the same Optuna study."""
+import pytest
+from ray import cloudpickle, tune
+
+from bench import landscapes
+from bench.landscapes import trap, trap_curve
+from bench.search_replay import replay
+from search.progress import EarlyStopMarker
+from search.objective import OBJECTIVE
+from search.results import STOPPED_EARLY
+from search.searcher import build_scheduler, build_searcher
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+class Record(tune.Callback):
+    """Every result (trial number, epoch) in the order the driver saw them, and how each trial ended."""
+
+    def __init__(self):
+        self.events, self.ended = [], {}
+
+    @staticmethod
+    def number(trial) -> int:
+        return int(trial.experiment_tag.split("_", 1)[0]) - 1
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.events.append((self.number(trial), result["training_iteration"]))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.ended[self.number(trial)] = (trial.config, trial.last_result["training_iteration"],
+                                          bool(trial.last_result.get(STOPPED_EARLY)))
+
+
+def study_rows(searcher):
+    return [(t.state.name, t.value, t.params, dict(t.intermediate_values)) for t in searcher._ot_study.trials]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed):
+    landscape = trap(max_t=9, num_samples=14)
+    settings = type(landscape.settings).model_validate(
+        {**landscape.settings.model_dump(), "seed": seed, "tpe": {"n_startup_trials": 5}})
+    searcher, record = build_searcher(settings, []), Record()
+
+    # Ray ships both by value: its workers import installed packages only, and bench/ and tests/ are not.
+    cloudpickle.register_pickle_by_value(landscapes)
+
+    def report_curve(config):
+        best = None
+        for value in trap_curve(config):
+            best = value if best is None else max(best, value)
+            tune.report({"val_corr": value, OBJECTIVE: best})
+
+    tuner = tune.Tuner(
+        report_curve, param_space=landscape.param_space,
+        tune_config=tune.TuneConfig(metric=OBJECTIVE, mode="max", search_alg=searcher,
+                                    scheduler=build_scheduler(settings), num_samples=settings.num_samples,
+                                    max_concurrent_trials=1, reuse_actors=True),
+        run_config=tune.RunConfig(name="real", storage_path=str(tmp_path), verbose=0,
+                                  callbacks=[EarlyStopMarker(settings.asha.max_t), record]))
+    tuner.fit()
+
+    replayed_searcher = build_searcher(settings, [])
+    replayed = replay(replayed_searcher, build_scheduler(settings), landscape.param_space, landscape.curve,
+                      metric="val_corr", mode="max", objective=OBJECTIVE, num_samples=settings.num_samples,
+                      max_concurrent=1, max_t=settings.asha.max_t)
+
+    real_trials = [record.ended[i] for i in range(settings.num_samples)]
+    assert [(t["config"], t["epochs"], t["stopped_early"]) for t in replayed.trials] == real_trials
+    assert [(i, epoch) for i, epoch, decision in replayed.events if decision != "END"] == record.events
+    assert study_rows(replayed_searcher) == study_rows(searcher)
+    # The run exercised all three endings: ASHA's early stop, max_t, and the trainer stopping by itself.
+    assert {(epochs < 9, early) for _, epochs, early in real_trials} == {(True, True), (False, False), (True, False)}
