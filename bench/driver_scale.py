@@ -11,7 +11,7 @@ SIGKILLed once half the trials have ended, then ``search.run.resume`` runs it to
 times, callback hook times, storage writes).
 
     PYTHONPATH=. python bench/driver_scale.py --cells 100x10,1000x10,100x100
-    PYTHONPATH=. python bench/driver_scale.py --quick          # CI size: seconds, not a measurement
+    PYTHONPATH=. python bench/driver_scale.py --quick          # CI size: minutes, not a measurement
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 from search import environment  # noqa: E402
 
 SCRATCH = Path(__file__).parent / "data" / "driver_scale"
@@ -58,6 +58,7 @@ def child(phase: str, cell: Path) -> int:
     from bench import driver_probe
     from bench.idle_trainable import maker
     import search.run as run
+    from search import terminal
     from search.config import load_spec
     from sensorium_models.compose import schemas
 
@@ -67,6 +68,7 @@ def child(phase: str, cell: Path) -> int:
     driver_probe.install()
     run.build_tuner = functools.partial(run.build_tuner, callbacks=[driver_probe.ResultCounter()])
     driver_probe.write_every(cell / f"{phase}.json")
+    terminal.show()  # the progress lines on stdout, as the CLI shows them: the parent counts the ended trials
     make = maker(settings["epoch_s"], settings["checkpoint_bytes"])
     if phase == "launch":
         spec = load_spec(cell / "search.yaml", schemas(), "scale")
@@ -284,7 +286,7 @@ def write_table(rows: list[dict], args, name: str) -> Path:
               "resumed. Offered results/s = concurrent / epoch s (what trials could produce); handled = results "
               "the driver processed per second between its first and last result. Per trial = over both drivers "
               "÷ trials. Raw figures: bench/data/driver_scale/cell-*/{launch,resume}.json."]
-    return write_result(name, "\n".join(lines) + "\n", args.results)
+    return write_result(name, "\n".join(lines) + "\n", args.out)
 
 
 def main() -> int:
@@ -294,16 +296,12 @@ def main() -> int:
     parser.add_argument("--offered", type=float, default=200.0, help="results/s the trials offer (sets epoch s)")
     parser.add_argument("--epoch-s", type=float, help="epoch time in seconds (instead of --offered)")
     parser.add_argument("--checkpoint-bytes", type=int, default=64 * 1024)
-    parser.add_argument("--quick", action="store_true", help="16 trials × 4 concurrent, 4 epochs (CI)")
-    parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--scratch", type=Path, default=SCRATCH, help="where the cells run (emptied first)")
     parser.add_argument("--child", choices=("launch", "resume"), help=argparse.SUPPRESS)
     parser.add_argument("--cell", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, None, quick={"cells": "16x4", "epochs": 4})
     if args.child:
         return child(args.child, args.cell)
-    if args.quick:
-        args.cells, args.epochs = "16x4", 4
     environment.apply(None)
     from sensorium_models.data.synthetic import synthesize
 
@@ -318,7 +316,7 @@ def main() -> int:
         rows.append(row)
         (args.scratch / "rows.json").write_text(json.dumps(rows, default=str))
         print(f"{trials}x{concurrent}: {json.dumps(row['figures'])}", flush=True)
-    print(write_table(rows, args, "driver_scale_quick" if args.quick else "driver_scale").read_text())
+    print(write_table(rows, args, "driver_scale").read_text())
     return 0
 
 

@@ -18,9 +18,8 @@ from pathlib import Path
 from ray import tune
 
 from search.config import SearchSpec
-from search.resources import tune_resources
-from search.results import OBJECTIVE
-from search.trainable import RUNNING_BEST_FILE, running_best
+from search.objective import OBJECTIVE
+from search.trainable import RUNNING_BEST_FILE, tune_resources
 
 EPOCH_FILE = "epoch.json"
 WEIGHTS_FILE = "weights.bin"
@@ -47,7 +46,7 @@ def idle_trial(config: dict, spec: SearchSpec, epoch_s: float, checkpoint_bytes:
         began = time.perf_counter()
         time.sleep(epoch_s)
         score = curve(config, epoch)
-        best = running_best(best, score, settings.mode)
+        best = settings.objective.running_best(best, score)
         metrics = {"epoch": epoch, "val_corr": score, "best_val_corr": best, "loss": 1 - score, "lr": 0.01,
                    "epoch_seconds": time.perf_counter() - began, OBJECTIVE: best}
         if epoch % settings.checkpoint_every:

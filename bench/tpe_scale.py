@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, command_line, header, table, write_result  # noqa: E402
+from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 from search import environment  # noqa: E402
 
 CONFIG = ROOT / "configs" / "search" / "tiny.yaml"
@@ -52,7 +52,7 @@ def history(distributions: dict, n: int, seed: int) -> list:
 def suggest_times(spec, n: int, calls: int, multivariate: bool) -> tuple[list[float], list[float]]:
     """Wall and CPU seconds per ``suggest`` of the project's searcher once its study holds ``n`` finished
     trials (CPU time too: on a shared machine the wall time also counts the other jobs' turns)."""
-    from search.results import OBJECTIVE
+    from search.objective import OBJECTIVE
     from search.searcher import build_searcher
 
     settings = spec.settings.model_copy(update={"tpe": spec.settings.tpe.model_copy(
@@ -75,8 +75,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,5000")
     parser.add_argument("--calls", type=int, default=5)
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parse_args(parser, None, quick={"sizes": "100,200", "calls": 2})
     environment.apply(None)
     import optuna
 
@@ -99,7 +98,7 @@ def main() -> int:
                       f"{args.calls} suggestions timed per size; {len(spec.searched)} searched keys "
                       "(configs/search/tiny.yaml), n_startup_trials "
                       f"{spec.settings.tpe.n_startup_trials}, Optuna's in-memory storage."])
-    print(write_result("tpe_scale", text + "\n", args.results).read_text())
+    print(write_result("tpe_scale", text + "\n", args.out).read_text())
     return 0
 
 

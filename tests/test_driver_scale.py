@@ -58,6 +58,9 @@ def test_the_summary_after_each_trial_end_decodes_no_config(tmp_path, monkeypatc
     decoded = []
     original = SearchSpec.decode
     monkeypatch.setattr(SearchSpec, "decode", lambda self, config: decoded.append(1) or original(self, config))
+    from search import terminal
+
+    terminal.show()  # the driver's lines on stdout, as the CLI shows them
     printer = ProgressPrinter(spec)
     with redirect_stdout(io.StringIO()) as out:
         for trial in trials:
@@ -91,9 +94,9 @@ def test_the_driver_scale_bench_runs_at_ci_size(tmp_path):
     from search.run import SearchRecord, load_trials
 
     done = subprocess.run([sys.executable, "bench/driver_scale.py", "--quick", "--scratch", str(tmp_path / "cells"),
-                           "--results", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=880)
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=880)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    table = (tmp_path / "driver_scale_quick.md").read_text()
+    table = (tmp_path / "driver_scale.md").read_text()
     assert "| 16 | 4 |" in table
     (row,) = json.loads((tmp_path / "cells" / "rows.json").read_text())
     figures, launch, resume = row["figures"], row["launch"], row["resume"]
@@ -191,7 +194,7 @@ def test_trial_runs_are_listed_once_not_searched_per_trial(tmp_path):
     spec = tiny_spec(tmp_path)
     config = stub_trials(tmp_path, spec, 1)[0].config
     client = CountingClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("scale")
+    experiment = client.create_experiment("scale", artifact_location=(tmp_path / "artifacts").as_uri())
     parent = client.create_run(experiment).info.run_id
     runs = TrialRuns(client, experiment, parent, spec)
     for i in range(30):
@@ -226,7 +229,7 @@ def test_a_resume_sync_asks_mlflow_nothing_for_trials_whose_runs_it_holds_ended(
         (folder / "result.json").write_text("".join(json.dumps({**trial.last_result, "training_iteration": e,
                                                                 "timestamp": 1000 + e}) + "\n" for e in (1, 2)))
     client = CountingClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.create_experiment("scale")
+    experiment = client.create_experiment("scale", artifact_location=(tmp_path / "artifacts").as_uri())
     parent = client.create_run(experiment).info.run_id
     live = TrialRuns(client, experiment, parent, spec)
     results = {t.trial_id: read_results(t) for t in trials}
