@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import header, parse_args, write_result  # noqa: E402
+from bench.common import table as markdown_table  # noqa: E402
 from bench.search_efficiency import DATA, ensure_session, space  # noqa: E402
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
@@ -67,11 +69,12 @@ def curve(point: dict, epochs: int) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
-    args = parser.parse_args(argv)
-    path = table_path(args.epochs)
+    parser.add_argument("--points", type=int, default=None, help="train only the grid's first N points (default all)")
+    args = parse_args(parser, argv, quick={"epochs": 2, "points": 2})
+    path = args.out / f"grid-{args.epochs}.json" if args.quick else table_path(args.epochs)
     table = json.loads(path.read_text()) if path.exists() else {"fixed": FIXED, "rows": []}
     done = {json.dumps(r["point"], sort_keys=True) for r in table["rows"]}
-    for point in grid_points():
+    for point in grid_points()[:args.points]:
         if json.dumps(point, sort_keys=True) in done:
             continue
         started = time.perf_counter()
@@ -83,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         row = table["rows"][-1]
         print(f"{len(table['rows'])}/{len(grid_points())} {point}: best {max(row['val_corr']):.4f} "
               f"({len(row['val_corr'])} epochs, {row['seconds']:.0f} s)", flush=True)
+    rows = [[json.dumps(r["point"]), f"{max(r['val_corr']):.4f}", str(len(r["val_corr"])), f"{r['seconds']:.0f}"]
+            for r in table["rows"]]
+    print(write_result(f"landscape_grid-{args.epochs}", "\n".join([
+        header(f"The real trainer's curves on the search_efficiency grid ({path.name})", ("torch",)),
+        markdown_table(["point", "best val_corr", "epochs", "seconds"], rows),
+        f"Reproduce: `PYTHONPATH=. python bench/landscape_grid.py --epochs {args.epochs}`", ""]), args.out))
     return 0
 
 

@@ -27,7 +27,7 @@ from search import environment  # noqa: E402
 
 environment.apply(None)
 
-from bench.common import header, table, write_result  # noqa: E402
+from bench.common import header, parse_args, table, write_result  # noqa: E402
 from bench.search_replay import replay  # noqa: E402
 from bench.tune_runs import epochs_until  # noqa: E402
 from search.objective import OBJECTIVE  # noqa: E402
@@ -195,11 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                                                             "nasbench201-cifar100"])
     parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES),
                         metavar="LABEL")
-    parser.add_argument("--quick", action="store_true", help="trap-9 only, 5 seeds, 16 trials: seconds")
-    parser.add_argument("--name", default="search_peers", help="bench/results/<name>.md")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.samples, args.landscapes, args.name = 5, 16, ["trap-9"], f"{args.name}_quick"
+    parser.add_argument("--name", default="search_peers", help="the table's name: <out>/<name>.md")
+    args = parse_args(parser, argv, quick={"seeds": 5, "samples": 16, "landscapes": ["trap-9"],
+                                           "name": "search_peers_quick"})  # seconds: the analytic landscape
     warnings.filterwarnings("ignore", module="optuna")
     import optuna
 
@@ -233,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "searcher wraps them here).",
         f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
         ""])
-    print(write_result(args.name, text))
+    print(write_result(args.name, text, args.out))
     return 0
 
 
