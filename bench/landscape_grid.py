@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--points", type=int, default=None, help="train only the grid's first N points (default all)")
     args = parse_args(parser, argv, quick={"epochs": 2, "points": 2})
-    path = args.out / f"grid-{args.epochs}.json" if args.quick else table_path(args.epochs)
-    table = json.loads(path.read_text()) if path.exists() else {"fixed": FIXED, "rows": []}
+    path = None if args.quick else table_path(args.epochs)  # a quick run keeps its curves in memory only
+    table = json.loads(path.read_text()) if path and path.exists() else {"fixed": FIXED, "rows": []}
     done = {json.dumps(r["point"], sort_keys=True) for r in table["rows"]}
     for point in grid_points()[:args.points]:
         if json.dumps(point, sort_keys=True) in done:
@@ -80,16 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         table["rows"].append({"point": point, "val_corr": curve(point, args.epochs),
                               "seconds": time.perf_counter() - started})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(table))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(table))
         row = table["rows"][-1]
         print(f"{len(table['rows'])}/{len(grid_points())} {point}: best {max(row['val_corr']):.4f} "
               f"({len(row['val_corr'])} epochs, {row['seconds']:.0f} s)", flush=True)
     rows = [[json.dumps(r["point"]), f"{max(r['val_corr']):.4f}", str(len(r["val_corr"])), f"{r['seconds']:.0f}"]
             for r in table["rows"]]
     print(write_result(f"landscape_grid-{args.epochs}", "\n".join([
-        header(f"The real trainer's curves on the search_efficiency grid ({path.name})", ("torch",)),
+        header(f"The real trainer's curves on the search_efficiency grid ({path.name if path else 'quick, not saved'})",
+               ("torch",)),
         markdown_table(["point", "best val_corr", "epochs", "seconds"], rows),
         f"Reproduce: `PYTHONPATH=. python bench/landscape_grid.py --epochs {args.epochs}`", ""]), args.out))
     return 0
