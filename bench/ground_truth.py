@@ -193,7 +193,7 @@ def render(args, truth: float, searches: dict[int, list], scores: dict, gain_row
         f"{seeds} (each also the seed of its trials and retrains); two trials at a time, 1 CPU (1 torch thread) "
         f"each. Wall time: {args.wall_minutes:.0f} min.",
         "",
-        f"## 1. Validation curve over tau (one search per seed: TPE + ASHA with grace = max_t, every tau a start point)",
+        "## 1. Validation curve over tau (one search per seed: TPE + ASHA with grace = max_t, every tau a start point)",
         "",
         table(["tau (trials)", *[f"seed {s}" for s in seeds], "mean", "std over seeds"], curve_rows),
         table(["seed", "best tau", "best val corr", "factor to the true tau", f"goal <= {FACTOR}"], best_rows),
