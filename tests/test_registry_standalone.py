@@ -42,9 +42,10 @@ NAME = "standalone"
 
 GUARD = textwrap.dedent("""
     import os, sys
-    checkout = os.path.realpath(os.environ["GUARD_CHECKOUT"])
+    inside = lambda path, folder: (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
+    checkout, venv = os.environ["GUARD_CHECKOUT"], sys.prefix  # the venv may live in the checkout (.venv)
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
-    sys.path[:] = [p for p in sys.path if p and not (os.path.realpath(p) + os.sep).startswith(checkout + os.sep)]
+    sys.path[:] = [p for p in sys.path if p and (inside(p, venv) or not inside(p, checkout))]
     with open(os.environ["GUARD_LOG"], "a") as log:
         log.write(f"{os.getpid()}\\n")
 """)
