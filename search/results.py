@@ -37,8 +37,13 @@ def has_ended(trial) -> bool:
 
 
 def search_finished(trials, num_samples: int) -> bool:
-    """Every trial the search asked for exists and has ended: nothing is left to resume."""
+    """Every trial the search asked for exists and has ended (completed, or failed for good)."""
     return len(trials) >= num_samples and all(has_ended(t) for t in trials)
+
+
+def nothing_to_resume(trials, num_samples: int) -> bool:
+    """Finished, and no trial failed: ``resume`` retries failed trials (Tune's ``resume_errored``)."""
+    return search_finished(trials, num_samples) and all(t.status != "ERROR" for t in trials)
 
 
 def is_completed(row: "TrialRow") -> bool:
