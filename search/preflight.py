@@ -12,14 +12,14 @@ from __future__ import annotations
 from search.config import SearchSpec, check_family
 from search.resources import most_gpus
 from search.searcher import check_installed, optuna_storage
-from sensorium_models.compose import assemble
+from sensorium_models.compose import RunConfig, assemble
 from sensorium_models.errors import UserError
 
 
-def check_devices(spec: SearchSpec, where: str) -> None:
+def check_devices(spec: SearchSpec, runs: list[RunConfig], where: str) -> None:
     """A trial whose ``trainer.device`` is ``cuda`` sees a GPU only if Ray gives it one (it hides the rest)."""
     searched = spec.searched.get(("trainer", "device"))
-    devices = searched.representatives() if searched else [run.trainer.device for _, run in spec.representative_runs()]
+    devices = searched.representatives() if searched else [run.trainer.device for run in runs]
     if "cuda" in devices and not most_gpus(spec.settings.resources):
         raise UserError(f"{where}trainer.device: 'cuda' asked for, but search.resources gives a trial no GPU "
                         "(set search.resources.gpus, or trainer.device: auto)")
@@ -29,8 +29,9 @@ def preflight(spec: SearchSpec, schemas: dict) -> None:
     """UserError, naming the search YAML, for anything a trial would fail on before its first epoch."""
     where = f"{spec.source}: " if spec.source else ""
     check_installed(spec.settings, where)
-    check_devices(spec, where)
-    for named, run in spec.representative_runs():
+    runs = spec.representative_runs()
+    check_devices(spec, [run for _, run in runs], where)
+    for named, run in runs:
         try:
             assembled = assemble(run, spec.settings.seed)
         except UserError as err:

@@ -240,7 +240,8 @@ def promote(name: str, runs: Path, *, top_k: int, seeds: int, alias: str, out: P
             with ensemble_predictions(best.members) as read:
                 best.scores = score(sessions, read, best.members[0].skip)
         table = score_table(candidates, member_scores, best if ensemble == "top-k" else None)
-        note = training_note(sessions_of(best.run.data, spec.settings.seed))
+        # The tiers trained on do not depend on the frames read: the whole-trial sessions publish reads next.
+        note = training_note(sessions_of(best.run.whole_trials().data, spec.settings.seed))
         table += f"\n\n{note}" if note else ""
         log.info(table)
         tracking.log_promotion(record.tracking_uri, parent_id, table, best.run.blocks(), best.scores, reused)
