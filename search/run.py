@@ -30,10 +30,11 @@ from search.preflight import preflight
 from search.progress import EarlyStopMarker, ProgressPrinter
 from search.resources import check_resources, wait_or_refuse
 from search.objective import OBJECTIVE
-from search.results import FAILED, TrialRow, best_row, search_finished, summary_line, trial_rows
+from search.results import (FAILED, TrialRow, best_row, nothing_to_resume, search_finished, summary_line,
+                            trial_rows)
 from search.searcher import build_scheduler, build_searcher, check_new_study
-from search.tracking import (MlflowTracker, default_tracking_uri, end_run, open_experiment, start_search_run,
-                             tag_ray_address)
+from search.tracking import (MlflowTracker, check_store, default_tracking_uri, end_run, open_experiment,
+                             start_search_run, tag_ray_address)
 from search.trainable import trainable, trial_dirname
 from search.trial_runs import TrialRuns
 from search.tune_state import saved_trials
@@ -212,9 +213,11 @@ def launch(spec: SearchSpec, runs: Path, storage: str | None, tracking_uri: str 
     experiment_path = store.join(storage, spec.name)
     if store.exists(experiment_path):
         raise UserError(f"--storage: {experiment_path} exists already; pick another --name or --storage")
+    tracking_uri = tracking_uri or default_tracking_uri(runs)
+    check_store(tracking_uri)  # like the storage: refused before Ray starts and before the record is written
     if address is None:
         check_resources(spec.settings.resources, local_nodes(spec.settings.resources.gpus))
-    record = SearchRecord(spec.name, experiment_path, tracking_uri or default_tracking_uri(runs))
+    record = SearchRecord(spec.name, experiment_path, tracking_uri)
     record.write(runs, spec)
     try:
         preflight(spec, schemas())
@@ -252,7 +255,7 @@ def resume(name: str, runs: Path, address: str | None, storage: str | None = Non
     record = record.tracked(runs, spec)  # the parent run, RUNNING again (or made: launch was killed before it)
     if trials:  # what the tracker could not write last time (its server away), so the resumed runs are whole
         log.info(sync(record, spec, trials).line(name))
-    if trials and len(trials) >= spec.settings.num_samples and all(t.status == "TERMINATED" for t in trials):
+    if trials and nothing_to_resume(trials, spec.settings.num_samples):
         end_run(record.tracking_uri, record.parent_run_id, "FINISHED")  # nothing left to run: no Ray to start
         return SearchResult(record, spec, trial_rows(trials, spec), True)
     ray_address = connect_ray(address)
