@@ -3,8 +3,8 @@
 The driver is ``search.run.launch`` or ``resume`` unchanged; the probe only times methods of the classes
 they use (TPE's suggest, each MLflow write, each callback hook of ours, Tune's experiment snapshot) and
 counts the bytes and files the driver writes to storage (every storage write of a local folder goes through
-``search.atomic_fs``). It is written periodically, so a driver killed by SIGKILL leaves its figures up to
-the last snapshot.
+``search.atomic_fs``). It is written every few seconds and as each trial ends, so a driver killed by SIGKILL
+leaves its figures up to the last snapshot.
 """
 from __future__ import annotations
 
@@ -101,7 +101,11 @@ def install() -> None:
 
 
 class ResultCounter(tune.Callback):
-    """Counts the results and checkpoints the driver handles, with the time of each result."""
+    """Counts the results and checkpoints the driver handles, with the time of each result; writes the
+    snapshot to ``path`` as each trial ends, so a parent that kills the driver on an ended trial loses nothing."""
+
+    def __init__(self, path: Path):
+        self.path = path
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         now = time.perf_counter() - STARTED
@@ -114,6 +118,7 @@ class ResultCounter(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         with _lock:
             counts["trials_ended"] += 1
+        write(self.path)
 
     def on_step_end(self, iteration, trials, **info):
         from search.mlflow_writer import _writers

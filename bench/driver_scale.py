@@ -66,7 +66,8 @@ def child(phase: str, cell: Path) -> int:
     ray.init(num_cpus=settings["concurrent"], include_dashboard=False, log_to_driver=False,
              logging_level="WARNING")
     driver_probe.install()
-    run.build_tuner = functools.partial(run.build_tuner, callbacks=[driver_probe.ResultCounter()])
+    counter = driver_probe.ResultCounter(cell / f"{phase}.json")
+    run.build_tuner = functools.partial(run.build_tuner, callbacks=[counter])
     driver_probe.write_every(cell / f"{phase}.json")
     terminal.show()  # the progress lines on stdout, as the CLI shows them: the parent counts the ended trials
     make = maker(settings["epoch_s"], settings["checkpoint_bytes"])
@@ -98,6 +99,21 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs([root, *tree], timeout=60)
 
 
+def _wait_for_probe(path: Path, trials_ended: int, timeout_s: float = 60) -> None:
+    """Block until the probe's file (written as each trial ends) holds the ``trials_ended`` the log showed, so
+    the kill loses none of the figures measured up to it and comes before the remaining trials can end (a
+    fixed sleep for the 2 s writer lost the figures, or let the whole search end first)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(path.read_text())["counts"].get("trials_ended", 0) >= trials_ended:
+                return
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the probe's {path} did not show {trials_ended} ended trials within {timeout_s} s")
+
+
 def run_driver(phase: str, cell: Path, kill_after: int | None = None, timeout_s: float = 7200) -> dict:
     """Run one driver to its end, or SIGKILL it once ``kill_after`` trials have ended; its probe's figures."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", phase, "--cell", str(cell)]
@@ -108,7 +124,7 @@ def run_driver(phase: str, cell: Path, kill_after: int | None = None, timeout_s:
             log.write(line)
             ended += bool(ENDED.search(line))
             if kill_after is not None and ended >= kill_after:
-                time.sleep(0.5)  # let the probe's thread see the moment (it writes every 2 s; up to 2 s lost)
+                _wait_for_probe(cell / f"{phase}.json", kill_after)
                 _kill_tree(proc.pid)
                 break
             if time.perf_counter() - began > timeout_s:
