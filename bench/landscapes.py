@@ -15,7 +15,11 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from search.config import SearchSettings
+from search.settings import SearchSettings
+
+
+# The TPE wiring the landscapes were first measured with: ``search.algorithm: tpe`` with ASHA from epoch 2.
+TPE_ASHA = {"algorithm": "tpe", "asha": {"grace_period": 2, "reduction_factor": 3}}
 
 
 @dataclass
@@ -25,7 +29,7 @@ class Landscape:
     curve: Callable[[dict], list[float]]       # a trial's config -> the metric per epoch (ends where training would)
     max_t: int                                 # ASHA's max_t: epochs a trial may run
     best_known: float                          # the best value any configuration reaches within max_t
-    settings: SearchSettings                   # the shipped `search:` block for this landscape
+    settings: SearchSettings                   # the shipped `search:` block for this landscape (the defaults)
     note: str = ""
 
 
@@ -48,8 +52,7 @@ def trap(max_t: int = 9, num_samples: int = 32) -> Landscape:
              "trainer": {"lr_init": tune.loguniform(1e-4, 3e-2), "batch_size": tune.choice([32, 64, 128])}}
     best = trap_curve({"model": {"layers": 2, "hidden_channels": 16},
                        "trainer": {"lr_init": 0.009, "batch_size": 32}})[:max_t][-1]
-    settings = SearchSettings(metric="val_corr", num_samples=num_samples, max_concurrent=1,
-                              asha={"max_t": max_t, "grace_period": 2, "reduction_factor": 3})
+    settings = SearchSettings(metric="val_corr", num_samples=num_samples, max_concurrent=1, asha={"max_t": max_t})
     return Landscape(f"trap-{max_t}", space, trap_curve, max_t, best, settings,
                      "analytic, written in bench/landscapes.py")
 
@@ -73,8 +76,8 @@ def grid(table_epochs: int = 20, max_t: int = 10, num_samples: int = 32) -> Land
     for dotted, options in GRID.items():
         block, key = dotted.split(".")
         raw[block][key] = {"choice": options}
-    raw["search"] = merged(raw["search"], {"num_samples": num_samples, "checkpoint_every": max_t,
-                                           "asha": {"grace_period": 2}})  # as search_efficiency_options
+    raw["search"] = merged(raw["search"], {"num_samples": num_samples, "checkpoint_every": max_t})
+    raw["search"]["asha"] = {"max_t": max_t}  # the defaults: TPE_ASHA is the wiring search_efficiency_options ran
     spec = parse_spec(raw, schemas(), f"grid-{max_t}", str(path))
 
     def curve(config: dict) -> list[float]:

@@ -28,6 +28,7 @@ from search import environment  # noqa: E402
 environment.apply(None)
 
 from bench.common import header, parse_args, table, write_result  # noqa: E402
+from bench.landscapes import TPE_ASHA  # noqa: E402
 from bench.search_replay import replay  # noqa: E402
 from bench.tune_runs import epochs_until  # noqa: E402
 from search.objective import OBJECTIVE  # noqa: E402
@@ -48,26 +49,26 @@ def random_search(settings, seed):
 
 
 def random_asha(settings, seed):
-    """Random proposals cut by the landscape's ASHA: tells the searcher's part in a trap from the scheduler's."""
+    """Random proposals cut by TPE's ASHA: tells the searcher's part in a trap from the scheduler's."""
     searcher, _, objective = random_search(settings, seed)
-    return searcher, shipped()(settings, seed)[1], objective
+    return searcher, shipped(TPE_ASHA)(settings, seed)[1], objective
 
 
-def tpe_unstopped(settings, seed):
-    """The shipped TPE with no early stopping: every trial COMPLETE at its full-fidelity value."""
-    from ray.tune.schedulers import FIFOScheduler
+def unstopped(changes: dict):
+    """``shipped(changes)``'s searcher with no early stopping: every trial COMPLETE at its full-fidelity value."""
+    def build(settings, seed):
+        from ray.tune.schedulers import FIFOScheduler
 
-    searcher, _, objective = shipped()(settings, seed)
-    return searcher, FIFOScheduler(), objective
+        searcher, _, objective = shipped(changes)(settings, seed)
+        return searcher, FIFOScheduler(), objective
+    return build
 
 
 def stock_optuna(settings, seed):
-    """Tune's OptunaSearch as it comes (Optuna's default TPE), on the landscape's ASHA and the raw metric."""
+    """Tune's OptunaSearch as it comes (Optuna's default TPE), on TPE's ASHA and the raw metric."""
     from ray.tune.search.optuna import OptunaSearch
 
-    from search.searcher import build_scheduler
-
-    return OptunaSearch(seed=seed), build_scheduler(settings), settings.metric
+    return OptunaSearch(seed=seed), shipped(TPE_ASHA)(settings, seed)[1], settings.metric
 
 
 def shipped(changes: dict | None = None):
@@ -82,36 +83,36 @@ def shipped(changes: dict | None = None):
     return build
 
 
-def wide_tpe(fraction: float, changes: dict | None = None):
-    """The shipped wiring with TPE's good set the best ``fraction`` of trials (Optuna's default: 10 %,
-    capped at 25 trials; hyperopt's: 25 %), so that near-ties from several basins stay in it."""
+def tpe(changes: dict | None = None):
+    """``search.algorithm: tpe`` with ASHA (TPE_ASHA, the default before GP; its grace period at most the
+    landscape's max_t), ``changes`` merged in."""
     def build(settings, seed):
-        import math
+        from bench.search_efficiency import merged
 
-        import optuna
-
-        from search.searcher import PruningAwareOptunaSearch
-
-        _, scheduler, objective = shipped(changes)(settings, seed)
-        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=settings.tpe.n_startup_trials,
-                                             gamma=lambda n: min(math.ceil(fraction * n), 25))
-        return PruningAwareOptunaSearch(sampler=sampler), scheduler, objective
+        grace = {"asha": {"grace_period": min(TPE_ASHA["asha"]["grace_period"], settings.asha.max_t)}}
+        return shipped(merged(merged(TPE_ASHA, grace), changes or {}))(settings, seed)
     return build
 
 
+def gp_asha(settings, seed):
+    """The shipped GP cut by TPE's ASHA with two brackets: what early stopping does to a GP, which is told
+    only the trials that ran to max_t (Optuna's GPSampler skips PRUNED ones)."""
+    searcher = shipped()(settings, seed)[0]
+    return searcher, tpe({"asha": {"brackets": 2}})(settings, seed)[1], OBJECTIVE
+
+
+SHIPPED = "shipped: GP, no early stopping"
 STRATEGIES = {
     RANDOM: random_search,
     "random + ASHA": random_asha,
-    "Tune OptunaSearch (stock TPE)": stock_optuna,
-    "shipped": shipped(),
-    "shipped, TPE start-up 16": shipped({"tpe": {"n_startup_trials": 16}}),
-    "shipped, TPE multivariate": shipped({"tpe": {"multivariate": True}}),
-    "shipped, ASHA 2 brackets": shipped({"asha": {"brackets": 2}}),
-    "shipped, first 10 trials unstopped": shipped({"asha": {"full_start": 10}}),
-    "shipped TPE, no early stopping": tpe_unstopped,
-    "shipped, TPE good set 25 %": wide_tpe(0.25),
-    "shipped, TPE good set 25 %, ASHA 2 brackets": wide_tpe(0.25, {"asha": {"brackets": 2}}),
-    "shipped, TPE multivariate, ASHA 2 brackets": shipped({"tpe": {"multivariate": True}, "asha": {"brackets": 2}}),
+    "Tune OptunaSearch (stock TPE) + ASHA": stock_optuna,
+    SHIPPED: shipped(),
+    "GP + ASHA 2 brackets (not a setting: the bench's own pairing)": gp_asha,
+    "TPE + ASHA (shipped before)": tpe(),
+    "TPE, no early stopping": unstopped({"algorithm": "tpe"}),
+    "TPE + ASHA 2 brackets": tpe({"asha": {"brackets": 2}}),
+    "TPE multivariate + ASHA": tpe({"tpe": {"multivariate": True}}),
+    "TPE + ASHA, first 10 trials unstopped": tpe({"asha": {"full_start": 10}}),
 }
 
 
@@ -207,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {label: searches(landscape, label, args.seeds) for label in args.strategies}
         seconds = statistics.median(r["seconds"] for runs in results.values() for r in runs)
         sections += [f"## {landscape.name}: best known {landscape.best_known:.4f}, target {landscape.best_known - TOLERANCE:.4f}",
-                     "", f"{landscape.note}; max_t {landscape.max_t}, ASHA grace "
-                     f"{landscape.settings.asha.grace_period}, reduction factor "
-                     f"{landscape.settings.asha.reduction_factor:g}; median {seconds:.2f} s per replayed search (shared CPU).", "",
+                     "", f"{landscape.note}; max_t {landscape.max_t}, ASHA (where a strategy has it) grace "
+                     f"{TPE_ASHA['asha']['grace_period']}, reduction factor {TPE_ASHA['asha']['reduction_factor']}; "
+                     f"median {seconds:.2f} s per replayed search (shared CPU).", "",
                      table(["strategy", f"P(best >= target) [95% CI], {args.seeds} seeds", "median epochs to target",
                             "vs random", "epochs to target, seeds that reached it (median)", "epochs spent (mean)", "best (median)", "best (worst seed)"],
                            rows_for(results, args.strategies))]

@@ -5,7 +5,8 @@ The order is ``TuneController``'s (ray 2.60, tune/execution/tune_controller.py),
 - Tune wraps it in a ``ConcurrencyLimiter`` (``max_concurrent_trials``) and tells both its metric and mode
   (the searcher also the param space); ``SearchGenerator`` asks for suggestions until ``num_samples``;
   ``scheduler.on_trial_add`` follows each suggestion.
-- Per epoch: ``scheduler.on_trial_result`` decides; on CONTINUE ``searcher.on_trial_result`` is called, on STOP
+- Per epoch: a result at ``max_t`` is stopped by the Tuner's ``stop`` criterion (as ``search launch`` sets it)
+  before the scheduler sees it; otherwise ``scheduler.on_trial_result`` decides; on CONTINUE ``searcher.on_trial_result`` is called, on STOP
   it is not and the result gets ``done``; then the callbacks (the project's ``EarlyStopMarker``) may edit it and
   it becomes the trial's last result. A STOP calls ``scheduler.on_trial_complete`` and
   ``searcher.on_trial_complete`` with that last result.
@@ -122,7 +123,8 @@ def replay(searcher: Searcher, scheduler: TrialScheduler, param_space: dict, cur
             result = {metric: value, OBJECTIVE: trial.best, TRAINING_ITERATION: epoch, "done": False,
                       "trial_id": trial.trial_id}
             spent.append(value)
-            decision = scheduler.on_trial_result(controller, trial, result)
+            decision = (TrialScheduler.STOP if epoch >= max_t
+                        else scheduler.on_trial_result(controller, trial, result))
             if decision == TrialScheduler.STOP:
                 result["done"] = True
             else:

@@ -14,16 +14,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import re
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
 from search import alternatives as alt
-from search.objective import Objective
-from search.resources import Resources, check_gpu_rules
+from search.resources import check_gpu_rules
+from search.settings import SearchSettings
 from search.space import Distribution, flatten, get_path, set_path, split_block, substitute
 from sensorium_models.errors import UserError, did_you_mean, shorten, validation_message
 from sensorium_models.kinds import only_for
@@ -32,73 +32,6 @@ from sensorium_models.yaml_file import read_yaml
 
 BLOCKS = ("data", "model", "trainer")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AshaSettings(_Strict):
-    """ASHA on ``training_iteration`` (one iteration = one reported epoch)."""
-
-    grace_period: int = Field(1, ge=1)
-    max_t: int = Field(ge=1)
-    reduction_factor: float = Field(2.0, gt=1)
-    brackets: int = Field(1, ge=1)  # more than one hedges successive halving's bias to fast starters
-    # The first N trials run to max_t unstopped (their results still fill the rungs), so TPE's start-up
-    # learns from full-fidelity values rather than from the rungs' fast starters (search.searcher.FullStartASHA).
-    full_start: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _grace_within_max(self) -> "AshaSettings":
-        if self.grace_period > self.max_t:
-            raise ValueError(f"grace_period {self.grace_period} exceeds max_t {self.max_t}")
-        return self
-
-
-MULTIVARIATE_FROM = 1000
-
-
-class TpeSettings(_Strict):
-    """Optuna's TPESampler: random suggestions until ``n_startup_trials`` have ended, then TPE."""
-
-    n_startup_trials: int = Field(10, ge=1)
-    # Model the searched keys jointly (Optuna's multivariate + group TPE). None: from MULTIVARIATE_FROM trials
-    # (num_samples) on: one-key-at-a-time TPE costs 3x its CPU per suggestion there (bench/results/tpe_scale.md).
-    multivariate: bool | None = None
-
-
-class SearchSettings(_Strict):
-    metric: str
-    mode: Literal["max", "min"] = "max"
-    num_samples: int = Field(ge=1)
-    max_concurrent: int = Field(2, ge=1)
-    seed: int = 0                      # the searcher's and every trial's seed
-    max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
-    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints: more on object storage (each is an upload)
-    # tpe: Optuna TPE told which trials ASHA pruned; bohb: TuneBOHB with HyperBand (asha's max_t and
-    # reduction_factor; grace_period and brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
-    algorithm: Literal["tpe", "bohb"] = "tpe"
-    tpe: TpeSettings = TpeSettings()
-    # An Optuna RDB URL (sqlite:///optuna.db, postgresql://…) keeping the TPE study, named after the search,
-    # where `optuna-dashboard <url>` shows it live. None: in memory, inside Tune's searcher state.
-    optuna_storage: str | None = None
-    asha: AshaSettings
-    resources: Resources = Resources()
-    # Complete configurations (every searched key) the searcher tries first, in order.
-    start_with: list[dict] = []
-
-    @property
-    def objective(self) -> Objective:
-        return Objective(self.metric, self.mode)
-
-    @model_validator(mode="after")
-    def _tpe_keys_need_tpe(self) -> "SearchSettings":
-        # Set to other than their defaults: the canonical YAML that resume reloads writes every key.
-        given = ["tpe"] * (self.tpe != TpeSettings()) + ["optuna_storage"] * (self.optuna_storage is not None)
-        if self.algorithm == "bohb" and given:
-            raise ValueError(f"{given[0]} applies to algorithm tpe, not bohb")
-        return self
 
 
 @dataclass
@@ -261,6 +194,8 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
     where = f"{source}: " if source else ""
     check_name(name)
     raw = check_blocks(raw, source, (*BLOCKS, "search"))
+    if alt.is_cross_family(raw["model"]):  # GP cannot model a conditional space: TPE is its default
+        raw["search"].setdefault("algorithm", "tpe")
     settings = _settings(raw["search"], overrides or {}, where)
     _check_metric(settings.metric, schemas["trainer"], where)
     blocks, searched, alternatives = {}, {}, {}

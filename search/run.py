@@ -18,6 +18,7 @@ from pathlib import Path
 import optuna
 import ray
 from ray import tune
+from ray.tune.result import TRAINING_ITERATION
 
 from search import environment
 from search import storage as store
@@ -300,6 +301,9 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
     storage_path, filesystem = store.tune_storage(storage)
     run_config = tune.RunConfig(
         name=spec.name, storage_path=storage_path, storage_filesystem=filesystem, verbose=0,
+        # GP's trials stop at max_t here (no scheduler stops them); ASHA's too, the same STOP it would decide.
+        # HyperBand pauses and resumes BOHB's trials: it must see their max_t result itself.
+        stop=None if settings.algorithm == "bohb" else {TRAINING_ITERATION: settings.asha.max_t},
         callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
                    ProgressPrinter(spec), CheckpointPruner(), *callbacks],

@@ -1,4 +1,5 @@
-"""The searcher: Ray's OptunaSearch, telling Optuna which trials the scheduler pruned.
+"""The searcher: Ray's OptunaSearch (Optuna's GPSampler by default, or TPE), telling Optuna which trials the
+scheduler pruned.
 
 Ray's OptunaSearch tells Optuna COMPLETE, with the last epoch's value, for every trial that ended without
 an error, ASHA-stopped ones included, so TPE would rank a 2-epoch score like a finished model's and its
@@ -17,7 +18,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from search.config import MULTIVARIATE_FROM, SearchSettings
+from search.settings import MULTIVARIATE_FROM, SearchSettings
 from search.objective import OBJECTIVE
 from search.results import STOPPED_EARLY
 from sensorium_models.errors import UserError
@@ -46,9 +47,12 @@ def build_searcher(settings: SearchSettings, points: list[dict], study_name: str
         return TuneBOHB(points_to_evaluate=points or None, seed=settings.seed)
     import optuna
 
-    tpe = settings.tpe
-    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=tpe.n_startup_trials,
-                                         multivariate=multivariate(settings), group=multivariate(settings))
+    if settings.algorithm == "gp":
+        sampler = optuna.samplers.GPSampler(seed=settings.seed)
+    else:
+        tpe = settings.tpe
+        sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=tpe.n_startup_trials,
+                                             multivariate=multivariate(settings), group=multivariate(settings))
     storage = None if settings.optuna_storage is None else optuna_storage(settings.optuna_storage)
     given = {} if space is None else {"space": space, "metric": OBJECTIVE, "mode": settings.mode}
     return PruningAwareOptunaSearch(points_to_evaluate=points or None, sampler=sampler,
@@ -114,10 +118,13 @@ class FullStartASHA(ASHAScheduler):
 
 
 def build_scheduler(settings: SearchSettings):
-    """ASHA for TPE; BOHB's own HyperBand (it pauses and resumes trials) for BOHB, on the same max_t and factor."""
-    from ray.tune.schedulers import HyperBandForBOHB
+    """ASHA for TPE; BOHB's own HyperBand (it pauses and resumes trials) for BOHB, on the same max_t and factor;
+    none for GP, whose trials run to max_t (the Tuner's stop) or to the trainer's own stop."""
+    from ray.tune.schedulers import FIFOScheduler, HyperBandForBOHB
 
     asha = settings.asha
+    if settings.algorithm == "gp":
+        return FIFOScheduler()
     if settings.algorithm == "bohb":
         return HyperBandForBOHB(time_attr=TRAINING_ITERATION, max_t=asha.max_t,
                                 reduction_factor=asha.reduction_factor)

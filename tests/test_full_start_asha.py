@@ -4,9 +4,10 @@ import pytest
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler
 
-from bench.landscapes import trap
+from bench.landscapes import TPE_ASHA, trap
+from bench.search_efficiency import merged
 from bench.search_replay import replay
-from search.config import SearchSettings
+from search.settings import SearchSettings
 from search.objective import OBJECTIVE
 from search.searcher import build_scheduler, build_searcher
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def settings_with(**asha) -> SearchSettings:
     landscape = trap(max_t=9, num_samples=16)
-    block = landscape.settings.model_dump()
+    block = merged(landscape.settings.model_dump(), TPE_ASHA)
     block["asha"].update(asha)
     return SearchSettings.model_validate({**block, "tpe": {"n_startup_trials": 5}})
 

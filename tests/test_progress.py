@@ -91,7 +91,7 @@ def test_work_that_fails_before_its_first_unit_leaves_no_line():
 def test_the_periodic_summary_lists_each_running_trial(capsys):
     from types import SimpleNamespace
 
-    from search.config import SearchSettings
+    from search.settings import SearchSettings
     from search import terminal
     from search.progress import ProgressPrinter
     from search.objective import OBJECTIVE

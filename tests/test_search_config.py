@@ -109,12 +109,18 @@ def test_spec_hash_is_stable_and_canonical_yaml_reloads(raw, tmp_path):
     (lambda r: r["model"]["core"].update(channels={"choice": [0, 8]}), "model.core.channels: Input should be greater than or equal to 1"),
     (lambda r: r["data"].update(paths=["/nonexistent/session"]), "data.paths[0]: /nonexistent/session does not exist"),
     (lambda r: r["data"].update(paths={"choice": [["/nope/a"]]}), "data.paths[0]: /nope/a does not exist"),
-    (lambda r: r["search"]["asha"].update(grace_period=9), "grace_period 9 exceeds max_t 4"),
+    (lambda r: r["search"].update(algorithm="tpe", asha={"grace_period": 9, "max_t": 4}), "grace_period 9 exceeds max_t 4"),
     (lambda r: r["search"].update(resources={"gpus": 1.5}), "search.resources.gpus: more than one GPU"),
     (lambda r: r["search"].update(mode="maximise"), "search.mode: Input should be 'max' or 'min'"),
     (lambda r: r["search"].update(algorithm="bohb", optuna_storage="sqlite:///o.db"),
-     "optuna_storage applies to algorithm tpe, not bohb"),
-    (lambda r: r["search"].update(algorithm="hyperopt"), "search.algorithm: Input should be 'tpe' or 'bohb'"),
+     "optuna_storage applies to algorithm tpe or gp, not bohb"),
+    (lambda r: r["search"]["asha"].update(grace_period=2), "asha.grace_period applies to algorithm tpe, not gp"),
+    (lambda r: r["search"]["asha"].update(brackets=2), "asha.brackets applies to algorithm tpe, not gp"),
+    (lambda r: r["search"]["asha"].update(reduction_factor=3), "asha.reduction_factor applies to algorithm tpe or bohb, not gp"),
+    (lambda r: r["search"].update(tpe={"n_startup_trials": 5}), "tpe applies to algorithm tpe, not gp"),
+    (lambda r: r["search"].update(algorithm="bohb", asha={"max_t": 4, "full_start": 2}),
+     "asha.full_start applies to algorithm tpe, not bohb"),
+    (lambda r: r["search"].update(algorithm="hyperopt"), "search.algorithm: Input should be 'gp', 'tpe' or 'bohb'"),
     (lambda r: r["search"].pop("metric"), "search.metric: Field required"),
     (lambda r: r.pop("data"), "data: missing block"),
 ])
@@ -221,12 +227,17 @@ def test_an_optuna_storage_must_open_and_be_new_for_the_search(tmp_path):
 
 
 def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_optuna(raw):
-    from ray.tune.schedulers import ASHAScheduler, HyperBandForBOHB
+    import optuna
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB
     from ray.tune.search.bohb import TuneBOHB
 
     from search.searcher import PruningAwareOptunaSearch, build_scheduler, build_searcher
 
-    raw["search"]["tpe"] = {"n_startup_trials": 4, "multivariate": True}
+    settings = parse_spec(raw, SCHEMAS, "demo", "").settings  # the default: GP, trials run to max_t
+    searcher = build_searcher(settings, [])
+    assert settings.algorithm == "gp" and isinstance(searcher._sampler, optuna.samplers.GPSampler)
+    assert type(build_scheduler(settings)) is FIFOScheduler
+    raw["search"].update(algorithm="tpe", tpe={"n_startup_trials": 4, "multivariate": True})
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings
     searcher = build_searcher(settings, [])
     assert isinstance(searcher, PruningAwareOptunaSearch) and isinstance(build_scheduler(settings), ASHAScheduler)

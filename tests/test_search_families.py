@@ -105,6 +105,7 @@ def test_a_promotion_across_families_averages_them_and_writes_validated_files(se
      r"model.one_of.gru.gru_channels: Input should be greater than 0 .*searched range"),
     (lambda s: s["model"]["one_of"]["gru"].update(temporal_kern=3), "model.one_of.gru: .*temporal_kern: a conv_gru"),
     (lambda s: s["search"].update(algorithm="bohb", tpe={}), "search.algorithm: bohb cannot search model.one_of"),
+    (lambda s: s["search"].update(algorithm="gp", tpe={}), "search.algorithm: gp cannot search model.one_of"),
 ])
 def test_each_family_is_validated_before_ray_starts(tmp_path, change, message):
     from search.config import load_spec
@@ -115,6 +116,17 @@ def test_each_family_is_validated_before_ray_starts(tmp_path, change, message):
     change(space)
     with pytest.raises(UserError, match=message):
         load_spec(write_space(tmp_path / "bad.yaml", space), schemas(), check_paths=False)
+
+
+def test_a_cross_family_search_defaults_to_tpe(tmp_path):
+    """GP, the default elsewhere, cannot model a conditional space: an unset algorithm is TPE there."""
+    from search.config import load_spec
+    from sensorium_models.compose import schemas
+
+    space = cross_family_space(tmp_path, tmp_path / "cache", "sqlite:///x.db")
+    space["search"].pop("algorithm", None)
+    spec = load_spec(write_space(tmp_path / "space.yaml", space), schemas(), check_paths=False)
+    assert spec.settings.algorithm == "tpe"
 
 
 @pytest.mark.parametrize("config, families", [

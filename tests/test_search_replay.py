@@ -5,7 +5,8 @@ import pytest
 from ray import cloudpickle, tune
 
 from bench import landscapes
-from bench.landscapes import trap, trap_curve
+from bench.landscapes import TPE_ASHA, trap, trap_curve
+from bench.search_efficiency import merged
 from bench.search_replay import replay
 from search.progress import EarlyStopMarker
 from search.objective import OBJECTIVE
@@ -37,11 +38,17 @@ def study_rows(searcher):
     return [(t.state.name, t.value, t.params, dict(t.intermediate_values)) for t in searcher._ot_study.trials]
 
 
+# TPE with ASHA, short start-up so that TPE proposes within 14 trials; and the default, GP, as `search launch` builds it.
+ALGORITHMS = {"tpe": merged(TPE_ASHA, {"tpe": {"n_startup_trials": 5}}), "gp": {}}
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
 @pytest.mark.parametrize("seed", [0, 3])
-def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed):
+def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed, algorithm):
     landscape = trap(max_t=9, num_samples=14)
     settings = type(landscape.settings).model_validate(
-        {**landscape.settings.model_dump(), "seed": seed, "tpe": {"n_startup_trials": 5}})
+        merged(landscape.settings.model_dump(), {**ALGORITHMS[algorithm], "seed": seed}))
+    assert settings.algorithm == algorithm
     searcher, record = build_searcher(settings, []), Record()
 
     # Ray ships both by value: its workers import installed packages only, and bench/ and tests/ are not.
@@ -59,6 +66,7 @@ def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed):
                                     scheduler=build_scheduler(settings), num_samples=settings.num_samples,
                                     max_concurrent_trials=1, reuse_actors=True),
         run_config=tune.RunConfig(name="real", storage_path=str(tmp_path), verbose=0,
+                                  stop={"training_iteration": settings.asha.max_t},  # as search.run.build_tuner
                                   callbacks=[EarlyStopMarker(settings.asha.max_t), record]))
     tuner.fit()
 
@@ -71,5 +79,6 @@ def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed):
     assert [(t["config"], t["epochs"], t["stopped_early"]) for t in replayed.trials] == real_trials
     assert [(i, epoch) for i, epoch, decision in replayed.events if decision != "END"] == record.events
     assert study_rows(replayed_searcher) == study_rows(searcher)
-    # The run exercised all three endings: ASHA's early stop, max_t, and the trainer stopping by itself.
-    assert {(epochs < 9, early) for _, epochs, early in real_trials} == {(True, True), (False, False), (True, False)}
+    # The run exercised every ending: ASHA's early stop (TPE's only), max_t, and the trainer stopping by itself.
+    endings = {(False, False), (True, False)} | ({(True, True)} if algorithm == "tpe" else set())
+    assert {(epochs < 9, early) for _, epochs, early in real_trials} == endings
