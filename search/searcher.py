@@ -18,7 +18,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from search.settings import MULTIVARIATE_FROM, SearchSettings
+from search.settings import LARGE_SEARCH, SearchSettings
 from search.objective import OBJECTIVE
 from search.results import STOPPED_EARLY
 from sensorium_models.errors import UserError
@@ -64,7 +64,7 @@ def multivariate(settings: SearchSettings) -> bool:
     it splits the whole history once per searched key, multivariate TPE once per suggestion (at 5 000 trials,
     0.27 against 0.09 CPU seconds per suggestion, on Tune's event loop: bench/results/tpe_scale.md)."""
     given = settings.tpe.multivariate
-    return settings.num_samples >= MULTIVARIATE_FROM if given is None else given
+    return settings.num_samples >= LARGE_SEARCH if given is None else given
 
 
 def optuna_storage(url: str):

@@ -35,15 +35,17 @@ class AshaSettings(_Strict):
         return self
 
 
-MULTIVARIATE_FROM = 1000
+# From this many trials (num_samples) on a search is large. GP's suggestion grows with the cube of the trials
+# it has seen (seconds of the driver's CPU at 1 000, tens at 2 000), so the default algorithm is TPE there; and
+# TPE models the keys jointly, one-key-at-a-time TPE costing 3x its CPU (bench/results/tpe_scale.md).
+LARGE_SEARCH = 1000
 
 
 class TpeSettings(_Strict):
     """Optuna's TPESampler: random suggestions until ``n_startup_trials`` have ended, then TPE."""
 
     n_startup_trials: int = Field(10, ge=1)
-    # Model the searched keys jointly (Optuna's multivariate + group TPE). None: from MULTIVARIATE_FROM trials
-    # (num_samples) on: one-key-at-a-time TPE costs 3x its CPU per suggestion there (bench/results/tpe_scale.md).
+    # Model the searched keys jointly (Optuna's multivariate + group TPE). None: in a LARGE_SEARCH.
     multivariate: bool | None = None
 
 
@@ -60,10 +62,11 @@ class SearchSettings(_Strict):
     seed: int = 0                      # the searcher's and every trial's seed
     max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
     checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints: more on object storage (each is an upload)
-    # gp: Optuna's GPSampler, every trial run to asha.max_t or the trainer's own stop (the default: measured
-    # against early-stopped TPE, random search and the peers on bench/results/search_peers.md);
-    # tpe: Optuna TPE told which trials ASHA pruned; bohb: TuneBOHB with HyperBand (asha's max_t and
-    # reduction_factor; grace_period and brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
+    # gp: Optuna's GPSampler, every trial run to asha.max_t or the trainer's own stop (the default below
+    # LARGE_SEARCH: measured against early-stopped TPE, random search and the peers on
+    # bench/results/search_peers.md); tpe: Optuna TPE told which trials ASHA pruned (the default from
+    # LARGE_SEARCH on); bohb: TuneBOHB with HyperBand (asha's max_t and reduction_factor; grace_period and
+    # brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
     algorithm: Literal["gp", "tpe", "bohb"] = "gp"
     tpe: TpeSettings = TpeSettings()
     # An Optuna RDB URL (sqlite:///optuna.db, postgresql://…) keeping the TPE study, named after the search,
@@ -77,6 +80,13 @@ class SearchSettings(_Strict):
     @property
     def objective(self) -> Objective:
         return Objective(self.metric, self.mode)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_algorithm(cls, data):
+        if isinstance(data, dict) and data.get("algorithm") is None and isinstance(data.get("num_samples"), int):
+            data = {**data, "algorithm": "tpe" if data["num_samples"] >= LARGE_SEARCH else "gp"}
+        return data
 
     @model_validator(mode="after")
     def _keys_need_their_algorithm(self) -> "SearchSettings":

@@ -24,14 +24,15 @@ def tiny_session(folder: Path) -> Path:
 
 
 def tiny_space(data: Path, cache: Path, **search) -> dict:
-    """A search over four knobs of a small core; every trial trains up to 4 short epochs."""
+    """A search over four knobs of a small core; every trial trains up to 4 short epochs. TPE with ASHA, so
+    that trials are stopped early and pruned; ``algorithm="gp"`` for the default searcher."""
     return {
         "data": {"paths": [str(data)], "cache_dir": str(cache)},
         "model": {"hidden_channels": {"choice": [4, 8]}, "layers": {"int": [1, 2]}, "input_kern": 5,
                   "hidden_kern": 3, "gamma_input": {"loguniform": [0.1, 10.0]}, "grid_predictor": False},
         "trainer": {"batch_size": 32, "lr_init": {"loguniform": [1e-3, 5e-2]}, "max_epochs": 4, "device": "cpu"},
         "search": {"metric": "val_corr", "num_samples": 6, "max_concurrent": 2, "seed": 0,
-                   "asha": {"grace_period": 1, "max_t": 4, "reduction_factor": 2}, **search},
+                   "algorithm": "tpe", "asha": {"grace_period": 1, "max_t": 4, "reduction_factor": 2}, **search},
     }
 
 

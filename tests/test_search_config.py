@@ -258,6 +258,16 @@ def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_op
     assert again.settings == spec.settings and again.settings.algorithm == "bohb"
 
 
+@pytest.mark.parametrize("samples, algorithm", [(999, "gp"), (1000, "tpe")])
+def test_the_default_algorithm_is_gp_below_a_large_search_and_tpe_from_it(raw, samples, algorithm):
+    """GP's suggestion grows with the cube of the trials seen (bench/results/tpe_scale.md); the choice is written
+    into the canonical YAML, so resume keeps it."""
+    raw["search"]["num_samples"] = samples
+    spec = parse_spec(raw, SCHEMAS, "demo", "")
+    assert spec.settings.algorithm == algorithm
+    assert yaml.safe_load(spec.text)["search"]["algorithm"] == algorithm
+
+
 def test_bohb_without_its_packages_is_one_line_saying_what_to_install(raw, monkeypatch):
     import importlib.util
 

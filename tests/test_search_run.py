@@ -93,6 +93,33 @@ def test_optuna_is_told_pruned_for_asha_stops_and_the_running_best_for_the_rest(
     assert set(states.values()) == {TrialState.PRUNED, TrialState.COMPLETE}, states
 
 
+def test_the_default_gp_search_runs_every_trial_to_max_t_and_tells_optuna_each_running_best(ray_local, tmp_path):
+    """The searcher `search launch` builds by default: GP after 10 random start-up trials, no early stopping."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search.run import SearchRecord, load_trials
+
+    session = tiny_session(tmp_path / "data")
+    space = tiny_space(session.parent, tmp_path / "cache", num_samples=12, max_concurrent=2,
+                       optuna_storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    del space["search"]["algorithm"]
+    space["search"]["asha"] = {"max_t": 3}  # below trainer.max_epochs (4): Tune's stop ends each trial there
+    rc, out, err = run_cli("search", "launch", str(write_space(tmp_path / "gp.yaml", space)),
+                           "--runs-dir", str(tmp_path / "runs"), "--name", "gp")
+    assert rc == 0, err
+    assert "search gp done: 0 running, 12 finished, 0 stopped early, 0 failed" in out
+    record = SearchRecord.read(tmp_path / "runs", "gp")
+    assert record.spec(check_paths=False).settings.algorithm == "gp"
+    trials = load_trials(record)
+    assert [t.last_result["training_iteration"] for t in trials] == [3] * 12
+    study = optuna.load_study(study_name="gp", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    told = sorted(t.value for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
+    assert told == pytest.approx(sorted(t.metric_analysis["val_corr"]["max"] for t in trials))
+    states = {r.data.tags["state"] for r in mlflow_runs(tmp_path / "runs", "trial")}
+    assert states == {"FINISHED"}
+
+
 def test_the_tpe_study_is_on_the_optuna_storage_for_the_dashboard(finished_search):
     """`search.optuna_storage`: what `optuna-dashboard <url>` reads, one trial per Tune trial, states as told."""
     import optuna
