@@ -54,13 +54,14 @@ def fixed_model(raw_history: bool = False) -> dict:
 
 
 def search_config(sessions: Path, args, seed: int) -> dict:
-    """Every tau a start point and ASHA's grace = max_t: each tau trains up to ``args.epochs`` epochs."""
+    """Every tau a start point, and no early stopping (the default, GP, runs each trial to max_t): each tau
+    trains up to ``args.epochs`` epochs."""
     return {
         "data": {"paths": [str(sessions)], "scale": args.scale, "cache_dir": str(DATA / "cache")},
         "model": {**fixed_model(args.raw_history), "history_taus": {"choice": [[tau] for tau in TAUS]}},
         "trainer": {"max_epochs": args.epochs, "batch_size": 64, "lr_init": 0.009, "device": "cpu"},
         "search": {"metric": "val_corr", "mode": "max", "num_samples": len(TAUS), "max_concurrent": 2, "seed": seed,
-                   "max_failures": 0, "asha": {"grace_period": args.epochs, "max_t": args.epochs},
+                   "max_failures": 0, "asha": {"max_t": args.epochs},
                    "resources": {"cpus": 1},  # one torch thread per trial, two trials at a time
                    "start_with": [{"model": {"history_taus": [tau]}} for tau in TAUS]},
     }

@@ -46,7 +46,7 @@ def grid_points() -> list[dict]:
 
 def blocks_for(point: dict, epochs: int) -> dict:
     """The bench space's blocks with every searched key set from ``point`` and ``FIXED``."""
-    blocks = space(ensure_session(400, 150), DATA / "cache", 1, epochs, 1, 3.0)
+    blocks = space(ensure_session(400, 150), DATA / "cache", 1, epochs)
     for dotted, value in {**FIXED, **point}.items():
         block, key = dotted.split(".")
         blocks[block][key] = value

@@ -51,7 +51,7 @@ def spec(folder: Path, cache: Path, epochs: int, batch_size: int) -> dict:
         "trainer": {"batch_size": batch_size, "lr_init": {"loguniform": [0.003, 0.03]}, "max_epochs": epochs,
                     "patience": 1, "lr_decay_steps": 1, "device": "cpu"},
         "search": {"metric": "val_corr", "mode": "max", "num_samples": 2, "max_concurrent": 2, "seed": 0,
-                   "asha": {"grace_period": epochs, "max_t": epochs, "reduction_factor": 3},
+                   "asha": {"max_t": epochs},  # the default, GP: no early stopping
                    "resources": {"cpus": 1, "gpus": 0}},
     }
 

@@ -35,7 +35,8 @@ from bench.tune_runs import SearchRun, TrialCurve, epochs_until, run_search  # n
 from sensorium_models.atomic import atomic_path  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "search_efficiency"
-RANDOM, BEFORE, SHIPPED = "random, no early stopping", "TPE + ASHA, Tune's OptunaSearch (before)", "shipped"
+RANDOM, BEFORE, SHIPPED = "random, no early stopping", "TPE + ASHA, Tune's OptunaSearch (before)", "shipped: GP"
+TPE = {"algorithm": "tpe"}  # with ASHA at --grace and --reduction-factor (with_early_stopping)
 FRACTION, GOAL, SPREAD_GOAL = 0.99, 0.33, 0.02
 # A user's first guess in this space: the SOTA 2022 model's values (bench `space` caps channels and layers).
 START_POINT = {"model": {"hidden_channels": 16, "layers": 3, "input_kern": 9, "hidden_kern": 5,
@@ -44,21 +45,22 @@ START_POINT = {"model": {"hidden_channels": 16, "layers": 3, "input_kern": 9, "h
 # label -> (searcher kind for bench.tune_runs.searcher, changes to the shipped `search:` block)
 STRATEGIES = {
     RANDOM: ("random", {}),
-    BEFORE: ("tune-optuna", {}),
+    BEFORE: ("tune-optuna", TPE),
     SHIPPED: ("shipped", {}),
-    "ASHA grace 1": ("shipped", {"asha": {"grace_period": 1}}),
-    "ASHA grace 4": ("shipped", {"asha": {"grace_period": 4}}),
-    "ASHA 2 brackets": ("shipped", {"asha": {"brackets": 2}}),
-    "TPE start-up 5": ("shipped", {"tpe": {"n_startup_trials": 5}}),
-    "TPE start-up 16": ("shipped", {"tpe": {"n_startup_trials": 16}}),
-    "TPE multivariate": ("shipped", {"tpe": {"multivariate": True}}),
-    "start point (SOTA values)": ("shipped", {"start_with": [START_POINT]}),
+    "shipped before (TPE + ASHA)": ("shipped", TPE),
+    "ASHA grace 1": ("shipped", {**TPE, "asha": {"grace_period": 1}}),
+    "ASHA grace 4": ("shipped", {**TPE, "asha": {"grace_period": 4}}),
+    "ASHA 2 brackets": ("shipped", {**TPE, "asha": {"brackets": 2}}),
+    "TPE start-up 5": ("shipped", {**TPE, "tpe": {"n_startup_trials": 5}}),
+    "TPE start-up 16": ("shipped", {**TPE, "tpe": {"n_startup_trials": 16}}),
+    "TPE multivariate": ("shipped", {**TPE, "tpe": {"multivariate": True}}),
+    "start point (SOTA values)": ("shipped", {**TPE, "start_with": [START_POINT]}),
     "BOHB": ("shipped", {"algorithm": "bohb"}),
 }
 
 
-def space(session: Path, cache: Path, samples: int, epochs: int, grace: int, reduction_factor: float) -> dict:
-    """A SENSORIUM+-shaped space shrunk for a CPU: small cores on 1/8-scale images."""
+def space(session: Path, cache: Path, samples: int, epochs: int) -> dict:
+    """A SENSORIUM+-shaped space shrunk for a CPU: small cores on 1/8-scale images; the default search."""
     return {
         "data": {"paths": [str(session)], "scale": 0.125, "cache_dir": str(cache)},
         "model": {
@@ -71,7 +73,7 @@ def space(session: Path, cache: Path, samples: int, epochs: int, grace: int, red
                     "max_epochs": epochs, "device": "cpu"},
         "search": {"metric": "val_corr", "mode": "max", "num_samples": samples, "max_concurrent": 1, "seed": 0,
                    "max_failures": 0,
-                   "asha": {"grace_period": grace, "max_t": epochs, "reduction_factor": reduction_factor},
+                   "asha": {"max_t": epochs},
                    "resources": {"cpus": 1}},  # one torch thread: no OpenMP stalls on a shared machine
     }
 
@@ -83,6 +85,14 @@ def ensure_session(trials: int, neurons: int) -> Path:
     found = sorted(p for p in out.glob("static*") if p.is_dir()) if out.is_dir() else []
     return found[0] if found else synthesize(out, kind="static", preset="demo", sessions=1, trials=trials,
                                              neurons=neurons, seed=0)[0]
+
+
+def with_early_stopping(args, changes: dict) -> dict:
+    """``changes`` with the early stopping its algorithm reads: TPE's ASHA (--grace, --reduction-factor) or
+    BOHB's HyperBand (--reduction-factor); GP has none."""
+    asha = {"tpe": {"grace_period": args.grace, "reduction_factor": args.reduction_factor},
+            "bohb": {"reduction_factor": args.reduction_factor}}.get(changes.get("algorithm"), {})
+    return merged({"asha": asha}, changes)
 
 
 def merged(base: dict, changes: dict) -> dict:
@@ -117,12 +127,12 @@ def run_strategies(args, labels: list[str]) -> None:
     from sensorium_models.compose import schemas
 
     session = ensure_session(args.trials, args.neurons)
-    raw = space(session, DATA / "cache", args.samples, args.epochs, args.grace, args.reduction_factor)
+    raw = space(session, DATA / "cache", args.samples, args.epochs)
     for label in labels:
         kind, changes = STRATEGIES[label]
         # Checkpoints only where the scheduler resumes trials (BOHB pauses them): epochs are what is counted.
         pauses = changes.get("algorithm") == "bohb"
-        changes = merged({"checkpoint_every": 1 if pauses else args.epochs}, changes)
+        changes = merged({"checkpoint_every": 1 if pauses else args.epochs}, with_early_stopping(args, changes))
         spec = parse_spec({**raw, "search": merged(raw["search"], changes)}, schemas(),
                           "search_efficiency", "bench/search_efficiency.py")
         for seed in args.seeds:
@@ -178,10 +188,11 @@ def render(args, runs: dict, session: str) -> str:
         "hidden_channels, layers, input/hidden kernels, Laplace and readout L1 strengths, learning rate, batch "
         f"size (bench/search_efficiency.py `space`). {args.samples} trials per search, at most {args.epochs} "
         "epochs each, one at a time on 1 CPU (1 torch thread), training seed 0, searcher seeds "
-        f"{' '.join(map(str, args.seeds))}. Shipped: pruning-aware TPE (ASHA's stops reach Optuna as PRUNED, "
-        "trials compared by their running best) with 10 random start-up trials, ASHA grace "
-        f"{args.grace}, reduction factor {args.reduction_factor:g}, 1 bracket; every other row changes one "
-        "of those. BOHB: TuneBOHB with HyperBandForBOHB on the same max_t and reduction factor.",
+        f"{' '.join(map(str, args.seeds))}. Shipped: Optuna's GPSampler, every trial run to max_t. Shipped "
+        "before: pruning-aware TPE (ASHA's stops reach Optuna as PRUNED, trials compared by their running best) "
+        f"with 10 random start-up trials, ASHA grace {args.grace}, reduction factor {args.reduction_factor:g}, "
+        "1 bracket; the rows below it change one of those. BOHB: TuneBOHB with HyperBandForBOHB on the same "
+        "max_t and reduction factor.",
         "",
         "Per seed: epochs the strategy spent (in the order spent) until 99 % of the best val_corr of the random "
         "search with the same searcher seed, over the epochs random search spent to reach it. Pooled: the sums "
@@ -224,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="LABEL", help="run only these (the table shows every strategy saved for all seeds)")
     parser.add_argument("--name", default="search_efficiency", help="bench/results/<name>.md")
     quick = {"samples": 2, "epochs": 2, "grace": 1, "seeds": [0], "trials": 120, "neurons": 20,
-             "strategies": [RANDOM, BEFORE, SHIPPED, "BOHB"]}  # each searcher and scheduler once
+             "strategies": [RANDOM, BEFORE, SHIPPED, "shipped before (TPE + ASHA)", "BOHB"]}  # each searcher once
     args = parse_args(parser, argv, quick)
     if args.quick:  # it searches every time, never reads saved runs back: it is there to prove the searches run
         shutil.rmtree(DATA / "runs" / run_key(args), ignore_errors=True)

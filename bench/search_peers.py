@@ -51,7 +51,7 @@ def random_search(settings, seed):
 def random_asha(settings, seed):
     """Random proposals cut by TPE's ASHA: tells the searcher's part in a trap from the scheduler's."""
     searcher, _, objective = random_search(settings, seed)
-    return searcher, shipped(TPE_ASHA)(settings, seed)[1], objective
+    return searcher, tpe()(settings, seed)[1], objective
 
 
 def unstopped(changes: dict):
@@ -68,7 +68,7 @@ def stock_optuna(settings, seed):
     """Tune's OptunaSearch as it comes (Optuna's default TPE), on TPE's ASHA and the raw metric."""
     from ray.tune.search.optuna import OptunaSearch
 
-    return OptunaSearch(seed=seed), shipped(TPE_ASHA)(settings, seed)[1], settings.metric
+    return OptunaSearch(seed=seed), tpe()(settings, seed)[1], settings.metric
 
 
 def shipped(changes: dict | None = None):

@@ -30,7 +30,7 @@ def write_search(folder: Path, epochs: int = 3, samples: int = 4, max_failures: 
         "trainer": {"lr_init": {"loguniform": [1e-3, 1e-2]}, "batch_size": 8, "max_epochs": epochs,
                     "patience": epochs, "device": "cpu"},
         "search": {"metric": "val_corr", "num_samples": samples, "max_concurrent": 2, "max_failures": max_failures,
-                   "asha": {"max_t": epochs, "grace_period": epochs}, "resources": {"cpus": 1, **resources}},
+                   "asha": {"max_t": epochs}, "resources": {"cpus": 1, **resources}},  # GP: no early stopping
     }
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
