@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from search.config import SearchSpec
 from search.settings import SearchSettings
 
 
@@ -31,6 +32,7 @@ class Landscape:
     best_known: float                          # the best value any configuration reaches within max_t
     settings: SearchSettings                   # the shipped `search:` block for this landscape (the defaults)
     note: str = ""
+    spec: SearchSpec | None = None             # the search a real Tune run trains (grid landscapes only)
 
 
 def trap_curve(config: dict) -> list[float]:
@@ -86,4 +88,5 @@ def grid(table_epochs: int = 20, max_t: int = 10, num_samples: int = 32) -> Land
 
     best = max(max(v) for v in table.values())
     return Landscape(f"grid-{max_t}", spec.param_space(), curve, max_t, best, spec.settings,
-                     f"real trainer, {len(rows)}-point grid, {', '.join(f'{k}={v}' for k, v in FIXED.items())}")
+                     f"real trainer, {len(rows)}-point grid, {', '.join(f'{k}={v}' for k, v in FIXED.items())}",
+                     spec)

@@ -96,6 +96,7 @@ def run_search(spec: SearchSpec, kind: str, searcher_seed: int, storage: Path, n
     from search.progress import EarlyStopMarker
     from search.objective import OBJECTIVE
     from search.run import connect_ray
+    from search.searcher import build_stop
     from search.trainable import trainable, trial_dirname
 
     connect_ray(None)
@@ -109,7 +110,7 @@ def run_search(spec: SearchSpec, kind: str, searcher_seed: int, storage: Path, n
             search_alg=searcher(kind, spec, searcher_seed), scheduler=scheduler(kind, spec),
             num_samples=settings.num_samples, max_concurrent_trials=1, reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
-            name=name, storage_path=str(storage.absolute()), verbose=0,
+            name=name, storage_path=str(storage.absolute()), verbose=0, stop=build_stop(settings),
             callbacks=[EarlyStopMarker(settings.asha.max_t)] * new_wiring + [log],
             failure_config=tune.FailureConfig(max_failures=0),
             # As launch: no rotation (a rotation forces an experiment snapshot at every checkpoint).

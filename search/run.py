@@ -18,7 +18,6 @@ from pathlib import Path
 import optuna
 import ray
 from ray import tune
-from ray.tune.result import TRAINING_ITERATION
 
 from search import environment
 from search import storage as store
@@ -33,7 +32,7 @@ from search.resources import check_resources, wait_or_refuse
 from search.objective import OBJECTIVE
 from search.results import (FAILED, TrialRow, best_row, nothing_to_resume, search_finished, summary_line,
                             trial_rows)
-from search.searcher import build_scheduler, build_searcher, check_new_study
+from search.searcher import build_scheduler, build_searcher, build_stop, check_new_study
 from search.tracking import (MlflowTracker, check_store, default_tracking_uri, end_run, open_experiment,
                              start_search_run, tag_ray_address)
 from search.trainable import trainable, trial_dirname
@@ -301,9 +300,7 @@ def build_tuner(spec: SearchSpec, record: SearchRecord, storage: str, reuse_acto
     storage_path, filesystem = store.tune_storage(storage)
     run_config = tune.RunConfig(
         name=spec.name, storage_path=storage_path, storage_filesystem=filesystem, verbose=0,
-        # GP's trials stop at max_t here (no scheduler stops them); ASHA's too, the same STOP it would decide.
-        # HyperBand pauses and resumes BOHB's trials: it must see their max_t result itself.
-        stop=None if settings.algorithm == "bohb" else {TRAINING_ITERATION: settings.asha.max_t},
+        stop=build_stop(settings),
         callbacks=[EarlyStopMarker(settings.asha.max_t),  # first: the others read what it marks
                    MlflowTracker(record.tracking_uri, record.experiment_id, record.parent_run_id, spec),
                    ProgressPrinter(spec), CheckpointPruner(), *callbacks],

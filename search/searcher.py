@@ -133,6 +133,12 @@ def build_scheduler(settings: SearchSettings):
                          brackets=asha.brackets)
 
 
+def build_stop(settings: SearchSettings) -> dict | None:
+    """Tune's stop criterion: every trial ends at ``asha.max_t`` (GP has no scheduler to end it; ASHA decides
+    the same STOP there). None for BOHB: HyperBand pauses and resumes its trials and must see their max_t result."""
+    return None if settings.algorithm == "bohb" else {TRAINING_ITERATION: settings.asha.max_t}
+
+
 def check_new_study(url: str, name: str, where: str = "") -> None:
     """UserError unless ``url`` opens and holds no study ``name`` (Optuna would merge a new search into it)."""
     import optuna

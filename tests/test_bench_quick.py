@@ -11,7 +11,8 @@ from bench.common import RESULTS
 from bench.run_all import benchmark_scripts, run
 
 # Run at their quick size by a test of their own that also checks what they measured.
-OWN_TEST = {"driver_scale": "tests/test_driver_scale.py::test_the_driver_scale_bench_runs_at_ci_size"}
+OWN_TEST = {"driver_scale": "tests/test_driver_scale.py::test_the_driver_scale_bench_runs_at_ci_size",
+            "replay_agreement": "tests/test_search_replay.py::test_a_real_ray_search_on_the_grid_trains_what_the_replay_predicts"}
 BENCHES = {script.stem: script for script in benchmark_scripts() if script.stem not in OWN_TEST}
 # All eleven took 4-5 min here at a load average of 6-13 (gpu_packing the slowest, 56 s); at a load average of
 # 30-58 model_zoo took 330-370 s, hence the room.

@@ -11,7 +11,7 @@ from bench.search_replay import replay
 from search.progress import EarlyStopMarker
 from search.objective import OBJECTIVE
 from search.results import STOPPED_EARLY
-from search.searcher import build_scheduler, build_searcher
+from search.searcher import build_scheduler, build_searcher, build_stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -66,7 +66,7 @@ def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed, al
                                     scheduler=build_scheduler(settings), num_samples=settings.num_samples,
                                     max_concurrent_trials=1, reuse_actors=True),
         run_config=tune.RunConfig(name="real", storage_path=str(tmp_path), verbose=0,
-                                  stop={"training_iteration": settings.asha.max_t},  # as search.run.build_tuner
+                                  stop=build_stop(settings),  # as search.run.build_tuner
                                   callbacks=[EarlyStopMarker(settings.asha.max_t), record]))
     tuner.fit()
 
@@ -82,3 +82,19 @@ def test_replay_proposes_and_stops_exactly_as_tune(ray_local, tmp_path, seed, al
     # The run exercised every ending: ASHA's early stop (TPE's only), max_t, and the trainer stopping by itself.
     endings = {(False, False), (True, False)} | ({(True, True)} if algorithm == "tpe" else set())
     assert {(epochs < 9, early) for _, epochs, early in real_trials} == endings
+
+
+def test_a_real_ray_search_on_the_grid_trains_what_the_replay_predicts(tmp_path):
+    """bench/replay_agreement.py at its quick size: the shipped search on today's grid landscape, replayed and
+    trained for real through Ray, proposes the same 3 configurations and trains each to the table's curve."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "bench/replay_agreement.py", "--quick", "--out", str(tmp_path)], cwd=root,
+                          capture_output=True, text=True, timeout=220)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    row = next(line for line in (tmp_path / "replay_agreement.md").read_text().splitlines() if line.startswith("| 0 |"))
+    seed, trials, same, first, epochs, gap = [cell.strip() for cell in row.strip("|").split("|")][:6]
+    assert (trials, same, first, epochs, float(gap)) == ("3", "3 of 3", "-", "3 of 3", 0.0), row
