@@ -12,8 +12,8 @@ trains to the table's curve (bench/landscape_grid.py trained them with the same 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,8 +23,6 @@ if str(ROOT) not in sys.path:
 
 from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 from search import environment  # noqa: E402
-
-DATA = ROOT / "bench" / "data" / "replay_agreement"
 
 
 def agreement(landscape, seed: int) -> list:
@@ -39,12 +37,10 @@ def agreement(landscape, seed: int) -> list:
     replayed = replay(build_searcher(settings, []), build_scheduler(settings), landscape.param_space,
                       landscape.curve, metric=settings.metric, mode=settings.mode, objective=OBJECTIVE,
                       num_samples=settings.num_samples, max_concurrent=1, max_t=landscape.max_t)
-    storage = DATA / f"seed-{seed}"
-    shutil.rmtree(storage, ignore_errors=True)
-    began = time.perf_counter()
-    real = run_search(spec, "shipped", seed, storage, f"agreement-{seed}")
-    wall = time.perf_counter() - began
-    shutil.rmtree(storage, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="replay-agreement-") as storage:  # Tune's, deleted after: runs never share it
+        began = time.perf_counter()
+        real = run_search(spec, "shipped", seed, Path(storage), f"agreement-{seed}")
+        wall = time.perf_counter() - began
     proposed = [spec.searched_values(t["config"]) for t in replayed.trials]
     trained = [c.values for c in real.curves]
     same = [a == b for a, b in zip(proposed, trained)] + [False] * abs(len(proposed) - len(trained))
