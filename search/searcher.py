@@ -62,7 +62,7 @@ def build_searcher(settings: SearchSettings, points: list[dict], study_name: str
 def multivariate(settings: SearchSettings) -> bool:
     """``tpe.multivariate`` as given, else whether the search is big enough for one-key-at-a-time TPE to be slow:
     it splits the whole history once per searched key, multivariate TPE once per suggestion (at 5 000 trials,
-    0.27 against 0.09 CPU seconds per suggestion, on Tune's event loop: bench/results/tpe_scale.md)."""
+    0.18 against 0.07 CPU seconds per suggestion, on Tune's event loop: bench/results/tpe_scale.md)."""
     given = settings.tpe.multivariate
     return settings.num_samples >= LARGE_SEARCH if given is None else given
 
