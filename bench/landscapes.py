@@ -23,6 +23,11 @@ from search.settings import SearchSettings
 TPE_ASHA = {"algorithm": "tpe", "asha": {"grace_period": 2, "reduction_factor": 3}}
 
 
+def tpe_asha(max_t: int) -> dict:
+    """TPE_ASHA on a landscape of ``max_t`` epochs: its grace period at most ``max_t`` (the tables have one)."""
+    return {**TPE_ASHA, "asha": {**TPE_ASHA["asha"], "grace_period": min(TPE_ASHA["asha"]["grace_period"], max_t)}}
+
+
 @dataclass
 class Landscape:
     name: str

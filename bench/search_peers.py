@@ -29,7 +29,7 @@ from search import environment  # noqa: E402
 environment.apply(None)
 
 from bench.common import header, parse_args, table, write_result  # noqa: E402
-from bench.landscapes import TPE_ASHA  # noqa: E402
+from bench.landscapes import TPE_ASHA, tpe_asha  # noqa: E402
 from bench.search_replay import replay  # noqa: E402
 from bench.tune_runs import epochs_until  # noqa: E402
 from search.objective import OBJECTIVE  # noqa: E402
@@ -90,8 +90,7 @@ def tpe(changes: dict | None = None):
     def build(settings, seed):
         from bench.search_efficiency import merged
 
-        grace = {"asha": {"grace_period": min(TPE_ASHA["asha"]["grace_period"], settings.asha.max_t)}}
-        return shipped(merged(merged(TPE_ASHA, grace), changes or {}))(settings, seed)
+        return shipped(merged(tpe_asha(settings.asha.max_t), changes or {}))(settings, seed)
     return build
 
 
@@ -122,8 +121,8 @@ def dehb_peer_search(landscape, seed: int) -> list[float]:
     search without early stopping would spend at most: num_samples x max_t."""
     from bench.dehb_peer import dehb_search
 
-    asha = TPE_ASHA["asha"]
-    return dehb_search(landscape, seed, min_fidelity=min(asha["grace_period"], landscape.max_t),
+    asha = tpe_asha(landscape.max_t)["asha"]
+    return dehb_search(landscape, seed, min_fidelity=asha["grace_period"],
                        eta=asha["reduction_factor"], budget=landscape.settings.num_samples * landscape.max_t)
 
 
