@@ -37,7 +37,8 @@ def agreement(landscape, seed: int) -> list:
     replayed = replay(build_searcher(settings, []), build_scheduler(settings), landscape.param_space,
                       landscape.curve, metric=settings.metric, mode=settings.mode, objective=OBJECTIVE,
                       num_samples=settings.num_samples, max_concurrent=1, max_t=landscape.max_t)
-    with tempfile.TemporaryDirectory(prefix="replay-agreement-") as storage:  # Tune's, deleted after: runs never share it
+    # Tune's storage, deleted after: two runs never share it
+    with tempfile.TemporaryDirectory(prefix="replay-agreement-") as storage:
         began = time.perf_counter()
         real = run_search(spec, "shipped", seed, Path(storage), f"agreement-{seed}")
         wall = time.perf_counter() - began

@@ -6,10 +6,10 @@ The order is ``TuneController``'s (ray 2.60, tune/execution/tune_controller.py),
   (the searcher also the param space); ``SearchGenerator`` asks for suggestions until ``num_samples``;
   ``scheduler.on_trial_add`` follows each suggestion.
 - Per epoch: a result at ``max_t`` is stopped by the Tuner's ``stop`` criterion (as ``search launch`` sets it)
-  before the scheduler sees it; otherwise ``scheduler.on_trial_result`` decides; on CONTINUE ``searcher.on_trial_result`` is called, on STOP
-  it is not and the result gets ``done``; then the callbacks (the project's ``EarlyStopMarker``) may edit it and
-  it becomes the trial's last result. A STOP calls ``scheduler.on_trial_complete`` and
-  ``searcher.on_trial_complete`` with that last result.
+  before the scheduler sees it; otherwise ``scheduler.on_trial_result`` decides; on CONTINUE
+  ``searcher.on_trial_result`` is called, on STOP it is not and the result gets ``done``; then the callbacks
+  (the project's ``EarlyStopMarker``) may edit it and it becomes the trial's last result. A STOP calls
+  ``scheduler.on_trial_complete`` and ``searcher.on_trial_complete`` with that last result.
 - A trial whose curve ends before the scheduler stops it (the trainer's own plateau stop) ends with Tune's
   duplicate of its last result, ``done`` added, seen by neither ``on_trial_result`` nor the callbacks.
 Running trials report in turn, one epoch each (Tune's real interleaving depends on timing); with one trial at a

@@ -38,7 +38,8 @@ def study_rows(searcher):
     return [(t.state.name, t.value, t.params, dict(t.intermediate_values)) for t in searcher._ot_study.trials]
 
 
-# TPE with ASHA, short start-up so that TPE proposes within 14 trials; and the default, GP, as `search launch` builds it.
+# TPE with ASHA, short start-up so that TPE proposes within 14 trials; and the default, GP, as `search launch`
+# builds it.
 ALGORITHMS = {"tpe": merged(TPE_ASHA, {"tpe": {"n_startup_trials": 5}}), "gp": {}}
 
 
