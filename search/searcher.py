@@ -1,5 +1,5 @@
-"""The searcher: Ray's OptunaSearch (Optuna's GPSampler by default, or TPE), telling Optuna which trials the
-scheduler pruned.
+"""The searcher: Ray's OptunaSearch (Optuna's GPSampler by default, kept off configurations already tried:
+``search.unseen``; or TPE), telling Optuna which trials the scheduler pruned.
 
 Ray's OptunaSearch tells Optuna COMPLETE, with the last epoch's value, for every trial that ended without
 an error, ASHA-stopped ones included, so TPE would rank a 2-epoch score like a finished model's and its
@@ -21,10 +21,16 @@ from ray.tune.search.optuna import OptunaSearch
 from search.settings import LARGE_SEARCH, SearchSettings
 from search.objective import OBJECTIVE
 from search.results import STOPPED_EARLY
+from search.unseen import UnseenGPSampler
 from sensorium_models.errors import UserError
 
 
 class PruningAwareOptunaSearch(OptunaSearch):
+    def _setup_study(self, mode) -> None:
+        if isinstance(self._sampler, UnseenGPSampler) and isinstance(self._space, dict):
+            self._sampler.space = self._space  # the distributions Tune's space converted to
+        super()._setup_study(mode)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if error or not result or not result.get(STOPPED_EARLY) or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)
@@ -48,7 +54,7 @@ def build_searcher(settings: SearchSettings, points: list[dict], study_name: str
     import optuna
 
     if settings.algorithm == "gp":
-        sampler = optuna.samplers.GPSampler(seed=settings.seed)
+        sampler = UnseenGPSampler(seed=settings.seed)
     else:
         tpe = settings.tpe
         sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=tpe.n_startup_trials,

@@ -99,6 +99,7 @@ def test_the_default_gp_search_runs_every_trial_to_max_t_and_tells_optuna_each_r
     from optuna.trial import TrialState
 
     from search.run import SearchRecord, load_trials
+    from search.unseen import REPEAT_OF
 
     session = tiny_session(tmp_path / "data")
     space = tiny_space(session.parent, tmp_path / "cache", num_samples=12, max_concurrent=2,
@@ -114,8 +115,12 @@ def test_the_default_gp_search_runs_every_trial_to_max_t_and_tells_optuna_each_r
     trials = load_trials(record)
     assert [t.last_result["training_iteration"] for t in trials] == [3] * 12
     study = optuna.load_study(study_name="gp", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    told = sorted(t.value for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    told = sorted(t.value for t in complete if REPEAT_OF not in t.user_attrs)  # a repeat's copy was not trained
     assert told == pytest.approx(sorted(t.metric_analysis["val_corr"]["max"] for t in trials))
+    for copy in (t for t in complete if REPEAT_OF in t.user_attrs):
+        assert (copy.params, copy.value) == (study.trials[copy.user_attrs[REPEAT_OF]].params,
+                                             study.trials[copy.user_attrs[REPEAT_OF]].value)
     states = {r.data.tags["state"] for r in mlflow_runs(tmp_path / "runs", "trial")}
     assert states == {"FINISHED"}
 
