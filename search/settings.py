@@ -62,10 +62,10 @@ class SearchSettings(_Strict):
     seed: int = 0                      # the searcher's and every trial's seed
     max_failures: int = Field(1, ge=0)  # retries of a failed trial from its last checkpoint
     checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints: more on object storage (each is an upload)
-    # gp: Optuna's GPSampler, every trial run to asha.max_t or the trainer's own stop (the default below
-    # LARGE_SEARCH: measured against early-stopped TPE, random search and the peers on
-    # bench/results/search_peers.md); tpe: Optuna TPE told which trials ASHA pruned (the default from
-    # LARGE_SEARCH on); bohb: TuneBOHB with HyperBand (asha's max_t and reduction_factor; grace_period and
+    # gp: Optuna's GPSampler, kept off configurations already tried (search.unseen), every trial run to
+    # asha.max_t or the trainer's own stop (the default below LARGE_SEARCH: measured against early-stopped TPE,
+    # random search and the peers on bench/results/search_peers.md); tpe: Optuna TPE told which trials ASHA
+    # pruned (the default from LARGE_SEARCH on); bohb: TuneBOHB with HyperBand (asha's max_t and reduction_factor; grace_period and
     # brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
     algorithm: Literal["gp", "tpe", "bohb"] = "gp"
     tpe: TpeSettings = TpeSettings()
