@@ -65,8 +65,8 @@ class SearchSettings(_Strict):
     # gp: Optuna's GPSampler, kept off configurations already tried (search.unseen), every trial run to
     # asha.max_t or the trainer's own stop (the default below LARGE_SEARCH: measured against early-stopped TPE,
     # random search and the peers on bench/results/search_peers.md); tpe: Optuna TPE told which trials ASHA
-    # pruned (the default from LARGE_SEARCH on); bohb: TuneBOHB with HyperBand (asha's max_t and reduction_factor; grace_period and
-    # brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
+    # pruned (the default from LARGE_SEARCH on); bohb: TuneBOHB with HyperBand (asha's max_t and
+    # reduction_factor; grace_period and brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
     algorithm: Literal["gp", "tpe", "bohb"] = "gp"
     tpe: TpeSettings = TpeSettings()
     # An Optuna RDB URL (sqlite:///optuna.db, postgresql://…) keeping the TPE study, named after the search,
