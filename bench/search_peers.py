@@ -252,12 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     for landscape in landscapes(args.landscapes, args.samples, args.concurrent):
         results = {label: searches(landscape, label, args.seeds) for label in args.strategies}
         seconds = statistics.median(r["seconds"] for runs in results.values() for r in runs)
-        sections += [f"## {landscape.name}: best known {landscape.best_known:.4f}, target {landscape.best_known - TOLERANCE:.4f}",
+        target = landscape.best_known - TOLERANCE
+        sections += [f"## {landscape.name}: best known {landscape.best_known:.4f}, target {target:.4f}",
                      "", f"{landscape.note}; max_t {landscape.max_t}, ASHA (where a strategy has it) grace "
                      f"{TPE_ASHA['asha']['grace_period']}, reduction factor {TPE_ASHA['asha']['reduction_factor']}; "
                      f"median {seconds:.2f} s per replayed search (shared CPU).", "",
                      table(["strategy", f"P(best >= target) [95% CI], {args.seeds} seeds", "median epochs to target",
-                            "vs random", "epochs to target, seeds that reached it (median)", "epochs spent (mean)", "best (median)", "best (worst seed)"],
+                            "vs random", "epochs to target, seeds that reached it (median)", "epochs spent (mean)",
+                            "best (median)", "best (worst seed)"],
                            rows_for(results, args.strategies))]
         print(sections[-1], flush=True)
     text = "\n".join([
@@ -287,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "2.4.1 does not install here: PyPI has its sdist only, and its random forest, pyrfr 0.9.0, has no wheel for "
         "Python 3.11 (`pip download pyrfr --only-binary=:all:` finds none) and builds with SWIG, which this machine "
         "lacks.",
-        f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
+        f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
         ""])
     print(write_result(args.name, text, args.out))
     return 0
