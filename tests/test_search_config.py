@@ -232,10 +232,11 @@ def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_op
     from ray.tune.search.bohb import TuneBOHB
 
     from search.searcher import PruningAwareOptunaSearch, build_scheduler, build_searcher
+    from search.unseen import UnseenGPSampler
 
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings  # the default: GP, trials run to max_t
     searcher = build_searcher(settings, [])
-    assert settings.algorithm == "gp" and isinstance(searcher._sampler, optuna.samplers.GPSampler)
+    assert settings.algorithm == "gp" and isinstance(searcher._sampler, UnseenGPSampler)
     assert type(build_scheduler(settings)) is FIFOScheduler
     raw["search"].update(algorithm="tpe", tpe={"n_startup_trials": 4, "multivariate": True})
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings
