@@ -44,15 +44,16 @@ class UnseenGPSampler(BaseSampler):
         if not self.space:
             return self._gp.sample_relative(study, trial, search_space)
         names = list(self.space)  # random draws in Tune's order, as a plain GPSampler's start-up makes them
+        seen = tried(study, trial, names)  # a copy added below repeats a configuration already in it
         proposal: dict[str, Any] = {}
         for _ in range(REPEATS):
             proposal = self._gp.sample_relative(study, trial, search_space)  # {} until its start-up trials ended
-            same = tried(study, trial, names).get(key(proposal, names)) if proposal else None
+            same = seen.get(key(proposal, names)) if proposal else None
             if same is None or same.state != TrialState.COMPLETE:
                 break
             study.add_trial(create_trial(params=same.params, distributions=same.distributions, value=same.value,
                                          user_attrs={REPEAT_OF: same.user_attrs.get(REPEAT_OF, same.number)}))
-        seen, proposed = tried(study, trial, names), proposal
+        proposed = proposal
         for _ in range(ATTEMPTS):
             if proposal and key(proposal, names) not in seen:
                 return proposal
