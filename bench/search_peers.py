@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         "2.4.1 does not install here: PyPI has its sdist only, and its random forest, pyrfr 0.9.0, has no wheel for "
         "Python 3.11 (`pip download pyrfr --only-binary=:all:` finds none) and builds with SWIG, which this machine "
         "lacks.",
-        f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py {shlex.join(sys.argv[1:] if argv is None else argv)}`",
+        f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py "
+        f"{shlex.join(sys.argv[1:] if argv is None else argv)}`",
         ""])
     print(write_result(args.name, text, args.out))
     return 0
