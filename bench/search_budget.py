@@ -13,7 +13,6 @@ budgets: the chance that a search is within 0.02 of the best-known value once it
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import sys
 import warnings
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import header, parse_args, table, write_result  # noqa: E402
+from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 from bench.random_odds import epochs_to_target  # noqa: E402
 from bench.search_peers import (OWN_FIDELITIES, RANDOM_SEARCHES, SHIPPED, STRATEGIES, TOLERANCE,  # noqa: E402
                                 landscapes, median_epochs, searches)
@@ -89,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "(issue 22): >= 90 % within the budget, in <= 33 % of random search's median epochs.",
         "- '>=': some search ran out of trials before spending that budget without reaching the target (a trap-9 "
         "trial of a 1-layer core stops by itself after 7 of its 9 epochs), so the share is a lower bound.",
-        f"- Reproduce: `PYTHONPATH=. python bench/search_budget.py "
-        f"{shlex.join(sys.argv[1:] if argv is None else argv)}`",
-        ""])
+        f"- Reproduce: `{command_line()}`", ""])
     print(write_result(args.name, text, args.out))
     return 0
 

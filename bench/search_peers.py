@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ from search import environment  # noqa: E402
 
 environment.apply(None)
 
-from bench.common import header, parse_args, table, write_result  # noqa: E402
+from bench.common import command_line, header, parse_args, table, write_result  # noqa: E402
 from bench.landscapes import TPE_ASHA, tpe_asha  # noqa: E402
 from bench.random_odds import epochs_to_target  # noqa: E402
 from bench.search_replay import replay  # noqa: E402
@@ -301,9 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "2.4.1 does not install here: PyPI has its sdist only, and its random forest, pyrfr 0.9.0, has no wheel for "
         "Python 3.11 (`pip download pyrfr --only-binary=:all:` finds none) and builds with SWIG, which this machine "
         "lacks.",
-        f"- Reproduce: `PYTHONPATH=. python bench/search_peers.py "
-        f"{shlex.join(sys.argv[1:] if argv is None else argv)}`",
-        ""])
+        f"- Reproduce: `{command_line()}`", ""])
     print(write_result(args.name, text, args.out))
     return 0
 
