@@ -1,6 +1,7 @@
 """The benchmarks' shared helpers: epoch counting to a target, tables, atomic result files, script discovery."""
 from bench.common import header, table, write_result
 from bench.run_all import benchmark_scripts
+from bench.search_budget import reached_within
 from bench.tune_runs import epochs_until, trial_order
 
 
@@ -10,6 +11,13 @@ def test_epochs_until_counts_every_epoch_spent_in_the_order_spent():
     assert epochs_until(spent, 0.3) == 3 + 1 + 2
     assert epochs_until(spent, 0.5) is None
     assert epochs_until([], 0.1) is None
+
+
+def test_a_budget_counts_searches_that_got_there_in_time_and_flags_ones_that_ran_out_of_trials_first():
+    runs = [{"to_target": 20, "spent": 64}, {"to_target": 50, "spent": 64}, {"to_target": None, "spent": 64}]
+    assert [reached_within(runs, budget) for budget in (16, 32, 64)] == ["0%", "33%", "67%"]
+    short = [*runs[:2], {"to_target": None, "spent": 40}]  # 40 epochs spent in all, none reaching the target
+    assert [reached_within(short, budget) for budget in (32, 64)] == ["33%", ">=67%"]
 
 
 def test_trial_order_reads_tunes_creation_counter_from_the_experiment_tag():
