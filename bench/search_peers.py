@@ -167,7 +167,10 @@ def searches(landscape, label: str, seeds: int) -> list[dict]:
     path = DATA / folder / f"{slug}-seeds{seeds}.json"
     if path.exists():
         return json.loads(path.read_text())
-    runs = [one_search(landscape, label, seed) for seed in range(seeds)]
+    runs = []
+    for seed in range(seeds):
+        runs.append(one_search(landscape, label, seed))
+        print(f"{folder} {label}: seed {seed + 1} of {seeds}, {runs[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(runs))
