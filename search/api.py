@@ -103,9 +103,10 @@ class SearchStatus:
 
     def concentration(self) -> str | None:
         """How concentrated the last proposals are (see search.concentration); None for a young search."""
-        from search.concentration import concentration_line
+        from search.concentration import concentration
 
-        return concentration_line([t.params for t in self.trials], self.spec.searched)
+        found = concentration([t.params for t in self.trials], self.spec.searched)
+        return found.line if found else None
 
 
 def status(name: str, *, runs_dir: PathLike | None = None, storage: str | None = None,

@@ -165,10 +165,14 @@ class MlflowTracker(tune.Callback):
         self.spec = spec
         self._runs: TrialRuns | None = None  # used by the writer's thread only
         self._nodes: dict[str, list[str]] = {}  # trial id → the nodes it reported from, in order
+        self._proposed: dict[str, dict] = {}  # trial id → its searched values, in the order proposed
+        self._concentration: str | None = None  # the line the parent run was last tagged with
+        self._charted = 0  # proposals counted at the last concentration point charted
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment; the client and what it found are rebuilt on resume.
-        return {**self.__dict__, "_runs": None, "_nodes": {}}
+        return {**self.__dict__, "_runs": None, "_nodes": {}, "_proposed": {}, "_concentration": None,
+                "_charted": 0}
 
     @property
     def runs(self) -> TrialRuns:
@@ -188,6 +192,27 @@ class MlflowTracker(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self._set_state(trial, "RUNNING", "RUNNING")
+        self._note_concentration(trials)
+
+    def _note_concentration(self, trials) -> None:
+        """Chart on the parent run how concentrated the proposals have become (``concentration``: the share of
+        the last 10 holding one value of a key), and tag it with ``search status``'s line when that changes."""
+        from search.concentration import concentration
+
+        for other in trials:  # in the order Tune created them; after a resume, rebuilt from every trial
+            if other.trial_id not in self._proposed:
+                self._proposed[other.trial_id] = self.spec.searched_values(other.config)
+        found = concentration(list(self._proposed.values()), self.spec.searched)
+        if found is None or len(self._proposed) == self._charted:  # trials starting together share a point
+            return
+        run_id, share, step = self.parent_run_id, found.share, len(self._proposed)
+        self._charted = step
+        self._put("the search's concentration", lambda: self.runs.client.log_metric(run_id, "concentration", share,
+                                                                                     step=step))
+        if found.line != self._concentration:
+            self._concentration, line = found.line, found.line
+            self._put("the search's concentration line",
+                      lambda: self.runs.client.set_tag(run_id, "concentration", line))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         tags = {}

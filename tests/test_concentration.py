@@ -1,7 +1,7 @@
 """``search status``'s concentration line: the discrete key whose commonest recent value stands out most."""
 import re
 
-from search.concentration import concentration_line
+from search.concentration import concentration
 from search.space import Distribution
 
 SEARCHED = {("model", "layers"): Distribution("int", (1, 3)),
@@ -17,10 +17,11 @@ def proposals(layers: list[int]) -> list[dict]:
 
 def test_a_trapped_search_shows_its_repeated_value():
     rows = proposals([1, 2, 3, 2, 3] + [1] * 9 + [2])
-    assert concentration_line(rows, SEARCHED) == "last 10 proposals: model.layers=1 in 9 (of 3 options)"
+    found = concentration(rows, SEARCHED)
+    assert found.line == "last 10 proposals: model.layers=1 in 9 (of 3 options)" and found.share == 0.9
 
 
 def test_a_spread_search_names_no_more_than_chance_and_a_young_one_nothing():
-    line = concentration_line(proposals([1, 2, 3] * 4), SEARCHED)
+    line = concentration(proposals([1, 2, 3] * 4), SEARCHED).line
     assert re.fullmatch(r"last 10 proposals: model\.(layers|hidden_channels)=\d+ in 4 \(of 3 options\)", line)
-    assert concentration_line(proposals([1] * 9), SEARCHED) is None
+    assert concentration(proposals([1] * 9), SEARCHED) is None

@@ -123,6 +123,19 @@ def test_the_default_gp_search_runs_every_trial_to_max_t_and_tells_optuna_each_r
                                              study.trials[copy.user_attrs[REPEAT_OF]].value)
     states = {r.data.tags["state"] for r in mlflow_runs(tmp_path / "runs", "trial")}
     assert states == {"FINISHED"}
+    # The parent run shows what `search status` says of the last 10 proposals, and charts its share by trial.
+    from mlflow import MlflowClient
+
+    from search import api
+    from search.tracking import default_tracking_uri
+
+    (parent,) = mlflow_runs(tmp_path / "runs", "search")
+    assert parent.data.tags["concentration"] == api.status("gp", runs_dir=tmp_path / "runs").concentration()
+    history = MlflowClient(default_tracking_uri(tmp_path / "runs")).get_metric_history(parent.info.run_id,
+                                                                                         "concentration")
+    steps = [m.step for m in history]
+    assert steps == sorted(set(steps)) and steps[0] >= 10 and steps[-1] == 12
+    assert all(0.1 < m.value <= 1 for m in history)
 
 
 def test_the_tpe_study_is_on_the_optuna_storage_for_the_dashboard(finished_search):
