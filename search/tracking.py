@@ -165,14 +165,12 @@ class MlflowTracker(tune.Callback):
         self.spec = spec
         self._runs: TrialRuns | None = None  # used by the writer's thread only
         self._nodes: dict[str, list[str]] = {}  # trial id → the nodes it reported from, in order
-        self._proposed: dict[str, dict] = {}  # trial id → its searched values, in the order proposed
+        self._proposed: list[dict] = []  # each trial's searched values, in the order proposed
         self._concentration: str | None = None  # the line the parent run was last tagged with
-        self._charted = 0  # proposals counted at the last concentration point charted
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment; the client and what it found are rebuilt on resume.
-        return {**self.__dict__, "_runs": None, "_nodes": {}, "_proposed": {}, "_concentration": None,
-                "_charted": 0}
+        return {**self.__dict__, "_runs": None, "_nodes": {}, "_proposed": [], "_concentration": None}
 
     @property
     def runs(self) -> TrialRuns:
@@ -197,20 +195,20 @@ class MlflowTracker(tune.Callback):
     def _note_concentration(self, trials) -> None:
         """Chart on the parent run how concentrated the proposals have become (``concentration``: the share of
         the last 10 holding one value of a key), and tag it with ``search status``'s line when that changes."""
-        from search.concentration import concentration
+        from search.concentration import RECENT, concentration
 
-        for other in trials:  # in the order Tune created them; after a resume, rebuilt from every trial
-            if other.trial_id not in self._proposed:
-                self._proposed[other.trial_id] = self.spec.searched_values(other.config)
-        found = concentration(list(self._proposed.values()), self.spec.searched)
-        if found is None or len(self._proposed) == self._charted:  # trials starting together share a point
+        new = trials[len(self._proposed):]  # Tune appends trials as it creates them; after a resume, all of them
+        if not new:  # trials starting together share a point
+            return
+        self._proposed += [self.spec.searched_values(other.config) for other in new]
+        found = concentration(self._proposed[-RECENT:], self.spec.searched)
+        if found is None:
             return
         run_id, share, step = self.parent_run_id, found.share, len(self._proposed)
-        self._charted = step
         self._put("the search's concentration", lambda: self.runs.client.log_metric(run_id, "concentration", share,
                                                                                      step=step))
         if found.line != self._concentration:
-            self._concentration, line = found.line, found.line
+            line = self._concentration = found.line
             self._put("the search's concentration line",
                       lambda: self.runs.client.set_tag(run_id, "concentration", line))
 
