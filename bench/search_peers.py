@@ -247,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="search_peers", help="the table's name: <out>/<name>.md")
     parser.add_argument("--random-searches", type=int, default=RANDOM_SEARCHES,
                         help="random searches worked out per landscape (bench/random_odds.py)")
-    args = parse_args(parser, argv, quick={"seeds": 5, "samples": 16, "landscapes": ["trap-9"],
-                                           "name": "search_peers_quick", "random_searches": 200})  # seconds: the analytic landscape
+    args = parse_args(parser, argv, quick={"seeds": 5, "samples": 16, "landscapes": ["trap-9"],  # seconds: the
+                                           "name": "search_peers_quick", "random_searches": 200})  # analytic one
     warnings.filterwarnings("ignore", module="optuna")
     import optuna
 
