@@ -112,6 +112,17 @@ def gp_repeating(settings, seed):
     return PruningAwareOptunaSearch(sampler=optuna.samplers.GPSampler(seed=seed)), build_scheduler(settings), OBJECTIVE
 
 
+def gp_model(name: str):
+    """The shipped GP with ``name``, a sampler of bench/ordered_gp.py, in place of Optuna's GPSampler."""
+    def build(settings, seed):
+        from bench import ordered_gp
+
+        searcher, scheduler, objective = shipped()(settings, seed)
+        searcher._sampler._gp = getattr(ordered_gp, name)(seed=seed)
+        return searcher, scheduler, objective
+    return build
+
+
 SHIPPED = "shipped: GP, no early stopping"
 STRATEGIES = {
     RANDOM: random_search,
@@ -120,6 +131,8 @@ STRATEGIES = {
     SHIPPED: shipped(),
     "GP repeating tried configurations (Optuna's own)": gp_repeating,
     "GP + ASHA 2 brackets (not a setting: the bench's own pairing)": gp_asha,
+    "GP, numeric choices by rank (not a setting)": gp_model("OrderedGPSampler"),
+    "GP, categorical or by rank by marginal likelihood (not a setting)": gp_model("EvidenceGPSampler"),
     "TPE + ASHA (shipped before)": tpe(),
     "TPE, no early stopping": unstopped({"algorithm": "tpe"}),
     "TPE + ASHA 2 brackets": tpe({"asha": {"brackets": 2}}),
