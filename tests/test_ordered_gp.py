@@ -30,7 +30,7 @@ def score(width: int) -> float:
     return -(math.log2(width) - 6.5) ** 2
 
 
-def study_with(tried: list[int], running: list[int] = (), seed: int = 0)):
+def study_with(tried: list[int], running: list[int] = (), seed: int = 0):
     space = CategoricalDistribution(WIDTHS)
     sampler = OrderedGPSampler(seed=seed, n_startup_trials=len(tried))
     study = optuna.create_study(direction="maximize", sampler=sampler)
