@@ -31,13 +31,18 @@ def ordered_options(choices) -> list | None:
     return sorted(numbers)
 
 
+def numeric_choices(search_space: dict[str, BaseDistribution]) -> dict[str, list]:
+    """The categorical keys of ``search_space`` whose choices are numbers, by name: their options sorted."""
+    return {name: found for name, dist in search_space.items()
+            if isinstance(dist, CategoricalDistribution) and (found := ordered_options(dist.choices))}
+
+
 class OrderedGPSampler(GPSampler):
     """GPSampler whose numeric categoricals are modelled by rank (see the module docstring)."""
 
     def _sample_relative_impl(self, study, completed_trials: list[FrozenTrial], running_trials: list[FrozenTrial],
                               search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        options = {name: found for name, dist in search_space.items()
-                   if isinstance(dist, CategoricalDistribution) and (found := ordered_options(dist.choices))}
+        options = numeric_choices(search_space)
         if not options:
             return super()._sample_relative_impl(study, completed_trials, running_trials, search_space)
         space = {name: IntDistribution(0, len(options[name]) - 1) if name in options else dist
@@ -68,8 +73,7 @@ class EvidenceGPSampler(BaseSampler):
 
     def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         categorical, ordered = self.models
-        if not any(isinstance(d, CategoricalDistribution) and ordered_options(d.choices)
-                   for d in search_space.values()):
+        if not numeric_choices(search_space):
             return categorical.sample_relative(study, trial, search_space)
         proposals = [model.sample_relative(study, trial, search_space) for model in self.models]
         if not proposals[0]:  # the start-up trials are not yet done

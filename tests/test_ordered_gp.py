@@ -24,40 +24,42 @@ def test_only_distinct_numbers_are_ordered(choices, options):
 
 WIDTHS = [2 ** k for k in range(2, 14)]  # 4 .. 8192: twelve options
 TRIED = [4, 8, 16, 256, 512, 1024, 4096, 8192]  # the peak, at 64 or 128, lies between tried options
+WIDTH = {"width": CategoricalDistribution(WIDTHS)}  # the studies' one key
 
 
 def score(width: int) -> float:
     return -(math.log2(width) - 6.5) ** 2
 
 
-def study_with(tried: list[int], running: list[int] = (), seed: int = 0):
-    space = CategoricalDistribution(WIDTHS)
-    sampler = OrderedGPSampler(seed=seed, n_startup_trials=len(tried))
+def study_with(sampler, tried: list[int], scores=score, running: list[int] = ()) -> optuna.Study:
+    """A study of ``sampler`` on one key, ``width``, with ``tried`` finished and ``running`` still running."""
     study = optuna.create_study(direction="maximize", sampler=sampler)
     for width in tried:
-        study.add_trial(create_trial(params={"width": width}, distributions={"width": space}, value=score(width)))
+        study.add_trial(create_trial(params={"width": width}, distributions=WIDTH, value=scores(width)))
     for width in running:
-        study.add_trial(create_trial(params={"width": width}, distributions={"width": space},
-                                     state=TrialState.RUNNING))
-    return study, space
+        study.add_trial(create_trial(params={"width": width}, distributions=WIDTH, state=TrialState.RUNNING))
+    return study
+
+
+def proposal(study: optuna.Study, space: dict) -> dict:
+    """What the study's sampler proposes for its next trial over ``space``."""
+    trial = study.ask()
+    return study.sampler.sample_relative(study, study._storage.get_trial(trial._trial_id), space)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_the_gp_proposes_an_untried_option_between_the_best_tried_ones(seed):
     """A categorical kernel learns nothing about 64 from 16 and 256 (Optuna's GPSampler proposed 2048 on seeds
-    0 and 3 here); on the log scale the GP aims between them."""
-    study, space = study_with(TRIED, seed=seed)
-    trial = study.ask()
-    proposal = study.sampler.sample_relative(study, study._storage.get_trial(trial._trial_id), {"width": space})
-    assert proposal["width"] in {64, 128} and type(proposal["width"]) is int
+    0 and 3 here); by rank the GP aims between them."""
+    study = study_with(OrderedGPSampler(seed=seed, n_startup_trials=len(TRIED)), TRIED)
+    width = proposal(study, WIDTH)["width"]
+    assert width in {64, 128} and type(width) is int
 
 
 def test_a_running_trial_is_read_by_rank_too():
     """Optuna's qLogEI counts a running trial as taken: with 128 running, the GP aims at the other side, 64."""
-    study, space = study_with(TRIED, running=[128])
-    trial = study.ask()
-    proposal = study.sampler.sample_relative(study, study._storage.get_trial(trial._trial_id), {"width": space})
-    assert proposal["width"] == 64
+    study = study_with(OrderedGPSampler(seed=0, n_startup_trials=len(TRIED)), TRIED, running=[128])
+    assert proposal(study, WIDTH)["width"] == 64
 
 
 def test_choices_that_are_not_numbers_stay_categorical():
@@ -65,28 +67,21 @@ def test_choices_that_are_not_numbers_stay_categorical():
     study = optuna.create_study(direction="maximize", sampler=OrderedGPSampler(seed=0, n_startup_trials=3))
     for op, value in zip(ops.choices, (0.1, 0.5, 0.9)):
         study.add_trial(create_trial(params={"op": op}, distributions={"op": ops}, value=value))
-    trial = study.ask()
-    assert study.sampler.sample_relative(study, study._storage.get_trial(trial._trial_id), {"op": ops})["op"] \
-        in ops.choices
+    assert proposal(study, {"op": ops})["op"] in ops.choices
 
 
 def proposed_by_evidence(scores, seed: int = 0) -> tuple[list[int], dict]:
     sampler = EvidenceGPSampler(seed=seed)
     for model in sampler.models:
         model._n_startup_trials = len(TRIED)
-    space = CategoricalDistribution(WIDTHS)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    for width in TRIED:
-        study.add_trial(create_trial(params={"width": width}, distributions={"width": space}, value=scores(width)))
-    trial = study.ask()
-    proposal = sampler.sample_relative(study, study._storage.get_trial(trial._trial_id), {"width": space})
-    return sampler.picks, proposal
+    proposed = proposal(study_with(sampler, TRIED, scores), WIDTH)
+    return sampler.picks, proposed
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_evidence_picks_the_ordered_gp_where_scores_are_smooth_in_rank(seed):
-    picks, proposal = proposed_by_evidence(score, seed)
-    assert picks == [1] and proposal["width"] in {64, 128}
+    picks, proposed = proposed_by_evidence(score, seed)
+    assert picks == [1] and proposed["width"] in {64, 128}
 
 
 @pytest.mark.parametrize("seed", range(3))
