@@ -54,7 +54,7 @@ def build_searcher(settings: SearchSettings, points: list[dict], study_name: str
     import optuna
 
     if settings.algorithm == "gp":
-        sampler = UnseenGPSampler(seed=settings.seed)
+        sampler = UnseenGPSampler(settings.seed, settings.gp.n_startup_trials)
     else:
         tpe = settings.tpe
         sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=tpe.n_startup_trials,

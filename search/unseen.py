@@ -26,13 +26,13 @@ REPEAT_OF = "repeat_of"
 
 
 class UnseenGPSampler(BaseSampler):
-    """GPSampler(seed) whose every proposal is a configuration no other trial of the study has.
+    """GPSampler(seed, n_startup_trials) whose every proposal is a configuration no other trial of the study has.
 
     ``space``: the search's distributions by name, which Tune's searcher sets once it knows them
     (``PruningAwareOptunaSearch``); without it the GP samples as it would alone."""
 
-    def __init__(self, seed: int | None = None):
-        self._gp = GPSampler(seed=seed)
+    def __init__(self, seed: int | None = None, n_startup_trials: int = 10):
+        self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials)
         self._random = RandomSampler(seed=seed)
         self.space: dict[str, BaseDistribution] | None = None
 

@@ -118,6 +118,8 @@ def test_spec_hash_is_stable_and_canonical_yaml_reloads(raw, tmp_path):
     (lambda r: r["search"]["asha"].update(brackets=2), "asha.brackets applies to algorithm tpe, not gp"),
     (lambda r: r["search"]["asha"].update(reduction_factor=3), "asha.reduction_factor applies to algorithm tpe or bohb, not gp"),
     (lambda r: r["search"].update(tpe={"n_startup_trials": 5}), "tpe applies to algorithm tpe, not gp"),
+    (lambda r: r["search"].update(algorithm="tpe", gp={"n_startup_trials": 5}), "gp applies to algorithm gp, not tpe"),
+    (lambda r: r["search"].update(gp={"n_startup_trials": 0}), "search.gp.n_startup_trials: Input should be greater"),
     (lambda r: r["search"].update(algorithm="bohb", asha={"max_t": 4, "full_start": 2}),
      "asha.full_start applies to algorithm tpe, not bohb"),
     (lambda r: r["search"].update(algorithm="hyperopt"), "search.algorithm: Input should be 'gp', 'tpe' or 'bohb'"),
@@ -226,8 +228,7 @@ def test_an_optuna_storage_must_open_and_be_new_for_the_search(tmp_path):
         check_new_study("nosuchdb://x", "s22")
 
 
-def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_optuna(raw):
-    import optuna
+def test_the_algorithm_picks_searcher_and_scheduler_and_the_gp_and_tpe_options_reach_optuna(raw):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB
     from ray.tune.search.bohb import TuneBOHB
 
@@ -238,6 +239,10 @@ def test_the_algorithm_picks_searcher_and_scheduler_and_the_tpe_options_reach_op
     searcher = build_searcher(settings, [])
     assert settings.algorithm == "gp" and isinstance(searcher._sampler, UnseenGPSampler)
     assert type(build_scheduler(settings)) is FIFOScheduler
+    assert searcher._sampler._gp._n_startup_trials == 10  # Optuna's default
+    raw["search"]["gp"] = {"n_startup_trials": 5}
+    assert build_searcher(parse_spec(raw, SCHEMAS, "demo", "").settings, [])._sampler._gp._n_startup_trials == 5
+    del raw["search"]["gp"]
     raw["search"].update(algorithm="tpe", tpe={"n_startup_trials": 4, "multivariate": True})
     settings = parse_spec(raw, SCHEMAS, "demo", "").settings
     searcher = build_searcher(settings, [])
