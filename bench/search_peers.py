@@ -131,6 +131,8 @@ STRATEGIES = {
     SHIPPED: shipped(),
     "GP repeating tried configurations (Optuna's own)": gp_repeating,
     "GP + ASHA 2 brackets (not a setting: the bench's own pairing)": gp_asha,
+    **{f"GP, {k} start-up trials (gp.n_startup_trials: {k})": shipped({"gp": {"n_startup_trials": k}})
+       for k in (3, 5, 16)},
     "GP, numeric choices by rank (not a setting)": gp_model("OrderedGPSampler"),
     "GP, categorical or by rank by marginal likelihood (not a setting)": gp_model("EvidenceGPSampler"),
     "TPE + ASHA (shipped before)": tpe(),
