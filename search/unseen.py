@@ -31,7 +31,7 @@ class UnseenGPSampler(BaseSampler):
     ``space``: the search's distributions by name, which Tune's searcher sets once it knows them
     (``PruningAwareOptunaSearch``); without it the GP samples as it would alone."""
 
-    def __init__(self, seed: int | None = None, n_startup_trials: int = 10):
+    def __init__(self, seed: int | None, n_startup_trials: int):  # both from SearchSettings
         self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials)
         self._random = RandomSampler(seed=seed)
         self.space: dict[str, BaseDistribution] | None = None
