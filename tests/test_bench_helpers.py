@@ -1,7 +1,8 @@
 """The benchmarks' shared helpers: epoch counting to a target, tables, atomic result files, script discovery."""
 from bench.common import header, table, write_result
 from bench.run_all import benchmark_scripts
-from bench.search_budget import reached_within
+from bench.search_budget import PEERS, reached_within, verdict
+from bench.search_peers import SHIPPED
 from bench.tune_runs import epochs_until, trial_order
 
 
@@ -18,6 +19,18 @@ def test_a_budget_counts_searches_that_got_there_in_time_and_flags_ones_that_ran
     assert [reached_within(runs, budget) for budget in (16, 32, 64)] == ["0%", "33%", "67%"]
     short = [*runs[:2], {"to_target": None, "spent": 40}]  # 40 epochs spent in all, none reaching the target
     assert [reached_within(short, budget) for budget in (32, 64)] == ["33%", ">=67%"]
+
+
+def test_the_scorecard_reads_the_goal_and_calls_a_tie_on_share_for_the_fewer_epochs():
+    def searches(*epochs):
+        return [{"to_target": e, "spent": 640} for e in epochs]
+
+    shipped, peer = searches(100, 200, 300, None), searches(150, 250, 350, None)  # 75 % each; medians 250, 300
+    row = verdict("grid", {SHIPPED: shipped, PEERS[1]: peer}, 640, reference=1000)
+    assert row == ["grid", "75%", "no", "25%", "yes", f"{PEERS[1]}: 75%", "yes"]
+    assert verdict("grid", {SHIPPED: peer, PEERS[1]: shipped}, 640, reference=800)[3:] == \
+        ["38%", "no", f"{PEERS[1]}: 75%", "no"]
+    assert verdict("grid", {PEERS[1]: peer}, 640, reference=1000) is None  # no shipped searches, no row
 
 
 def test_trial_order_reads_tunes_creation_counter_from_the_experiment_tag():
