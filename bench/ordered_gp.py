@@ -8,10 +8,10 @@ a log scale for [4, 8, 16], a linear one for [1, 2, 3]), so Optuna optimises its
 themselves, and the rank it proposes is turned back into the option. Choices of anything else (operations,
 booleans, mixed types) stay categorical.
 
-Candidates measured against the shipped GP (bench/search_peers.py's strategies "GP, numeric choices by rank" and
-"GP, categorical or by rank by marginal likelihood"), not shipped: ranks help where scores are smooth in the
-options (trap-9) and hurt on the real trainer's grid, where the best configuration's neighbours score far below
-it (grid-10).
+Candidates measured against the shipped GP (bench/search_peers.py's strategies "GP, numeric choices by rank",
+"... by marginal likelihood", "... alternately" and "... of 5 or more options by rank"), not shipped: ranks help
+where scores are smooth in the options (trap-9, kc1) and hurt on the real trainer's grid, where the best
+configuration's neighbours score far below it (grid-10).
 """
 from __future__ import annotations
 
@@ -31,18 +31,25 @@ def ordered_options(choices) -> list | None:
     return sorted(numbers)
 
 
-def numeric_choices(search_space: dict[str, BaseDistribution]) -> dict[str, list]:
-    """The categorical keys of ``search_space`` whose choices are numbers, by name: their options sorted."""
-    return {name: found for name, dist in search_space.items()
-            if isinstance(dist, CategoricalDistribution) and (found := ordered_options(dist.choices))}
+def numeric_choices(search_space: dict[str, BaseDistribution], min_options: int = 2) -> dict[str, list]:
+    """The categorical keys of ``search_space`` whose choices are ``min_options`` or more numbers, by name: their
+    options sorted."""
+    return {name: found for name, dist in search_space.items() if isinstance(dist, CategoricalDistribution)
+            and (found := ordered_options(dist.choices)) and len(found) >= min_options}
 
 
 class OrderedGPSampler(GPSampler):
-    """GPSampler whose numeric categoricals are modelled by rank (see the module docstring)."""
+    """GPSampler whose numeric categoricals of ``min_options`` or more options are modelled by rank (see the module
+    docstring). A label kernel learns nothing of an option until it is tried, so the more options a key has, the
+    more a rank should save; the fewer, the less a wrong ordering costs to leave as labels."""
+
+    def __init__(self, *, min_options: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.min_options = min_options
 
     def _sample_relative_impl(self, study, completed_trials: list[FrozenTrial], running_trials: list[FrozenTrial],
                               search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        options = numeric_choices(search_space)
+        options = numeric_choices(search_space, self.min_options)
         if not options:
             return super()._sample_relative_impl(study, completed_trials, running_trials, search_space)
         space = {name: IntDistribution(0, len(options[name]) - 1) if name in options else dist
@@ -97,3 +104,12 @@ class EvidenceGPSampler(BaseSampler):
     def reseed_rng(self) -> None:
         for model in self.models:
             model.reseed_rng()
+
+
+class AlternatingGPSampler(EvidenceGPSampler):
+    """A portfolio of the two kernels: an even-numbered trial is the categorical GP's proposal, an odd one the
+    ordered GP's, each fitted on every result so far."""
+
+    def sample_relative(self, study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        model = self.models[trial.number % 2] if numeric_choices(search_space) else self.models[0]
+        return model.sample_relative(study, trial, search_space)

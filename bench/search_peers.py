@@ -112,13 +112,17 @@ def gp_repeating(settings, seed):
     return PruningAwareOptunaSearch(sampler=optuna.samplers.GPSampler(seed=seed)), build_scheduler(settings), OBJECTIVE
 
 
-def gp_model(name: str):
-    """The shipped GP with ``name``, a sampler of bench/ordered_gp.py, in place of Optuna's GPSampler."""
+def gp_model(name: str, **options):
+    """The shipped GP with ``name``, a sampler of bench/ordered_gp.py or Optuna's own, made with ``options``, in
+    place of the shipped GPSampler."""
     def build(settings, seed):
+        import optuna
+
         from bench import ordered_gp
 
         searcher, scheduler, objective = shipped()(settings, seed)
-        searcher._sampler._gp = getattr(ordered_gp, name)(seed=seed)
+        sampler = getattr(ordered_gp, name, None) or getattr(optuna.samplers, name)
+        searcher._sampler._gp = sampler(seed=seed, **options)
         return searcher, scheduler, objective
     return build
 
@@ -135,6 +139,10 @@ STRATEGIES = {
        for k in (3, 5, 16)},
     "GP, numeric choices by rank (not a setting)": gp_model("OrderedGPSampler"),
     "GP, categorical or by rank by marginal likelihood (not a setting)": gp_model("EvidenceGPSampler"),
+    "GP, categorical and by rank alternately (not a setting)": gp_model("AlternatingGPSampler"),
+    "GP, numeric choices of 5 or more options by rank (not a setting)": gp_model("OrderedGPSampler", min_options=5),
+    "GP, deterministic objective (Optuna's deterministic_objective; not a setting)":
+        gp_model("GPSampler", deterministic_objective=True),
     "TPE + ASHA (shipped before)": tpe(),
     "TPE, no early stopping": unstopped({"algorithm": "tpe"}),
     "TPE + ASHA 2 brackets": tpe({"asha": {"brackets": 2}}),

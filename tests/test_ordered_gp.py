@@ -1,5 +1,5 @@
-"""bench/ordered_gp.py: a GP that models a choice of numbers by rank, and proposes only the options given; and one
-that picks, per proposal, the categorical or the ordered GP by marginal likelihood."""
+"""bench/ordered_gp.py: a GP that models a choice of numbers by rank, and proposes only the options given; one
+that picks, per proposal, the categorical or the ordered GP by marginal likelihood; and one that takes turns."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench.ordered_gp import EvidenceGPSampler, OrderedGPSampler, ordered_options
+from bench.ordered_gp import AlternatingGPSampler, EvidenceGPSampler, OrderedGPSampler, ordered_options
 
 pytestmark = pytest.mark.timeout(120)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -56,6 +56,17 @@ def test_the_gp_proposes_an_untried_option_between_the_best_tried_ones(seed):
     assert width in {64, 128} and type(width) is int
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_a_choice_of_fewer_than_min_options_stays_a_label(seed):
+    """Twelve widths: ranked from 12 options up, left to Optuna's categorical kernel from 13."""
+    def proposed(sampler) -> int:
+        return proposal(study_with(sampler, TRIED), WIDTH)["width"]
+
+    categorical = proposed(optuna.samplers.GPSampler(seed=seed, n_startup_trials=len(TRIED)))
+    assert proposed(OrderedGPSampler(seed=seed, n_startup_trials=len(TRIED), min_options=13)) == categorical
+    assert proposed(OrderedGPSampler(seed=seed, n_startup_trials=len(TRIED), min_options=12)) in {64, 128}
+
+
 def test_a_running_trial_is_read_by_rank_too():
     """Optuna's qLogEI counts a running trial as taken: with 128 running, the GP aims at the other side, 64."""
     study = study_with(OrderedGPSampler(seed=0, n_startup_trials=len(TRIED)), TRIED, running=[128])
@@ -89,3 +100,16 @@ def test_evidence_picks_the_categorical_gp_where_neighbours_disagree(seed):
     """Scores that flip sign from each option to the next: rank explains nothing there."""
     picks, _ = proposed_by_evidence(lambda width: (-1) ** int(math.log2(width)), seed)
     assert picks == [0]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_alternating_takes_the_categorical_gp_on_even_trials_and_the_ordered_on_odd(seed):
+    def proposed(sampler, tried: list[int]) -> int:
+        for model in getattr(sampler, "models", ()):
+            model._n_startup_trials = len(TRIED)
+        return proposal(study_with(sampler, tried), WIDTH)["width"]
+
+    even = TRIED  # eight finished trials: the next is trial 8
+    assert proposed(AlternatingGPSampler(seed=seed), even) == proposed(
+        optuna.samplers.GPSampler(seed=seed, n_startup_trials=len(TRIED)), even)
+    assert proposed(AlternatingGPSampler(seed=seed), [*TRIED, 2048]) in {64, 128}
