@@ -175,11 +175,12 @@ def check_name(name: str) -> str:
     return name
 
 
-def _settings(raw: dict, overrides: dict[str, Any], where: str) -> SearchSettings:
-    """The search block with the command-line overrides; a bad override is blamed on its flag, not the file."""
+def _settings(raw: dict, overrides: dict[str, Any], where: str, conditional: bool) -> SearchSettings:
+    """The search block with the command-line overrides; a bad override is blamed on its flag, not the file.
+    ``conditional``: the space has ``model.one_of``, which decides the default algorithm."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return SearchSettings.model_validate({**raw, **given})
+        return SearchSettings.model_validate({**raw, **given}, context={"conditional": conditional})
     except ValidationError as err:
         message = validation_message(err, "search", SearchSettings)
         key = message.split(":", 1)[0].removeprefix("search.")
@@ -194,9 +195,7 @@ def parse_spec(raw: Any, schemas: dict[str, type[BaseModel]], name: str, source:
     where = f"{source}: " if source else ""
     check_name(name)
     raw = check_blocks(raw, source, (*BLOCKS, "search"))
-    if alt.is_cross_family(raw["model"]):  # GP cannot model a conditional space: TPE is its default
-        raw["search"].setdefault("algorithm", "tpe")
-    settings = _settings(raw["search"], overrides or {}, where)
+    settings = _settings(raw["search"], overrides or {}, where, conditional=alt.is_cross_family(raw["model"]))
     _check_metric(settings.metric, schemas["trainer"], where)
     blocks, searched, alternatives = {}, {}, {}
     for block in BLOCKS:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from search.objective import Objective
 from search.resources import Resources
@@ -72,8 +72,9 @@ class SearchSettings(_Strict):
     # gp: Optuna's GPSampler, kept off configurations already tried (search.unseen), every trial run to
     # asha.max_t or the trainer's own stop (the default below LARGE_SEARCH: measured against early-stopped TPE,
     # random search and the peers on bench/results/search_peers.md); tpe: Optuna TPE told which trials ASHA
-    # pruned (the default from LARGE_SEARCH on); bohb: TuneBOHB with HyperBand (asha's max_t and
-    # reduction_factor; grace_period and brackets are ASHA's only), needs `pip install -r requirements-bohb.txt`.
+    # pruned (the default from LARGE_SEARCH on, and for a conditional space, which GP cannot model); bohb:
+    # TuneBOHB with HyperBand (asha's max_t and reduction_factor; grace_period and brackets are ASHA's only),
+    # needs `pip install -r requirements-bohb.txt`.
     algorithm: Literal["gp", "tpe", "bohb"] = "gp"
     tpe: TpeSettings = TpeSettings()
     gp: GpSettings = GpSettings()
@@ -91,9 +92,11 @@ class SearchSettings(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_algorithm(cls, data):
+    def _default_algorithm(cls, data, info: ValidationInfo):
+        """``info.context``: ``{"conditional": True}`` for a space with ``model.one_of`` (search.config)."""
+        conditional = bool((info.context or {}).get("conditional"))
         if isinstance(data, dict) and data.get("algorithm") is None and isinstance(data.get("num_samples"), int):
-            data = {**data, "algorithm": "tpe" if data["num_samples"] >= LARGE_SEARCH else "gp"}
+            data = {**data, "algorithm": "tpe" if conditional or data["num_samples"] >= LARGE_SEARCH else "gp"}
         return data
 
     @model_validator(mode="after")
