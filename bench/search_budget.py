@@ -52,6 +52,11 @@ def stops_early(label: str, landscape) -> bool:
     return label in STRATEGIES and type(STRATEGIES[label](landscape.settings, 0)[1]) is not FIFOScheduler
 
 
+def standing(runs: list[dict], budget: int) -> tuple[float, float]:
+    """What "ahead" compares: the share within ``budget`` epochs, then fewer median epochs to target."""
+    return share_within(runs, budget), -(median_epochs(runs) or float("inf"))
+
+
 def verdict(landscape: str, found: dict[str, list[dict]], budget: int, reference: float) -> list[str] | None:
     """One scorecard row: the shipped default against the goal at ``budget`` epochs and against the best peer
     there (ahead: a larger share, or the same share in fewer median epochs to target); None without it."""
@@ -60,10 +65,9 @@ def verdict(landscape: str, found: dict[str, list[dict]], budget: int, reference
     runs = found[SHIPPED]
     share, median = share_within(runs, budget), median_epochs(runs)
     ratio = None if median is None else median / reference
-    peers = {label: (share_within(found[label], budget), median_epochs(found[label]) or float("inf"))
-             for label in PEERS if label in found}
-    best = max(peers, key=lambda label: (peers[label][0], -peers[label][1]), default=None)
-    ahead = best is None or (share, -(median or float("inf"))) > (peers[best][0], -peers[best][1])
+    peers = {label: standing(found[label], budget) for label in PEERS if label in found}
+    best = max(peers, key=peers.get, default=None)
+    ahead = best is None or standing(runs, budget) > peers[best]
     return [landscape, reached_within(runs, budget), "yes" if share >= GOAL_SHARE else "no",
             "-" if ratio is None else f"{ratio:.0%}", "yes" if ratio is not None and ratio <= GOAL_RATIO else "no",
             "-" if best is None else f"{best}: {peers[best][0]:.0%}", "yes" if ahead else "no"]

@@ -81,10 +81,15 @@ def test_choices_that_are_not_numbers_stay_categorical():
     assert proposal(study, {"op": ops})["op"] in ops.choices
 
 
-def proposed_by_evidence(scores, seed: int = 0) -> tuple[list[int], dict]:
-    sampler = EvidenceGPSampler(seed=seed)
+def started(sampler: EvidenceGPSampler) -> EvidenceGPSampler:
+    """``sampler`` with both its GPs done with start-up once ``TRIED`` have finished."""
     for model in sampler.models:
         model._n_startup_trials = len(TRIED)
+    return sampler
+
+
+def proposed_by_evidence(scores, seed: int = 0) -> tuple[list[int], dict]:
+    sampler = started(EvidenceGPSampler(seed=seed))
     proposed = proposal(study_with(sampler, TRIED, scores), WIDTH)
     return sampler.picks, proposed
 
@@ -105,11 +110,9 @@ def test_evidence_picks_the_categorical_gp_where_neighbours_disagree(seed):
 @pytest.mark.parametrize("seed", range(2))
 def test_alternating_takes_the_categorical_gp_on_even_trials_and_the_ordered_on_odd(seed):
     def proposed(sampler, tried: list[int]) -> int:
-        for model in getattr(sampler, "models", ()):
-            model._n_startup_trials = len(TRIED)
         return proposal(study_with(sampler, tried), WIDTH)["width"]
 
     even = TRIED  # eight finished trials: the next is trial 8
-    assert proposed(AlternatingGPSampler(seed=seed), even) == proposed(
+    assert proposed(started(AlternatingGPSampler(seed=seed)), even) == proposed(
         optuna.samplers.GPSampler(seed=seed, n_startup_trials=len(TRIED)), even)
-    assert proposed(AlternatingGPSampler(seed=seed), [*TRIED, 2048]) in {64, 128}
+    assert proposed(started(AlternatingGPSampler(seed=seed)), [*TRIED, 2048]) in {64, 128}
