@@ -60,6 +60,7 @@ def run_variant(reuse: bool, trials: int, data: Path) -> dict:
     import io
 
     from search.config import load_spec
+    from search.mlflow_writer import finish
     from search.run import SearchRecord, build_tuner
     from sensorium_models.compose import schemas
     from search.tracking import default_tracking_uri, open_experiment, start_search_run
@@ -81,6 +82,7 @@ def run_variant(reuse: bool, trials: int, data: Path) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         tuner.fit()
     wall = time.perf_counter() - start
+    finish(uri)  # as `search launch` does: the summary and plots land before the next search (or the exit)
     ids = sorted(timings.ended)
     overheads = [timings.ended[i] - timings.started[i] - timings.epoch_seconds.get(i, 0.0) for i in ids]
     return {
@@ -133,8 +135,8 @@ def write_table(rows: list[dict], ray_init: float, load: tuple, trials: int, out
                      f"{row['first_result']:.2f} |")
     lines += [
         "",
-        f"Machine: {cpu_model()}, {platform.platform()}, Python "
-        f"{platform.python_version()}, ray {ray.__version__}, optuna {optuna.__version__}, mlflow {mlflow.__version__}, "
+        f"Machine: {cpu_model()}, {platform.platform()}, Python {platform.python_version()}, "
+        f"ray {ray.__version__}, optuna {optuna.__version__}, mlflow {mlflow.__version__}, "
         f"torch {torch.__version__}; {os.cpu_count()} CPUs shared with other jobs (load average before the run "
         f"{' '.join(f'{x:.1f}' for x in load)}). In-process Ray on 127.0.0.1 (`ray.init` {ray_init:.1f} s, not in "
         "the figures). configs/search/tiny.yaml: 1 session of 240 trials, 40 neurons; up to 6 epochs per trial, "

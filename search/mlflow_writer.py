@@ -13,12 +13,14 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Callable
 
 WAIT_ENV = "SENSORIUM_MLFLOW_WAIT_S"
 WAIT_S = 60.0  # how long the end of a search waits for pending writes
 BACKOFF_S = (0.5, 15.0)  # first and longest pause between two attempts at one write
+EXIT_WAIT_S = 30.0  # at interpreter exit, how long the write under way may take to end
 
 
 def transient(err: Exception) -> bool:
@@ -51,6 +53,7 @@ class Writer:
         self._closed = False
         self._thread = threading.Thread(target=self._drain, name="mlflow-writer", daemon=True)
         self._thread.start()
+        _started.add(self)
 
     def put(self, what: str, write: Callable[[], object]) -> None:
         """Queue ``write`` (``what`` names it in reports); returns at once."""
@@ -78,6 +81,11 @@ class Writer:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the thread to end (after ``close``); whether it has."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
 
     def _drain(self) -> None:
         while True:
@@ -117,6 +125,26 @@ class Writer:
 
 _writers: dict[str, Writer] = {}
 _lock = threading.Lock()
+_started: weakref.WeakSet[Writer] = weakref.WeakSet()  # every writer whose thread may still be running
+
+
+def _end_at_exit() -> None:
+    """Close every writer and let the write under way end before the interpreter does.
+
+    Shutdown stops a daemon thread wherever it stands: one drawing the search's plots (matplotlib's C++ font code)
+    aborts the whole process. ``atexit`` would be too late, as tempfile's exit clean-up may run first and delete
+    the plots' folder under the write: threading's own exit hook (what concurrent.futures uses) runs before both.
+    """
+    writers = list(_started)
+    for writer in writers:
+        writer.close()
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for writer in writers:
+        if not writer.join(max(0.0, deadline - time.monotonic())):
+            _say(f"{writer.tracking_uri}: a write still under way after {EXIT_WAIT_S:.0f} s is cut off at exit")
+
+
+threading._register_atexit(_end_at_exit)
 
 
 def writer_for(tracking_uri: str) -> Writer:

@@ -7,6 +7,7 @@ trial's values, drag the parallel-coordinate axes, whose labels a PNG cannot kee
 """
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from search.space import flatten
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 INTERACTIVE = "interactive.html"
+_DRAWING = threading.Lock()  # pyplot's state is global: one MLflow writer thread per tracking URI draws at a time
 
 
 def study_from_rows(rows: list[TrialRow], spec: SearchSpec):
@@ -47,10 +49,19 @@ def write_plots(rows: list[TrialRow], spec: SearchSpec, folder: Path) -> dict[st
     import matplotlib
 
     matplotlib.use("Agg")
+    study = study_from_rows(rows, spec)
+    with _DRAWING:
+        written, skipped = _draw(study, folder)
+    if written:
+        written["interactive"] = str(write_interactive(study, list(written), folder / INTERACTIVE))
+    return {"written": written, "skipped": skipped}
+
+
+def _draw(study, folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Each of PLOTS as a PNG in ``folder`` (under ``_DRAWING``): the written paths and the reasons for the rest."""
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
-    study = study_from_rows(rows, spec)
     written, skipped = {}, {}
     for name in PLOTS:
         if len(study.trials) < 2:
@@ -68,9 +79,7 @@ def write_plots(rows: list[TrialRow], spec: SearchSpec, folder: Path) -> dict[st
             written[name] = str(path)
         except (ValueError, RuntimeError) as err:
             skipped[name] = f"{type(err).__name__}: {err}"
-    if written:
-        written["interactive"] = str(write_interactive(study, list(written), folder / INTERACTIVE))
-    return {"written": written, "skipped": skipped}
+    return written, skipped
 
 
 def write_interactive(study, names: list[str], path: Path) -> Path:

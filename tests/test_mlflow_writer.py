@@ -48,3 +48,25 @@ def test_closing_gives_up_the_queue_and_reports_how_much(tmp_path):
     writer.close()
     with pytest.raises(RuntimeError, match="closed"):
         writer.put("d", unreachable)
+
+
+@pytest.mark.timeout(60)
+def test_a_process_that_exits_mid_write_lets_that_write_end_first(tmp_path):
+    """Interpreter shutdown would stop the daemon writer where it stands (mid-plot, it aborted a bench: CI of
+    stop 35); the write under way ends before the process does, and the exit is clean."""
+    import subprocess
+    import sys
+
+    landed = tmp_path / "landed"
+    script = (
+        "import pathlib, time, threading\n"
+        "from search.mlflow_writer import writer_for\n"
+        "started = threading.Event()\n"
+        "def slow():\n"
+        "    started.set(); time.sleep(2); pathlib.Path(%r).write_text('yes')\n"
+        "writer_for('sqlite:///unused.db').put('slow', slow)\n"
+        "started.wait(10)\n" % str(landed)
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert landed.read_text() == "yes"
