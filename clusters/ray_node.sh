@@ -33,7 +33,6 @@ forget_address() {
   local file address
   { read -r file; read -r address; } < "$CLUSTER"
   if [ -f "$file" ] && [ "$(cat "$file")" = "$address" ]; then rm -f "$file"; fi
-  rm -f "$CLUSTER"
 }
 
 stop_node() {

@@ -5,33 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from clusters.local_cluster import free_port
 from clusters.loopback import HEAD_IP
+from clusters.processes import find, is_alive, snapshot_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 SCRIPT = Path(__file__).resolve().parents[1] / "clusters" / "ray_node.sh"
 DEFAULT_POINTER = Path("/tmp/ray/ray_current_cluster")  # what a plain `ray.init()` on this machine would join
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie has ended
-
-
-def children(pid: int) -> list[int]:
-    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in found]
 
 
 @pytest.fixture
@@ -39,19 +27,19 @@ def node(tmp_path):
     env = {**os.environ, "RAY_NODE_PIDFILE": str(tmp_path / "ray-node.pid"), "RAY_NODE_LOG": str(tmp_path / "log"),
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
            "RAY_USAGE_STATS_ENABLED": "0"}
-    started: list[int] = []
+    started = []  # the record of each node's `ray start --block`: its PID and start time
 
     def run(*args: str) -> subprocess.CompletedProcess:
         done = subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=180)
         pidfile = tmp_path / "ray-node.pid"
         if pidfile.exists():
-            started.append(int(pidfile.read_text()))
+            started.extend(snapshot_pid(int(pidfile.read_text()))[:1])
         return done
 
     yield run
-    for pid in started:  # a failed assertion leaves no node behind: end the ones this test started, by PID
-        if alive(pid) and b"ray\0start" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, signal.SIGTERM)
+    for record in started:  # a failed assertion leaves no node behind: end the ones this test started, by PID
+        if (process := find(record)) is not None:
+            process.terminate()
 
 
 def head(port: int, *temp_dir: str) -> list[str]:
@@ -73,19 +61,19 @@ def test_a_restart_ends_the_previous_node_and_stop_ends_the_last(ray_temp, node,
     start = head(port, "--temp-dir", str(ray_temp))
     assert node(*start).returncode == 0
     first = int((tmp_path / "ray-node.pid").read_text())
-    first_processes = [first, *children(first)]  # GCS, raylet and the rest, started by `ray start --block`
+    first_processes = snapshot_pid(first)  # GCS, raylet and the rest, started by `ray start --block`
     assert len(first_processes) > 2 and "Ray runtime started." in (tmp_path / "log").read_text()
     pointer = ray_temp / "ray_current_cluster"
     assert pointer.read_text() == f"{HEAD_IP}:{port}"
 
     assert node(*start).returncode == 0  # the same port: only free if the first node ended
     second = int((tmp_path / "ray-node.pid").read_text())
-    assert second != first and not any(alive(pid) for pid in first_processes)
-    second_processes = [second, *children(second)]
+    assert second != first and not any(find(record) for record in first_processes)
+    second_processes = snapshot_pid(second)
     assert pointer.read_text() == f"{HEAD_IP}:{port}"
 
     assert node("stop").returncode == 0
-    assert not any(alive(pid) for pid in second_processes) and not (tmp_path / "ray-node.pid").exists()
+    assert not any(find(record) for record in second_processes) and not (tmp_path / "ray-node.pid").exists()
     assert not pointer.exists()  # a later ray.init() here starts its own Ray instead of joining a dead node
     assert (DEFAULT_POINTER.read_bytes() if DEFAULT_POINTER.exists() else None) == default_before
 
@@ -102,6 +90,6 @@ def test_stop_keeps_an_address_that_names_another_cluster_by_now(ray_temp, node,
 
 def test_a_stale_pid_file_ends_nothing_and_a_wrong_command_is_refused(node, tmp_path):
     (tmp_path / "ray-node.pid").write_text(f"{os.getpid()}\n")  # after a reboot: a PID now some other program's
-    assert node("stop").returncode == 0 and alive(os.getpid()) and not (tmp_path / "ray-node.pid").exists()
+    assert node("stop").returncode == 0 and is_alive(psutil.Process()) and not (tmp_path / "ray-node.pid").exists()
     refused = node("ray", "status")
     assert refused.returncode == 2 and "expected 'ray start ARGS...' or 'stop'" in refused.stderr
